@@ -1,0 +1,39 @@
+// swift-tools-version:6.0
+// Herd: a recommender-system toolkit. Module layers, dependencies pointing one way:
+//   CBLAS → HerdTensor (tensors & kernels) → HerdData (batch, readers, preprocessing)
+//         → HerdLayers (embeddings, layers) → HerdModels (DLRM, W&D) → HerdTraining (optimizers,
+//           metrics, trainer, export) → HerdCLI (commands, benchmarks) → herd (executable).
+// NOTE: no unsafeFlags here (they would make the package unusable as a dependency); the target CPU
+// flags for fast SIMD are passed by scripts/build.
+import PackageDescription
+
+let package = Package(
+    name: "Herd",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "herd", targets: ["herd"]),
+        .library(name: "Herd", targets: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels", "HerdTraining"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "HerdTensor", dependencies: ["CBLAS"]),
+        .target(name: "HerdData", dependencies: ["HerdTensor"]),
+        .target(name: "HerdLayers", dependencies: ["HerdTensor", "HerdData"]),
+        .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
+        .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
+        .target(
+            name: "HerdCLI",
+            dependencies: [
+                "HerdTensor", "HerdData", "HerdLayers", "HerdModels", "HerdTraining",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]),
+        .executableTarget(name: "herd", dependencies: ["HerdCLI"]),
+        .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
+        .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
+    ]
+)

@@ -1,0 +1,101 @@
+import HerdTensor
+
+/// The one batch type that flows from reader to model to server.
+///
+/// Layout for `B` rows, `Fd` dense features and `Fs` sparse features (one embedding table each):
+///
+/// ```
+/// dense   Tensor [B, Fd]  row-major Float     row b = dense[b*Fd ..< (b+1)*Fd]
+/// sparse  KeyedJagged, feature-major (TorchRec's KeyedJaggedTensor layout):
+///         offsets [Fs*B + 1] Int32, bag (f, b) = ids[offsets[f*B + b] ..< offsets[f*B + b + 1]]
+///         ids     [nnz]      Int32 row ids, already mapped into feature f's table
+///
+///         feature 0            feature 1                feature Fs-1
+///         ┌───────────────────┬───────────────────────┬─── … ───┐
+///   ids   │ b0 b1 b2 … bB-1   │ b0  b1 b1 b2 … bB-1   │         │   (b1 of f1 is multi-hot)
+///         └───────────────────┴───────────────────────┴─── … ───┘
+/// labels  [B] Float, 0 or 1 (empty when unlabelled, e.g. at serving time)
+/// ```
+///
+/// Criteo rows are one-hot: every bag holds exactly one id, so `offsets[i] == i`.
+public struct Batch: @unchecked Sendable {
+    /// `[B, Fd]` dense features (already transformed, e.g. log(x+1)).
+    public var dense: Tensor
+    /// Sparse ids, feature-major.
+    public var sparse: KeyedJagged
+    /// `[B]` labels (0/1) or empty.
+    public var labels: [Float]
+
+    public init(dense: Tensor, sparse: KeyedJagged, labels: [Float]) {
+        precondition(sparse.features == 0 || sparse.batchSize == dense.rows, "dense has \(dense.rows) rows, sparse \(sparse.batchSize)")
+        precondition(labels.isEmpty || labels.count == dense.rows, "\(labels.count) labels for \(dense.rows) rows")
+        self.dense = dense
+        self.sparse = sparse
+        self.labels = labels
+    }
+
+    /// Rows in the batch (`B`).
+    public var count: Int { dense.rows }
+
+    /// Rows `range` of this batch as a new batch (copies), e.g. one data-parallel shard.
+    public func slice(_ range: Range<Int>) -> Batch {
+        let fd = dense.columns
+        let d = Tensor(shape: [range.count, fd])
+        d.data.update(from: dense.data + range.lowerBound * fd, count: range.count * fd)
+        return Batch(
+            dense: d, sparse: sparse.slice(range),
+            labels: labels.isEmpty ? [] : Array(labels[range]))
+    }
+}
+
+/// Variable-length id lists keyed by feature, for a batch of `B` rows (see `Batch` for the layout).
+public struct KeyedJagged: Sendable, Equatable {
+    /// Number of sparse features (`Fs`).
+    public let features: Int
+    /// Rows (`B`).
+    public let batchSize: Int
+    /// `[Fs*B + 1]` bag boundaries into `ids`.
+    public var offsets: [Int32]
+    /// `[nnz]` row ids.
+    public var ids: [Int32]
+
+    public init(features: Int, batchSize: Int, offsets: [Int32], ids: [Int32]) {
+        precondition(offsets.count == features * batchSize + 1, "offsets must have Fs*B+1 entries")
+        precondition(Int(offsets.last ?? 0) == ids.count, "last offset must equal the id count")
+        self.features = features
+        self.batchSize = batchSize
+        self.offsets = offsets
+        self.ids = ids
+    }
+
+    /// One-hot features: `ids` is `[Fs, B]` feature-major, one id per bag.
+    public init(oneHot ids: [Int32], features: Int, batchSize: Int) {
+        precondition(ids.count == features * batchSize)
+        self.init(features: features, batchSize: batchSize, offsets: (0...Int32(ids.count)).map { $0 }, ids: ids)
+    }
+
+    /// An empty set of sparse features for `batchSize` rows.
+    public static func empty(batchSize: Int) -> KeyedJagged {
+        KeyedJagged(features: 0, batchSize: batchSize, offsets: [0], ids: [])
+    }
+
+    /// The ids of bag (`feature`, `row`).
+    public func bag(feature: Int, row: Int) -> ArraySlice<Int32> {
+        let i = feature * batchSize + row
+        return ids[Int(offsets[i])..<Int(offsets[i + 1])]
+    }
+
+    /// Rows `range` of every feature, re-based to start at offset 0.
+    public func slice(_ range: Range<Int>) -> KeyedJagged {
+        var newOffsets: [Int32] = [0]
+        newOffsets.reserveCapacity(features * range.count + 1)
+        var newIds: [Int32] = []
+        for f in 0..<features {
+            for b in range {
+                newIds.append(contentsOf: bag(feature: f, row: b))
+                newOffsets.append(Int32(newIds.count))
+            }
+        }
+        return KeyedJagged(features: features, batchSize: range.count, offsets: newOffsets, ids: newIds)
+    }
+}

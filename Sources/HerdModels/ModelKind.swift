@@ -1,0 +1,7 @@
+/// The ranking models Herd trains, by the names the CLI and the export manifest use.
+public enum ModelKind: String, Sendable, Codable, CaseIterable {
+    /// Deep Learning Recommendation Model: dense arch + sparse arch + interaction + over arch.
+    case dlrm
+    /// Wide & Deep: a linear model over sparse ids plus an MLP over embeddings and dense features.
+    case wnd
+}

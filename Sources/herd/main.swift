@@ -1,0 +1,3 @@
+import HerdCLI
+
+await Herd.main()
