@@ -33,7 +33,9 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "herd", dependencies: ["HerdCLI"]),
-        .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
+        .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
         .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
+        .testTarget(name: "HerdLayersTests", dependencies: ["HerdLayers", "HerdTestSupport"]),
+        .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
     ]
 )

@@ -1,0 +1,90 @@
+import HerdData
+import HerdLayers
+import HerdTensor
+import HerdTestSupport
+import XCTest
+
+final class EmbeddingAndInteractionTests: XCTestCase {
+    /// Bags with duplicates, an empty bag and a multi-hot bag.
+    let ids: [Int32] = [3, 1, 3, 0, 2, 2, 2, 4]
+    let offsets: [Int32] = [0, 2, 2, 5, 8]  // bags: {3,1}, {}, {3,0,2}, {2,2,4}
+
+    func testEmbeddingBagForwardMatchesPlainLoop() {
+        let table = randomTensor([5, 3], seed: 1)
+        for pooling in [Pooling.sum, .mean] {
+            var out = [Float](repeating: -1, count: 4 * 3)
+            Kernels.embeddingBagForward(table: table.data, rows: 5, dimension: 3, ids: ids, offsets: offsets, bags: 4, pooling: pooling, out: &out, outStride: 3)
+            for bag in 0..<4 {
+                let members = ids[Int(offsets[bag])..<Int(offsets[bag + 1])]
+                for k in 0..<3 {
+                    var s: Float = 0
+                    for id in members { s += table[Int(id), k] }
+                    if pooling == .mean && !members.isEmpty { s /= Float(members.count) }
+                    XCTAssertEqual(out[bag * 3 + k], s, accuracy: 1e-6)
+                }
+            }
+        }
+    }
+
+    func testEmbeddingBagBackwardMergesDuplicatesAndMatchesFiniteDifferences() {
+        var rng = SplitMix64(seed: 2)
+        let table = DenseEmbeddingTable(name: "t", rows: 6, dimension: 3, rng: &rng)
+        let c = randomTensor([4, 3], seed: 8).array
+        for pooling in [Pooling.sum, .mean] {
+            let g = c.withUnsafeBufferPointer {
+                Kernels.embeddingBagBackward(gradOut: $0.baseAddress!, gradStride: 3, dimension: 3, ids: ids, offsets: offsets, bags: 4, pooling: pooling)
+            }
+            XCTAssertEqual(g.ids, [0, 1, 2, 3, 4], "unique ascending ids")
+            let loss: () -> Double = {
+                var out = [Float](repeating: 0, count: 12)
+                table.pool(ids: self.ids, offsets: self.offsets, bags: 4, pooling: pooling, out: &out, outStride: 3)
+                return probeLoss(Tensor(shape: [4, 3], values: out), c)
+            }
+            let m = GradientCheck().check([("table", table.weight, densify(g, rows: 6))], loss: loss)
+            XCTAssertEqual(m.map(\.description), [], "\(pooling)")
+        }
+    }
+
+    func testMergeSparseSumsEqualIds() {
+        let a = SparseRowGradient(ids: [1, 4], rows: Tensor(shape: [2, 2], values: [1, 2, 3, 4]), dimension: 2)
+        let b = SparseRowGradient(ids: [0, 4], rows: Tensor(shape: [2, 2], values: [10, 20, 30, 40]), dimension: 2)
+        let m = Kernels.mergeSparse([a, b])
+        XCTAssertEqual(m.ids, [0, 1, 4])
+        XCTAssertEqual(m.rows.array, [10, 20, 1, 2, 33, 44])
+    }
+
+    func testInteractionBackwardMatchesFiniteDifferences() {
+        for kind in [InteractionKind.dot, .cat] {
+            let inter = Interaction(kind: kind, vectors: 4, dimension: 3)
+            let b = 2
+            let t = randomTensor([b, 12], seed: 5)
+            let c = randomTensor([b, inter.outputs], seed: 6).array
+            let r = Tensor(shape: [b, inter.outputs])
+            let dt = Tensor(shape: [b, 12])
+            inter.forward(t.data, batch: b, into: r.data)
+            c.withUnsafeBufferPointer { inter.backward($0.baseAddress!, input: t.data, batch: b, into: dt.data) }
+            let m = GradientCheck().check([("t", t, dt.array)]) {
+                inter.forward(t.data, batch: b, into: r.data)
+                return probeLoss(r, c)
+            }
+            XCTAssertEqual(m.map(\.description), [], "\(kind)")
+        }
+    }
+
+    func testDotInteractionValues() {
+        let inter = Interaction(kind: .dot, vectors: 3, dimension: 2)
+        let t = Tensor(shape: [1, 6], values: [1, 2, 3, 4, 5, 6])
+        let r = Tensor(shape: [1, inter.outputs])
+        inter.forward(t.data, batch: 1, into: r.data)
+        // [x0, x1] then (1,0), (2,0), (2,1)
+        let expected: [Float] = [1, 2, 11, 17, 39]  // 1·3+2·4, 1·5+2·6, 3·5+4·6
+        XCTAssertEqual(r.array, expected)
+    }
+
+    func testUnknownTableSpecIsAnError() {
+        var rng = SplitMix64(seed: 1)
+        XCTAssertThrowsError(try makeEmbeddingTable(spec: "bogus", name: "x", rows: 2, dimension: 2, rng: &rng)) {
+            XCTAssertTrue("\($0)".contains("unknown embedding table spec 'bogus'"))
+        }
+    }
+}

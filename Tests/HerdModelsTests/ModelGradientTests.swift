@@ -1,0 +1,100 @@
+import HerdData
+import HerdLayers
+import HerdModels
+import HerdTensor
+import HerdTestSupport
+import XCTest
+
+/// Whole-model backward passes against finite differences: every part (MLPs, interaction,
+/// embedding bags, wide part with crosses) at once.
+final class ModelGradientTests: XCTestCase {
+    func smallBatch(rows b: Int, tableSizes: [Int], seed: UInt64) -> Batch {
+        var rng = SplitMix64(seed: seed)
+        var ids: [Int32] = []
+        for n in tableSizes { for _ in 0..<b { ids.append(Int32(rng.next() % UInt64(n))) } }
+        return Batch(dense: randomTensor([b, 3], seed: seed), sparse: KeyedJagged(oneHot: ids, features: tableSizes.count, batchSize: b), labels: [])
+    }
+
+    func check(_ model: any RankingModel, _ batch: Batch, file: StaticString = #filePath, line: UInt = #line) {
+        let c = randomTensor([batch.count, 1], seed: 42).array
+        _ = model.forward(batch)
+        model.zeroGrad()
+        model.backward(Tensor(shape: [batch.count, 1], values: c))
+        var tensors: [(name: String, value: Tensor, analytic: [Float])] = []
+        for g in model.groups {
+            for p in g.parameters { tensors.append((p.name, p.value, p.grad.array)) }
+            for coll in g.collections {
+                for (t, grad) in zip(coll.tables, coll.gradients) { tensors.append((t.name, t.weight, densify(grad, rows: t.rows))) }
+            }
+        }
+        XCTAssertEqual(tensors.count, model.namedWeights.count, "every weight has a gradient", file: file, line: line)
+        var gc = GradientCheck()
+        gc.maxElementsPerTensor = 24
+        let m = gc.check(tensors) { probeLoss(model.forward(batch), c) }
+        XCTAssertEqual(m.map(\.description), [], file: file, line: line)
+    }
+
+    func testDLRMDotBackward() throws {
+        var cfg = DLRMConfig(tableSizes: [5, 7, 3])
+        cfg.denseFeatures = 3
+        cfg.embeddingDim = 4
+        cfg.bottomMLP = [8, 4]
+        cfg.topMLP = [6, 1]
+        cfg.seed = 1
+        let model = try DLRM(config: cfg)
+        // NOTE: DLRM's embedding init is U(±√(1/N)); scale up so interaction gradients are not tiny.
+        for t in model.sparseArch.tables { for i in 0..<t.weight.count { t.weight[i] *= 2 } }
+        check(model, smallBatch(rows: 4, tableSizes: cfg.tableSizes, seed: 3))
+    }
+
+    func testDLRMCatBackward() throws {
+        var cfg = DLRMConfig(tableSizes: [4, 6])
+        cfg.denseFeatures = 3
+        cfg.embeddingDim = 2
+        cfg.bottomMLP = [5, 2]
+        cfg.topMLP = [4, 1]
+        cfg.interaction = .cat
+        check(try DLRM(config: cfg), smallBatch(rows: 3, tableSizes: cfg.tableSizes, seed: 4))
+    }
+
+    func testWideAndDeepBackwardWithCrosses() throws {
+        var cfg = WideAndDeepConfig(tableSizes: [5, 4, 6])
+        cfg.denseFeatures = 3
+        cfg.embeddingDim = 3
+        cfg.deepMLP = [8, 4, 1]
+        cfg.crosses = [[0, 1], [1, 2]]
+        cfg.crossBuckets = 7
+        let model = try WideAndDeep(config: cfg)
+        for t in model.wideArch.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 5) * 0.1 - 0.2 } }
+        check(model, smallBatch(rows: 5, tableSizes: cfg.tableSizes, seed: 5))
+    }
+
+    func testDLRMDefaultConfigFLOPs() throws {
+        let model = try DLRM(config: DLRMConfig(tableSizes: Array(repeating: 10, count: 26)))
+        // bottom 13-512-256-64-16, 351 dot pairs × 16, top 367-512-256-1
+        let bottom = 13 * 512 + 512 * 256 + 256 * 64 + 64 * 16
+        let top = 367 * 512 + 512 * 256 + 256
+        XCTAssertEqual(model.interactionArch.outputs, 367)
+        XCTAssertEqual(model.forwardMACsPerSample, bottom + 351 * 16 + top)
+    }
+
+    func testInvalidConfigsAreRejectedWithReasons() {
+        var cfg = DLRMConfig(tableSizes: [3])
+        cfg.bottomMLP = [8, 5]
+        XCTAssertThrowsError(try DLRM(config: cfg)) { XCTAssertTrue("\($0)".contains("embedding dimension")) }
+        var w = WideAndDeepConfig(tableSizes: [3, 3])
+        w.crosses = [[0, 5]]
+        XCTAssertThrowsError(try WideAndDeep(config: w)) { XCTAssertTrue("\($0)".contains("cross")) }
+    }
+
+    func testReplicaComputesTheSameLogits() throws {
+        var cfg = DLRMConfig(tableSizes: [5, 7])
+        cfg.denseFeatures = 3
+        cfg.embeddingDim = 4
+        cfg.bottomMLP = [4]
+        cfg.topMLP = [1]
+        let m = try DLRM(config: cfg)
+        let batch = smallBatch(rows: 6, tableSizes: cfg.tableSizes, seed: 9)
+        XCTAssertEqual(m.forward(batch).array, m.replica().forward(batch).array)
+    }
+}
