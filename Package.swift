@@ -37,5 +37,6 @@ let package = Package(
         .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
         .testTarget(name: "HerdLayersTests", dependencies: ["HerdLayers", "HerdTestSupport"]),
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
+        .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdTestSupport"]),
     ]
 )
