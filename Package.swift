@@ -35,5 +35,6 @@ let package = Package(
         .executableTarget(name: "herd", dependencies: ["HerdCLI"]),
         .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
         .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
+        .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
     ]
 )
