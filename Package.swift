@@ -38,5 +38,6 @@ let package = Package(
         .testTarget(name: "HerdLayersTests", dependencies: ["HerdLayers", "HerdTestSupport"]),
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
         .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdTestSupport"]),
+        .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
     ]
 )

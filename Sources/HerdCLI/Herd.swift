@@ -6,7 +6,7 @@ public struct Herd: AsyncParsableCommand {
         commandName: "herd",
         abstract: "Recommender-system toolkit: feature engineering, training, evaluation, export and serving.",
         version: "0.1.0",
-        subcommands: [])
+        subcommands: [Generate.self, BenchPreprocess.self])
 
     public init() {}
 }

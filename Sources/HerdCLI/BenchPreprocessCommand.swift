@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import HerdData
+
+/// `herd bench-preprocess --data FILE`: times the text → cache pipeline (fit, then parse +
+/// transform + cache write), and one epoch of shuffled batches from the cache.
+public struct BenchPreprocess: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "bench-preprocess",
+        abstract: "Measure Criteo preprocessing throughput: vocabulary fit, parse+transform+cache write, cached epoch.")
+
+    @Option(help: "Criteo text file (TSV or CSV).")
+    var data: String
+
+    @Option(help: "Cache directory (default: a fresh temporary directory, removed afterwards).")
+    var cacheDir: String?
+
+    @Option(help: "Hash every categorical into this many rows instead of fitting vocabularies.")
+    var hashing: Int?
+
+    @Option(help: "Vocabulary frequency limit (ignored with --hashing).")
+    var freqLimit: Int = 2
+
+    @Option(help: "Batch size for the cached epoch.")
+    var batchSize: Int = 2048
+
+    @Option(help: "Bytes per parse chunk.")
+    var chunkMiB: Int = 8
+
+    public init() {}
+
+    public func run() async throws {
+        let directory = cacheDir ?? FileManager.default.temporaryDirectory
+            .appendingPathComponent("herd-bench-preprocess-\(getpid())").path
+        defer { if cacheDir == nil { try? FileManager.default.removeItem(atPath: directory) } }
+        let chunkBytes = chunkMiB << 20
+        let bytes = try FileManager.default.attributesOfItem(atPath: data)[.size] as? Int ?? 0
+
+        var clock = Date()
+        let config: FeatureConfig = hashing.map { .hashing(tableSize: $0) } ?? .vocabulary(freqLimit: freqLimit)
+        let state = try FeatureState.fit(trainPath: data, config: config, chunkBytes: chunkBytes)
+        let fitSeconds = Date().timeIntervalSince(clock)
+
+        let cachePath = CriteoDataset.cachePath(for: data, state: state, cacheDirectory: directory)
+        try? FileManager.default.removeItem(atPath: cachePath)
+        clock = Date()
+        let dataset = try CriteoDataset.open(path: data, state: state, cacheDirectory: directory, chunkBytes: chunkBytes)
+        let buildSeconds = Date().timeIntervalSince(clock)
+
+        clock = Date()
+        var seen = 0
+        for batch in dataset.batches(size: batchSize, shuffle: 1, epoch: 0) { seen += batch.count }
+        let epochSeconds = Date().timeIntervalSince(clock)
+
+        let rows = Double(dataset.rows)
+        func line(_ name: String, _ seconds: Double) -> String {
+            String(format: "%-34@ %8.2f s %12.0f rows/s %8.1f MB/s", name as NSString, seconds, rows / seconds,
+                   Double(bytes) / 1e6 / seconds)
+        }
+        print("\(data): \(dataset.rows) rows, \(bytes) bytes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
+        if config.needsFit { print(line("fit vocabularies (parse + count)", fitSeconds)) }
+        print(line("parse + transform + cache write", buildSeconds))
+        print(String(format: "%-34@ %8.2f s %12.0f rows/s (%d rows, batch %d)", "shuffled epoch from cache" as NSString,
+                     epochSeconds, Double(seen) / epochSeconds, seen, batchSize))
+        print("table sizes: \(state.tableSizes.map(String.init).joined(separator: ","))")
+    }
+}

@@ -1,0 +1,175 @@
+import Foundation
+import HerdTensor
+
+/// Synthetic Criteo click logs with a known answer: Kaggle-format TSV files drawn from a planted
+/// click model (see `PlantedClickModel`) plus an `oracle.json` holding the true model's test AUC
+/// and logloss.
+///
+/// Rows are generated in blocks of `blockRows`, each from its own seed derived from `(seed,
+/// block)`, on all cores; output bytes depend only on `(seed, rows, testFraction)`, not on the
+/// thread count. The train split is the first `rows − testRows` rows, the test split the rest.
+public struct CriteoGenerator: Sendable {
+    static let blockRows = 8192
+
+    public let seed: UInt64
+    public let rows: Int
+    let model: PlantedClickModel
+
+    /// A generator of `rows` rows for `seed`.
+    public init(rows: Int, seed: UInt64) throws {
+        guard rows >= 2 else { throw HerdDataError.invalidArgument("--rows must be at least 2, got \(rows)") }
+        self.rows = rows
+        self.seed = seed
+        model = PlantedClickModel(seed: seed, rows: rows)
+    }
+
+    /// Rows of each categorical column's value space, C1…C26.
+    public var cardinalities: [Int] { model.categorical.map(\.cardinality) }
+
+    /// Test rows for a fraction (at least one each for train and test).
+    public func testRows(fraction: Double) -> Int {
+        min(rows - 1, max(1, Int((Double(rows) * fraction).rounded())))
+    }
+
+    /// Writes `train.txt`, `test.txt` (Kaggle TSV) and `oracle.json` into `directory` (created if
+    /// needed) and returns the oracle.
+    @discardableResult
+    public func write(to directory: String, testFraction: Double = 0.1) throws -> CriteoOracle {
+        guard testFraction > 0 && testFraction < 1 else {
+            throw HerdDataError.invalidArgument("--test-fraction must be in (0, 1), got \(testFraction)")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw HerdDataError.io(path: directory, message: "cannot create directory: \(error.localizedDescription)")
+        }
+        let testCount = testRows(fraction: testFraction)
+        let trainCount = rows - testCount
+        let dir = URL(fileURLWithPath: directory)
+        let train = try FileWriter(path: dir.appendingPathComponent("train.txt").path)
+        let test = try FileWriter(path: dir.appendingPathComponent("test.txt").path)
+
+        // Blocks never straddle the split: train blocks first, then test blocks.
+        var blocks: [(range: Range<Int>, test: Bool)] = []
+        for start in stride(from: 0, to: trainCount, by: Self.blockRows) {
+            blocks.append((start..<min(start + Self.blockRows, trainCount), false))
+        }
+        for start in stride(from: trainCount, to: rows, by: Self.blockRows) {
+            blocks.append((start..<min(start + Self.blockRows, rows), true))
+        }
+        var trainPositives = 0, testPositives = 0
+        var testProbabilities: [Double] = [], testLabels: [Bool] = []
+        testProbabilities.reserveCapacity(testCount)
+        testLabels.reserveCapacity(testCount)
+        let perRound = 4 * Parallel.threads
+        for roundStart in stride(from: 0, to: blocks.count, by: perRound) {
+            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
+            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
+            outputs.withUnsafeMutableBufferPointer { out in
+                let out = UncheckedSendable(out)
+                Parallel.forEach(round.count) { i in
+                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
+                }
+            }
+            for (i, output) in outputs.enumerated() {
+                let block = output!
+                let positives = block.labels.reduce(0) { $0 + ($1 ? 1 : 0) }
+                if round[i].test {
+                    try test.write(block.text)
+                    testPositives += positives
+                    testProbabilities += block.probabilities
+                    testLabels += block.labels
+                } else {
+                    try train.write(block.text)
+                    trainPositives += positives
+                }
+            }
+        }
+        try train.close()
+        try test.close()
+
+        let trainRate = Double(trainPositives) / Double(trainCount)
+        let oracle = CriteoOracle(
+            testAUC: CriteoOracle.auc(scores: testProbabilities, labels: testLabels),
+            testLogloss: CriteoOracle.logloss(probabilities: testProbabilities, labels: testLabels),
+            testLoglossBaseline: CriteoOracle.logloss(
+                probabilities: Array(repeating: trainRate, count: testCount), labels: testLabels),
+            trainRows: trainCount, testRows: testCount,
+            positiveRate: Double(trainPositives + testPositives) / Double(rows),
+            trainPositiveRate: trainRate, testPositiveRate: Double(testPositives) / Double(testCount),
+            seed: seed, cardinalities: cardinalities)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let oraclePath = dir.appendingPathComponent("oracle.json").path
+        do {
+            try encoder.encode(oracle).write(to: URL(fileURLWithPath: oraclePath), options: .atomic)
+        } catch {
+            throw HerdDataError.io(path: oraclePath, message: "cannot write: \(error.localizedDescription)")
+        }
+        return oracle
+    }
+
+    struct GeneratedBlock: Sendable {
+        var text: [UInt8]
+        var probabilities: [Double]
+        var labels: [Bool]
+    }
+
+    /// The rows `rows` (global indices) of block number `block`, as TSV text.
+    func generate(block: Int, rows: Range<Int>) -> GeneratedBlock {
+        var rng = SplitMix64(seed: mix64(seed ^ mix64(0x5EED_0000 &+ UInt64(block))))
+        var text: [UInt8] = []
+        text.reserveCapacity(rows.count * 240)
+        var probabilities: [Double] = []
+        var labels: [Bool] = []
+        probabilities.reserveCapacity(rows.count)
+        labels.reserveCapacity(rows.count)
+        var row = PlantedClickModel.Row()
+        for _ in rows {
+            model.draw(&rng, into: &row)
+            let p = 1 / (1 + exp(-(row.logit + model.bias)))
+            let y = rng.nextDouble() < p
+            probabilities.append(p)
+            labels.append(y)
+            text.append(y ? 49 : 48)
+            for value in row.dense {
+                text.append(9)
+                if let value { appendDecimal(value, to: &text) }
+            }
+            for id in row.ids {
+                text.append(9)
+                if let id { appendHex(id, to: &text) }
+            }
+            text.append(10)
+        }
+        return GeneratedBlock(text: text, probabilities: probabilities, labels: labels)
+    }
+}
+
+@inline(__always)
+private func appendDecimal(_ value: Int, to out: inout [UInt8]) {
+    var v = value
+    if v < 0 {
+        out.append(45)
+        v = -v
+    }
+    var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    var n = 0
+    withUnsafeMutableBytes(of: &digits) { buf in
+        repeat {
+            buf[n] = UInt8(48 + v % 10)
+            v /= 10
+            n += 1
+        } while v > 0
+        for i in stride(from: n - 1, through: 0, by: -1) { out.append(buf[i]) }
+    }
+}
+
+@inline(__always)
+private func appendHex(_ value: UInt32, to out: inout [UInt8]) {
+    for shift in stride(from: 28, through: 0, by: -4) {
+        let d = UInt8((value >> UInt32(shift)) & 0xf)
+        out.append(d < 10 ? 48 + d : 87 + d)
+    }
+}

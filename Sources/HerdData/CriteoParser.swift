@@ -1,0 +1,223 @@
+import Foundation
+import HerdTensor
+
+/// A malformed row found inside one chunk: `line` counts from 0 at the chunk's first line; the
+/// reader adds the chunk's first line number to make it file-global.
+struct LocalRowError: Sendable {
+    var line: Int
+    var reason: String
+}
+
+/// The result of parsing one chunk of whole lines.
+struct ParsedChunk: Sendable {
+    var rows: RawChunk
+    /// Lines in the chunk (including blank, skipped and header lines).
+    var lines: Int
+    /// Malformed rows skipped (`OnError.skip`).
+    var skipped: Int
+    /// Under `.fail`, the first malformed row (parsing stopped there); under `.skip`, the first few.
+    var errors: [LocalRowError]
+}
+
+/// Parses Criteo rows straight from bytes (no per-field `String`s on the hot path).
+///
+/// A line is split at `format.delimiter`; a trailing `\r` is dropped; an empty line is ignored
+/// (NOTE: tolerated so that hand-edited files with a blank last line load; it still counts for
+/// line numbers). Dense fields accept an optional sign, digits and an optional decimal fraction
+/// (`260.0`); categorical fields accept 1–8 hex digits in either case.
+struct CriteoParser: Sendable {
+    /// Skip-mode error samples kept per chunk.
+    static let sampleLimit = 5
+
+    let delimiter: UInt8
+    let labelled: Bool
+    let onError: OnError
+
+    init(format: CriteoFormat, onError: OnError) {
+        precondition(format.delimiter != nil && format.labelled != nil, "format must be resolved")
+        delimiter = format.delimiter!.byte
+        labelled = format.labelled!
+        self.onError = onError
+    }
+
+    var fieldCount: Int { labelled ? Criteo.labelledFieldCount : Criteo.labelledFieldCount - 1 }
+
+    /// Parses every line of `bytes` (the last line may lack its newline). `skipFirstLine` drops a
+    /// header.
+    func parse(_ bytes: UnsafeRawBufferPointer, skipFirstLine: Bool) -> ParsedChunk {
+        guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
+            return ParsedChunk(rows: .empty(labelled: labelled), lines: 0, skipped: 0, errors: [])
+        }
+        let end = base + bytes.count
+        // Upper bound on rows: newlines + 1, found with memchr-speed scanning.
+        var maxRows = 1
+        var scan = UnsafeRawPointer(base)
+        while let nl = memchrPointer(scan, end) {
+            maxRows += 1
+            scan = nl + 1
+        }
+        var labels = [Float](repeating: 0, count: labelled ? maxRows : 0)
+        var dense = [Float](repeating: 0, count: maxRows * Criteo.denseCount)
+        var cats = [UInt64](repeating: 0, count: maxRows * Criteo.sparseCount)
+        var rows = 0, lines = 0, skipped = 0
+        var errors: [LocalRowError] = []
+
+        labels.withUnsafeMutableBufferPointer { labelOut in
+            dense.withUnsafeMutableBufferPointer { denseOut in
+                cats.withUnsafeMutableBufferPointer { catOut in
+                    var p = base
+                    while p < end {
+                        let nl = memchrPointer(UnsafeRawPointer(p), end)
+                        let lineEnd = nl.map { $0.assumingMemoryBound(to: UInt8.self) } ?? end
+                        let line = lines
+                        lines += 1
+                        var e = lineEnd
+                        if e > p && e[-1] == 13 { e -= 1 }
+                        let isHeader = skipFirstLine && line == 0
+                        if !isHeader && e > p {
+                            let reason = parseRow(
+                                p, e, label: labelled ? labelOut.baseAddress! + rows : nil,
+                                dense: denseOut.baseAddress! + rows * Criteo.denseCount,
+                                cats: catOut.baseAddress! + rows * Criteo.sparseCount)
+                            if let reason {
+                                if onError == .fail {
+                                    errors.append(LocalRowError(line: line, reason: reason))
+                                    return
+                                }
+                                skipped += 1
+                                if errors.count < Self.sampleLimit {
+                                    errors.append(LocalRowError(line: line, reason: reason))
+                                }
+                            } else {
+                                rows += 1
+                            }
+                        }
+                        p = lineEnd + 1
+                    }
+                }
+            }
+        }
+        if labelled { labels.removeLast(maxRows - rows) }
+        dense.removeLast((maxRows - rows) * Criteo.denseCount)
+        cats.removeLast((maxRows - rows) * Criteo.sparseCount)
+        let raw = RawChunk(labels: labels, dense: dense, categorical: cats, labelled: labelled)
+        return ParsedChunk(rows: raw, lines: lines, skipped: skipped, errors: errors)
+    }
+
+    /// Parses one line `[start, end)` (no newline) into the outputs; returns the reason when the
+    /// row is malformed. Field-count errors take precedence over value errors.
+    @inline(__always)
+    private func parseRow(
+        _ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>,
+        label: UnsafeMutablePointer<Float>?, dense: UnsafeMutablePointer<Float>,
+        cats: UnsafeMutablePointer<UInt64>
+    ) -> String? {
+        let expected = fieldCount
+        let firstDense = labelled ? 1 : 0
+        let firstCat = firstDense + Criteo.denseCount
+        var field = 0
+        var p = start
+        var valueError: String?
+        while true {
+            var q = p
+            while q < end && q.pointee != delimiter { q += 1 }
+            if field < expected && valueError == nil {
+                if field >= firstCat {
+                    if let v = parseHex(p, q) {
+                        cats[field - firstCat] = v
+                    } else {
+                        valueError = "\(Criteo.columnNames[field - firstCat + 14]): expected a hex id of up to 8 digits, found '\(excerpt(p, q))'"
+                    }
+                } else if field >= firstDense {
+                    if let v = parseNumber(p, q) {
+                        dense[field - firstDense] = v
+                    } else {
+                        valueError = "\(Criteo.columnNames[field - firstDense + 1]): expected an integer, found '\(excerpt(p, q))'"
+                    }
+                } else {
+                    if q - p == 1 && (p.pointee == 48 || p.pointee == 49) {
+                        label!.pointee = p.pointee == 49 ? 1 : 0
+                    } else {
+                        valueError = q == p ? "label is empty" : "label must be 0 or 1, found '\(excerpt(p, q))'"
+                    }
+                }
+            }
+            field += 1
+            if q >= end { break }
+            p = q + 1
+        }
+        if field != expected { return "expected \(expected) fields, found \(field)" }
+        return valueError
+    }
+
+    /// Empty → `RawChunk.missing`; 1–8 hex digits → value; anything else → nil.
+    @inline(__always)
+    private func parseHex(_ p: UnsafePointer<UInt8>, _ q: UnsafePointer<UInt8>) -> UInt64? {
+        let n = q - p
+        if n == 0 { return RawChunk.missing }
+        if n > 8 { return nil }
+        var v: UInt64 = 0
+        for i in 0..<n {
+            let c = p[i]
+            let digit: UInt8
+            if c &- 48 < 10 {
+                digit = c &- 48
+            } else {
+                let lower = c | 0x20
+                guard lower &- 97 < 6 else { return nil }
+                digit = lower &- 87
+            }
+            v = v << 4 | UInt64(digit)
+        }
+        return v
+    }
+
+    /// Empty → `nan`; `[+-]digits[.digits]` (or `[+-].digits`) → value; anything else → nil.
+    @inline(__always)
+    private func parseNumber(_ p: UnsafePointer<UInt8>, _ q: UnsafePointer<UInt8>) -> Float? {
+        if p == q { return .nan }
+        var r = p
+        var negative = false
+        if r.pointee == 45 || r.pointee == 43 {
+            negative = r.pointee == 45
+            r += 1
+        }
+        var whole: UInt64 = 0
+        var digits = 0
+        while r < q, r.pointee &- 48 < 10 {
+            // NOTE: saturate instead of trapping; counts beyond 1e18 do not occur and log1p
+            // flattens them anyway.
+            whole = whole < 1_000_000_000_000_000_000 ? whole &* 10 &+ UInt64(r.pointee &- 48) : whole
+            r += 1
+            digits += 1
+        }
+        var value = Double(whole)
+        if r < q && r.pointee == 46 {
+            r += 1
+            var scale = 0.1
+            while r < q, r.pointee &- 48 < 10 {
+                value += Double(r.pointee &- 48) * scale
+                scale *= 0.1
+                r += 1
+                digits += 1
+            }
+        }
+        guard r == q, digits > 0 else { return nil }
+        return Float(negative ? -value : value)
+    }
+
+    /// The field as printable text for an error message (at most 24 bytes).
+    private func excerpt(_ p: UnsafePointer<UInt8>, _ q: UnsafePointer<UInt8>) -> String {
+        let n = min(q - p, 24)
+        let text = String(decoding: UnsafeBufferPointer(start: p, count: n), as: UTF8.self)
+        return n < q - p ? text + "…" : text
+    }
+}
+
+/// The first `\n` in `[from, end)`, or nil.
+@inline(__always)
+func memchrPointer(_ from: UnsafeRawPointer, _ end: UnsafePointer<UInt8>) -> UnsafeRawPointer? {
+    let n = UnsafeRawPointer(end) - from
+    guard n > 0, let hit = memchr(from, 10, n) else { return nil }
+    return UnsafeRawPointer(hit)
+}

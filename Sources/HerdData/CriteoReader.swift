@@ -1,0 +1,172 @@
+import Foundation
+import HerdTensor
+
+/// What a full pass over a file found.
+public struct ReadSummary: Sendable, Equatable {
+    /// The format used (detected fields filled in).
+    public var format: CriteoFormat
+    /// Rows delivered.
+    public var rows: Int
+    /// Malformed rows skipped (always 0 under `OnError.fail`).
+    public var skippedRows: Int
+    /// Lines in the file, header included.
+    public var lines: Int
+    /// The first few skipped rows, with file-global line numbers.
+    public var skippedSamples: [RowError]
+}
+
+/// Streams a Criteo text file in large chunks and parses them on all cores.
+///
+/// Memory is bounded by `chunkBytes × chunksPerRound` plus the parsed chunks of one round, so a
+/// file larger than RAM streams through. Chunks are cut after their last newline (the partial
+/// line is carried into the next chunk; a line longer than a chunk grows the buffer), parsed in
+/// parallel, and handed to the caller strictly in file order. Line numbers in errors are exact:
+/// each chunk reports lines relative to its start and the reader adds the preceding lines.
+public struct CriteoReader: Sendable {
+    /// Default chunk size: 8 MiB.
+    public static let defaultChunkBytes = 8 << 20
+
+    public let path: String
+    public var format: CriteoFormat
+    public var onError: OnError
+    /// Bytes per chunk (one unit of parallel work).
+    public var chunkBytes: Int
+    /// Chunks parsed in parallel per round (default: two per worker, for load balance).
+    public var chunksPerRound: Int
+
+    public init(
+        path: String, format: CriteoFormat = .auto, onError: OnError = .fail,
+        chunkBytes: Int = CriteoReader.defaultChunkBytes, chunksPerRound: Int? = nil
+    ) {
+        precondition(chunkBytes > 0, "chunkBytes must be positive")
+        self.path = path
+        self.format = format
+        self.onError = onError
+        self.chunkBytes = chunkBytes
+        self.chunksPerRound = max(1, chunksPerRound ?? 2 * Parallel.threads)
+    }
+
+    /// Parses the whole file, calling `body` with each chunk's rows in file order.
+    @discardableResult
+    public func forEachChunk(_ body: (RawChunk) throws -> Void) throws -> ReadSummary {
+        try read(map: { $0 }, consume: body)
+    }
+
+    /// Parses the whole file into memory (tests, small files, `herd predict`).
+    public func readAll() throws -> (rows: RawChunk, summary: ReadSummary) {
+        var all: RawChunk?
+        let summary = try forEachChunk { chunk in
+            if all == nil { all = chunk } else { all!.append(chunk) }
+        }
+        return (all ?? .empty(labelled: summary.format.labelled ?? true), summary)
+    }
+
+    /// Parses the file; `map` runs on worker threads, one call per chunk, right after that
+    /// chunk is parsed (e.g. transform or count); `consume` runs on the calling thread, in file
+    /// order. Throws `malformedRow` (under `.fail`), `fileNotFound`, `emptyFile`, `noRows`, `io`.
+    public func read<T>(map: (RawChunk) -> T, consume: (T) throws -> Void) throws -> ReadSummary {
+        let file = try FileReader(path: path)
+        let chunks: [ChunkBuffer] = (0..<chunksPerRound).map { _ in ChunkBuffer(capacity: chunkBytes) }
+        var carry: [UInt8] = []
+        var atEOF = false
+        var resolved: CriteoFormat?
+        var lineBase = 0
+        var rows = 0, skipped = 0
+        var samples: [RowError] = []
+        var firstChunk = true
+
+        while !atEOF {
+            // Fill up to chunksPerRound chunks, each ending after a newline (or at end of file).
+            var filled = 0
+            while filled < chunks.count && !atEOF {
+                let chunk = chunks[filled]
+                atEOF = try chunk.fill(from: file, carry: &carry)
+                if chunk.length > 0 { filled += 1 }
+            }
+            if firstChunk {
+                guard filled > 0 else { throw HerdDataError.emptyFile(path: path) }
+                let bytes = chunks[0].bytes
+                let firstLineLength = bytes.firstIndex(of: 10) ?? bytes.count
+                resolved = format.resolved(firstLine: UnsafeRawBufferPointer(rebasing: bytes[0..<firstLineLength]))
+            }
+            let parser = CriteoParser(format: resolved!, onError: onError)
+            let skipHeader = firstChunk && resolved!.hasHeader!
+            var results = [(parsed: ParsedChunk, mapped: T?)?](repeating: nil, count: filled)
+            results.withUnsafeMutableBufferPointer { out in
+                let out = UncheckedSendable(out)
+                Parallel.forEach(filled) { i in
+                    let parsed = parser.parse(chunks[i].bytes, skipFirstLine: skipHeader && i == 0)
+                    let mapped = parsed.errors.isEmpty || onError == .skip ? map(parsed.rows) : nil
+                    out.value[i] = (parsed, mapped)
+                }
+            }
+            firstChunk = false
+            for i in 0..<filled {
+                let (parsed, mapped) = results[i]!
+                if onError == .fail, let e = parsed.errors.first {
+                    throw HerdDataError.malformedRow(RowError(file: path, line: lineBase + e.line + 1, reason: e.reason))
+                }
+                for e in parsed.errors where samples.count < CriteoParser.sampleLimit {
+                    samples.append(RowError(file: path, line: lineBase + e.line + 1, reason: e.reason))
+                }
+                lineBase += parsed.lines
+                rows += parsed.rows.count
+                skipped += parsed.skipped
+                results[i] = nil
+                try consume(mapped!)
+            }
+        }
+        if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
+        return ReadSummary(format: resolved!, rows: rows, skippedRows: skipped, lines: lineBase, skippedSamples: samples)
+    }
+}
+
+/// One reusable chunk buffer: whole lines only, the partial last line moved to `carry`.
+private final class ChunkBuffer: @unchecked Sendable {
+    private var storage: UnsafeMutableRawBufferPointer
+    private(set) var length = 0
+
+    init(capacity: Int) {
+        storage = .allocate(byteCount: capacity, alignment: 64)
+    }
+
+    deinit { storage.deallocate() }
+
+    var bytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage[0..<length]) }
+
+    /// Fills from `carry` then the file, cuts after the last newline, and leaves the remainder in
+    /// `carry`. Returns true at end of file (then the chunk holds everything left).
+    func fill(from file: FileReader, carry: inout [UInt8]) throws -> Bool {
+        length = 0
+        if carry.count > storage.count { grow(to: carry.count * 2) }
+        carry.withUnsafeBytes { storage.baseAddress!.copyMemory(from: $0.baseAddress ?? UnsafeRawPointer(bitPattern: 1)!, byteCount: $0.count) }
+        length = carry.count
+        carry.removeAll(keepingCapacity: true)
+        while true {
+            let n = try file.read(into: UnsafeMutableRawBufferPointer(rebasing: storage[length...]))
+            length += n
+            if length < storage.count { return true }  // short read: end of file
+            // Full: cut after the last newline; a chunk without one holds part of a long line.
+            if let cut = lastNewline() {
+                carry.append(contentsOf: storage[(cut + 1)..<length])
+                length = cut + 1
+                return false
+            }
+            grow(to: storage.count * 2)
+        }
+    }
+
+    private func lastNewline() -> Int? {
+        let bytes = storage.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        var i = length - 1
+        while i >= 0 && bytes[i] != 10 { i -= 1 }
+        return i >= 0 ? i : nil
+    }
+
+    private func grow(to capacity: Int) {
+        let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: capacity, alignment: 64)
+        bigger.baseAddress!.copyMemory(from: storage.baseAddress!, byteCount: length)
+        storage.deallocate()
+        storage = bigger
+    }
+}
