@@ -6,7 +6,7 @@ import HerdData
 /// transform + cache write), and one epoch of shuffled batches from the cache.
 public struct BenchPreprocess: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
-        commandName: "bench-preprocess",
+        commandName: "preprocess",
         abstract: "Measure Criteo preprocessing throughput: vocabulary fit, parse+transform+cache write, cached epoch.")
 
     @Option(help: "Criteo text file (TSV or CSV).")

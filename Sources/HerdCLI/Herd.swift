@@ -1,12 +1,13 @@
 import ArgumentParser
 
 /// The `herd` command: from raw click logs to a trained, exported, evaluated model.
+@available(macOS 10.15, macCatalyst 13, iOS 13, tvOS 13, watchOS 6, *)
 public struct Herd: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "herd",
         abstract: "Recommender-system toolkit: feature engineering, training, evaluation, export and serving.",
         version: "0.1.0",
-        subcommands: [Generate.self, BenchPreprocess.self])
+        subcommands: [Generate.self, Bench.self])
 
     public init() {}
 }

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import HerdData
+import HerdModels
+import HerdTensor
+import HerdTraining
+
+struct BenchTrain: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Training and inference samples/s of DLRM or W&D on synthetic batches (no I/O), against the measured GEMM roofline.")
+
+    @Option(help: "Model: dlrm or wnd.") var model: ModelKind = .dlrm
+    @Option(help: "Rows per batch.") var batchSize = 2048
+    @Option(help: "Rows of each of the 26 embedding tables.") var tableSize = 100_000
+    @Option(help: "Timed training steps (after warm-up).") var steps = 30
+    @Option(help: "Warm-up steps (not timed).") var warmup = 5
+    @Option(help: "Optimizer spec for the dense layers (sgd, adagrad, adam, …).") var optimizer = "sgd"
+    @Flag(help: "Print one JSON object as the last line.") var json = false
+
+    func run() async throws {
+        let tables = Array(repeating: tableSize, count: 26)
+        let m: any RankingModel = model == .dlrm ? try DLRM(config: DLRMConfig(tableSizes: tables)) : try WideAndDeep(config: WideAndDeepConfig(tableSizes: tables))
+        let batches = (0..<4).map { syntheticBatch(rows: batchSize, dense: 13, tableSizes: tables, seed: UInt64($0)) }
+        let dp = DataParallel(model: m)
+        let sparseSpec = optimizer == "adam" ? "lazy_adam" : optimizer
+        let opts = OptimizerSet(byGroup: ["dense": try makeOptimizer(spec: optimizer), "sparse": try makeOptimizer(spec: sparseSpec), "wide": try makeOptimizer(spec: "ftrl")])
+        let before = MachineLoad.sample()
+        for i in 0..<warmup { _ = dp.forwardBackward(batches[i % 4]); opts.step(m, lr: 0.01) }
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        for i in 0..<steps { _ = dp.forwardBackward(batches[i % 4]); opts.step(m, lr: 0.01) }
+        let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
+        for i in 0..<warmup { _ = dp.predict(batches[i % 4]) }
+        let t1 = DispatchTime.now().uptimeNanoseconds
+        let inferSteps = steps * 2
+        for i in 0..<inferSteps { _ = dp.predict(batches[i % 4]) }
+        let inferSeconds = Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
+        let others = before.flatMap { b in MachineLoad.sample().map { $0.othersBusy(since: b) } }
+        let roof = measureGemmRoofline()
+        let trainSps = Double(steps * batchSize) / trainSeconds
+        let inferSps = Double(inferSteps * batchSize) / inferSeconds
+        let trainFlops = Double(m.trainingFLOPsPerSample), inferFlops = Double(2 * m.forwardMACsPerSample)
+        print(MachineLoad.verdict(others))
+        print("model \(model.rawValue), batch \(batchSize), \(Parallel.threads) workers, optimizer \(optimizer), tables 26×\(tableSize)")
+        print(String(format: "train: %.0f samples/s  (%.2f MFLOP/sample, %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s GEMM roofline)",
+                     trainSps, trainFlops / 1e6, trainSps * trainFlops / 1e9, 100 * trainSps * trainFlops / roof, roof / 1e9))
+        print(String(format: "infer: %.0f samples/s  (%.2f MFLOP/sample, %.0f%% of roofline)", inferSps, inferFlops / 1e6, 100 * inferSps * inferFlops / roof))
+        if json {
+            print(jsonLine([
+                "model": model.rawValue, "batch_size": batchSize, "workers": Parallel.threads, "optimizer": optimizer,
+                "train_samples_per_s": trainSps, "infer_samples_per_s": inferSps,
+                "train_flops_per_sample": trainFlops, "infer_flops_per_sample": inferFlops,
+                "roofline_gflops": roof / 1e9, "train_roofline_fraction": trainSps * trainFlops / roof,
+                "infer_roofline_fraction": inferSps * inferFlops / roof, "others_busy": others ?? -1,
+            ]))
+        }
+    }
+}
+
+extension ModelKind: ExpressibleByArgument {}

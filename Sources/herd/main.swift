@@ -1,3 +1,0 @@
-import HerdCLI
-
-await Herd.main()
