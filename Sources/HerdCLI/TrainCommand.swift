@@ -1,0 +1,259 @@
+import ArgumentParser
+import Foundation
+import HerdData
+import HerdLayers
+import HerdModels
+import HerdTensor
+import HerdTraining
+
+/// `herd train`: fit features, train DLRM or W&D, validate, checkpoint, export.
+struct Train: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Train a DLRM or Wide & Deep model on Criteo-format click logs and export it.",
+        discussion: """
+            Reads Kaggle/Terabyte TSV or the same 40 columns as CSV (with or without a header). Dense \
+            features become log(max(x,0)+1); categoricals are hashed (--max-ind-range) or mapped through a \
+            vocabulary fitted on the training file (--freq-limit). Writes OUT/model (the export: \
+            manifest.json + weights.safetensors) and OUT/checkpoints. Settings come from defaults, then \
+            --config FILE (a JSON object whose keys are these flags' names without dashes, e.g. \
+            {"epochs": 2, "batch-size": 4096}), then flags.
+            """)
+
+    @Option(help: "Model: dlrm or wnd.") var model: ModelKind
+    @Option(help: "Training file (Criteo TSV/CSV).") var train: String
+    @Option(help: "Validation file; metrics in the summary are computed on it.") var valid: String?
+    @Option(help: "Output directory: OUT/model (export) and OUT/checkpoints.") var out: String
+    @Option(help: "JSON file of settings (keys = flag names); flags override it.") var config: String?
+
+    @Option(help: "Epochs (default 1).") var epochs: Int?
+    @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
+    @Option(help: "Rows per step (default 2048).") var batchSize: Int?
+    @Option(help: "Learning rate (default: 0.05 for adagrad, 0.001 for adam, 0.1 for sgd).") var lr: Double?
+    @Option(help: "Optimizer for dense layers: sgd, adagrad, rowwise_adagrad, adam, ftrl (options as name:key=value). Default adagrad.") var optimizer: String?
+    @Option(help: "Optimizer for embedding tables (default: rowwise_adagrad for adagrad, lazy_adam for adam, else the same).") var sparseOptimizer: String?
+    @Option(help: "Optimizer for the W&D wide part (default ftrl).") var wideOptimizer: String?
+    @Option(help: "Learning-rate multiplier for the wide part (default 1).") var wideLrScale: Double?
+    @Option(help: "Linear learning-rate warm-up steps (default 0).") var warmupSteps: Int?
+    @Option(help: "Step where polynomial decay starts (default 0).") var decayStart: Int?
+    @Option(help: "Decay steps, 0 = no decay (default 0).") var decaySteps: Int?
+    @Option(help: "Seed for initialisation and shuffling (default 0).") var seed: UInt64?
+    @Flag(inversion: .prefixedNo, help: "Shuffle rows every epoch (default on).") var shuffle: Bool?
+
+    @Option(help: "Validate every N steps as well as after each epoch (default 0 = per epoch only).") var validateEvery: Int?
+    @Option(help: "Checkpoint every N steps as well as after each epoch (default 0 = per epoch only).") var checkpointEvery: Int?
+    @Option(help: "Checkpoints kept (default 3).") var keepCheckpoints: Int?
+    @Option(help: "Stop after N validations without a better AUC (default 0 = never).") var patience: Int?
+    @Flag(help: "Continue from the newest checkpoint in OUT/checkpoints.") var resume = false
+
+    @Option(help: "Reach this validation AUC, retrying from the last checkpoint if short.") var targetAuc: Double?
+    @Option(help: "Reach this validation accuracy, retrying from the last checkpoint if short.") var targetAccuracy: Double?
+    @Option(help: "Retries (each runs --epochs more epochs) when a target is missed (default 2).") var maxRetries: Int?
+
+    @Option(help: "Hash categoricals modulo N rows per table (DLRM's --max-ind-range) instead of a vocabulary.") var maxIndRange: Int?
+    @Option(help: "Vocabulary: values seen fewer times map to the out-of-vocabulary id (default 2).") var freqLimit: Int?
+    @Option(help: "What to do with a malformed row: fail (default) or skip and count.") var onError: OnError?
+    @Option(help: "Directory for the binary columnar caches (default: beside each data file).") var cacheDir: String?
+
+    @Option(help: "Embedding dimension (default 16).") var embeddingDim: Int?
+    @Option(help: "DLRM bottom MLP widths, input excluded (default 512-256-64-16; last = embedding dim).") var bottomMlp: String?
+    @Option(help: "DLRM top MLP widths after the interaction (default 512-256-1).") var topMlp: String?
+    @Option(help: "DLRM interaction: dot or cat (default dot).") var interaction: String?
+    @Option(help: "W&D deep MLP widths (default 1024-512-256-1).") var deepMlp: String?
+    @Option(help: "W&D hashed crosses for the wide part: field pairs like 0:1,2:5 (C1 is field 0).") var crosses: String?
+    @Option(help: "W&D buckets per cross (default 10000).") var crossBuckets: Int?
+
+    @Flag(help: "Print one JSON summary object as the last line (progress goes to stderr).") var json = false
+
+    func run() async throws {
+        let s = try Settings(file: config)
+        let outURL = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
+        let onErr = try onError ?? s.enumValue("on-error") ?? .fail
+        let log = Log(json: json)
+
+        // Features.
+        let featureConfig: FeatureConfig
+        if let n = try maxIndRange ?? s.int("max-ind-range") {
+            featureConfig = .hashing(tableSize: n)
+        } else {
+            featureConfig = .vocabulary(freqLimit: try freqLimit ?? s.int("freq-limit") ?? 2)
+        }
+        let cache = try cacheDir ?? s.string("cache-dir")
+        log.line("fitting features on \(train) …")
+        let state = try FeatureState.fit(trainPath: train, config: featureConfig, onError: onErr)
+        let trainData = try CriteoDataset.open(path: train, state: state, cacheDirectory: cache, onError: onErr)
+        let validData = try valid.map { try CriteoDataset.open(path: $0, state: state, cacheDirectory: cache, onError: onErr) }
+        log.line("train \(trainData.rows) rows (\(trainData.skippedRows) skipped)" + (validData.map { ", valid \($0.rows) rows (\($0.skippedRows) skipped)" } ?? "")
+                 + ", tables \(state.tableSizes.reduce(0, +)) rows in all")
+
+        // Model.
+        let seedValue = try seed ?? s.uint64("seed") ?? 0
+        let modelConfig = try makeModelConfig(s, tableSizes: state.tableSizes, seed: seedValue)
+        let m = try modelConfig.build()
+
+        // Trainer.
+        var tc = TrainerConfig()
+        tc.epochs = try epochs ?? s.int("epochs") ?? 1
+        tc.maxSteps = try maxSteps ?? s.int("max-steps")
+        tc.batchSize = try batchSize ?? s.int("batch-size") ?? 2048
+        tc.shuffleSeed = (try shuffle ?? s.bool("shuffle") ?? true) ? seedValue : nil
+        tc.validateEvery = try validateEvery ?? s.int("validate-every") ?? 0
+        tc.checkpointEvery = try checkpointEvery ?? s.int("checkpoint-every") ?? 0
+        tc.keepCheckpoints = try keepCheckpoints ?? s.int("keep-checkpoints") ?? 3
+        tc.patience = try patience ?? s.int("patience") ?? 0
+        let dense = try optimizer ?? s.string("optimizer") ?? "adagrad"
+        let denseName = dense.split(separator: ":").first.map(String.init) ?? dense
+        let defaultSparse = ["adagrad": "rowwise_adagrad", "adam": "lazy_adam"][denseName] ?? dense
+        tc.optimizers = ["dense": dense, "sparse": try sparseOptimizer ?? s.string("sparse-optimizer") ?? defaultSparse,
+                         "wide": try wideOptimizer ?? s.string("wide-optimizer") ?? "ftrl"]
+        tc.lrScale = ["wide": Float(try wideLrScale ?? s.double("wide-lr-scale") ?? 1)]
+        let defaultLR = ["adam": 0.001, "lazy_adam": 0.001, "sgd": 0.1][denseName] ?? 0.05
+        tc.schedule = LearningRateSchedule(
+            base: Float(try lr ?? s.double("lr") ?? defaultLR), warmupSteps: try warmupSteps ?? s.int("warmup-steps") ?? 0,
+            decayStartStep: try decayStart ?? s.int("decay-start") ?? 0, decaySteps: try decaySteps ?? s.int("decay-steps") ?? 0)
+        let targetAUC = try targetAuc ?? s.double("target-auc"), targetAcc = try targetAccuracy ?? s.double("target-accuracy")
+        let retries = try maxRetries ?? s.int("max-retries") ?? 2
+        if (targetAUC != nil || targetAcc != nil) && validData == nil {
+            throw ValidationError("--target-auc/--target-accuracy need --valid FILE to measure against")
+        }
+
+        let progress = TrainingProgress(log: log, epochs: tc.epochs)
+        let trainer = try Trainer(model: m, config: tc, train: trainData, valid: validData,
+                                  checkpointDirectory: outURL.appendingPathComponent("checkpoints"),
+                                  onEvent: { progress.handle($0) })
+        if resume {
+            if let step = try trainer.resume() { log.line("resumed from the checkpoint at step \(step)") } else { log.line("no checkpoint to resume from in \(out)/checkpoints; starting afresh") }
+        }
+        log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base)")
+
+        var result = try trainer.run()
+        var attempt = 0
+        func met(_ v: BinaryMetrics?) -> Bool {
+            guard let v else { return true }
+            return (targetAUC.map { v.auc >= $0 } ?? true) && (targetAcc.map { v.accuracy >= $0 } ?? true)
+        }
+        while !met(result.validation) && attempt < retries {
+            attempt += 1
+            let v = result.validation!
+            log.line(String(format: "target missed (AUC %.4f, accuracy %.4f); retry %d of %d: %d more epoch(s) from the last checkpoint", v.auc, v.accuracy, attempt, retries, tc.epochs))
+            _ = try trainer.resume()
+            trainer.extend(epochs: tc.epochs)
+            result = try trainer.run()
+        }
+
+        let exportURL = outURL.appendingPathComponent("model")
+        try ModelExport(config: modelConfig, model: m, featureState: state).write(to: exportURL, metadata: ["herd_version": Herd.configuration.version])
+        log.line("exported \(exportURL.path)")
+
+        var summary: [String: Any] = [
+            "model": modelConfig.kind.rawValue, "export": exportURL.path, "epochs": result.state.epoch, "steps": result.state.globalStep,
+            "samples_per_s": result.samplesPerSecond, "rows": trainData.rows, "skipped_rows": trainData.skippedRows + (validData?.skippedRows ?? 0),
+            "stopped_early": result.state.stoppedEarly, "retries": attempt,
+        ]
+        if let v = result.validation {
+            summary.merge(metricsDictionary(v)) { a, _ in a }
+            summary["valid_rows"] = v.count
+        }
+        let reached = met(result.validation)
+        if targetAUC != nil || targetAcc != nil { summary["target_reached"] = reached }
+        if json { print(jsonLine(summary)) } else if let v = result.validation {
+            print(String(format: "validation: AUC %.4f  logloss %.4f  accuracy %.4f  precision %.4f  recall %.4f  (%d rows)", v.auc, v.logloss, v.accuracy, v.precision, v.recall, v.count))
+            print(String(format: "training: %.0f samples/s over %d steps", result.samplesPerSecond, result.state.globalStep))
+        }
+        if !reached {
+            throw TargetMissed(message: "the target was not reached after \(attempt) retries" + (result.validation.map { String(format: " (AUC %.4f, accuracy %.4f)", $0.auc, $0.accuracy) } ?? ""))
+        }
+    }
+
+    func makeModelConfig(_ s: Settings, tableSizes: [Int], seed: UInt64) throws -> ModelConfig {
+        let dim = try embeddingDim ?? s.int("embedding-dim") ?? 16
+        switch model {
+        case .dlrm:
+            var c = DLRMConfig(tableSizes: tableSizes)
+            c.embeddingDim = dim
+            c.bottomMLP = try widths(bottomMlp ?? s.string("bottom-mlp")) ?? [512, 256, 64, dim]
+            c.topMLP = try widths(topMlp ?? s.string("top-mlp")) ?? [512, 256, 1]
+            let inter = try interaction ?? s.string("interaction") ?? "dot"
+            guard let k = InteractionKind(rawValue: inter) else { throw ValidationError("--interaction must be dot or cat, not '\(inter)'") }
+            c.interaction = k
+            c.seed = seed
+            return .dlrm(c)
+        case .wnd:
+            var c = WideAndDeepConfig(tableSizes: tableSizes)
+            c.embeddingDim = dim
+            c.deepMLP = try widths(deepMlp ?? s.string("deep-mlp")) ?? [1024, 512, 256, 1]
+            if let x = try crosses ?? s.string("crosses") {
+                c.crosses = try x.split(separator: ",").map { pair in
+                    let f = pair.split(separator: ":").compactMap { Int($0) }
+                    guard f.count >= 2 else { throw ValidationError("--crosses takes field lists like 0:1,2:5, not '\(pair)'") }
+                    return f
+                }
+            }
+            c.crossBuckets = try crossBuckets ?? s.int("cross-buckets") ?? 10_000
+            c.seed = seed
+            return .wnd(c)
+        }
+    }
+
+    func widths(_ spec: String?) throws -> [Int]? {
+        guard let spec else { return nil }
+        let w = spec.split(separator: "-").map { Int($0) }
+        guard !w.isEmpty, w.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("layer widths are written like 512-256-1, not '\(spec)'") }
+        return w.map { $0! }
+    }
+}
+
+/// A missed train-to-target goal: the summary is printed, then the run exits non-zero.
+struct TargetMissed: Error, CustomStringConvertible {
+    let message: String
+    var description: String { message }
+}
+
+/// The standard metrics as JSON fields.
+func metricsDictionary(_ v: BinaryMetrics) -> [String: Any] {
+    func num(_ x: Double) -> Any { x.isFinite ? x : NSNull() }
+    return ["auc": num(v.auc), "logloss": num(v.logloss), "accuracy": num(v.accuracy), "precision": num(v.precision),
+            "recall": num(v.recall), "positive_rate": num(v.positiveRate)]
+}
+
+/// Human output: stdout normally, stderr when stdout carries a JSON summary.
+struct Log {
+    let json: Bool
+    func line(_ s: String) {
+        if json { FileHandle.standardError.write(Data((s + "\n").utf8)) } else { print(s) }
+    }
+}
+
+/// Renders trainer events as a progress bar per epoch and validation lines.
+final class TrainingProgress: @unchecked Sendable {
+    let log: Log
+    let epochs: Int
+    var bar: ProgressBar?
+
+    init(log: Log, epochs: Int) {
+        self.log = log
+        self.epochs = epochs
+    }
+
+    func handle(_ e: TrainerEvent) {
+        switch e {
+        case .started(_, _, let resumed):
+            if let r = resumed { log.line("continuing at step \(r)") }
+        case .step(let epoch, let step, let steps, let loss, let sps):
+            if bar == nil || step == 1 {
+                log.line("Epoch \(epoch + 1)/\(epochs)")
+                bar = ProgressBar(total: steps, label: "", toStandardError: log.json)
+            }
+            bar?.update(step, [("loss", String(format: "%.4f", loss)), ("samples/s", ProgressBar.rate(sps))])
+        case .validated(_, let step, let m, let improved):
+            let text = String(format: "validation at step %d: AUC %.4f  logloss %.4f  accuracy %.4f%@", step, m.auc, m.logloss, m.accuracy, improved ? "  (best)" : "")
+            if let bar { bar.line(text) } else { log.line(text) }
+        case .checkpointed:
+            break
+        case .epochEnded:
+            bar = nil
+        case .stoppedEarly(_, let step, let best):
+            log.line(String(format: "early stopping at step %d: no better validation AUC than %.4f", step, best))
+        }
+    }
+}

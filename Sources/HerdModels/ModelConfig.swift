@@ -1,0 +1,41 @@
+import Foundation
+
+/// A ranking model's configuration, whichever the model: what an export's manifest records and
+/// what rebuilds the model from it.
+public enum ModelConfig: Sendable, Equatable {
+    case dlrm(DLRMConfig)
+    case wnd(WideAndDeepConfig)
+
+    public var kind: ModelKind {
+        switch self {
+        case .dlrm: return .dlrm
+        case .wnd: return .wnd
+        }
+    }
+
+    /// Builds a freshly initialised model.
+    public func build() throws -> any RankingModel {
+        switch self {
+        case .dlrm(let c): return try DLRM(config: c)
+        case .wnd(let c): return try WideAndDeep(config: c)
+        }
+    }
+
+    /// The config as JSON (the kind is stored beside it, as the manifest's model type).
+    public func jsonData() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .prettyPrinted]
+        switch self {
+        case .dlrm(let c): return try e.encode(c)
+        case .wnd(let c): return try e.encode(c)
+        }
+    }
+
+    /// Decodes the JSON of a config of `kind`.
+    public static func decode(kind: ModelKind, json: Data) throws -> ModelConfig {
+        switch kind {
+        case .dlrm: return .dlrm(try JSONDecoder().decode(DLRMConfig.self, from: json))
+        case .wnd: return .wnd(try JSONDecoder().decode(WideAndDeepConfig.self, from: json))
+        }
+    }
+}
