@@ -112,7 +112,13 @@ public final class CheckpointStore: Sendable {
             try m.write(ModelDirectory.encodeManifest(manifest))
             _ = try m.finish()
         }
-        try prune()
+        // NOTE: the checkpoint is safely written at this point; failing to prune old ones must not
+        // make the save look failed (the trainer would stop or retry for nothing).
+        do {
+            try prune()
+        } catch {
+            warn("could not prune old checkpoints in \(directory.path): \(error)")
+        }
         return target
     }
 

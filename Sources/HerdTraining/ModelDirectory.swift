@@ -129,7 +129,8 @@ public enum ModelDirectory {
 
     /// Loads and verifies an export: the manifest must exist and have a known format version, and
     /// every file it lists must exist with the recorded size and SHA-256; the weights must be a
-    /// valid safetensors file. Each refusal is an `ArtifactError` saying what to do.
+    /// valid safetensors file. Each refusal is an `ArtifactError` saying what to do. Files the
+    /// manifest does not list are ignored.
     public static func load(from url: URL) throws -> LoadedModel {
         let remedy = "Export the model again, or copy the whole directory again from a good source."
         let manifest = try readManifest(

@@ -157,6 +157,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// The F32 tensor `name`, copied out of the mapping.
+    ///
+    /// NOTE: this is the only copy of the data (file pages → tensor storage); `Tensor` owns aligned
+    /// storage, so it cannot alias the mapping. (Its initializer zero-fills first: one extra write
+    /// pass, which `Tensor` offers no way to skip.)
     public func tensor(_ name: String) throws -> Tensor {
         let e = try require(name, dtype: .f32)
         let t = Tensor(shape: e.shape)

@@ -184,4 +184,31 @@ final class ModelDirectoryTests: XCTestCase {
         }
         XCTAssertEqual(loadError(url)?.kind, .invalidManifest)
     }
+
+    /// A 1.1 GB export and load; runs only with `HERD_BENCH=1` (use a release build:
+    /// `HERD_BENCH=1 swift test -c release --filter ModelDirectoryTests/testLargeExport`).
+    func testLargeExportRoundTrip() throws {
+        guard ProcessInfo.processInfo.environment["HERD_BENCH"] == "1" else { throw XCTSkip("set HERD_BENCH=1") }
+        let tmp = try TemporaryDirectory()
+        defer { tmp.remove() }
+        let url = tmp.url.appendingPathComponent("big")
+        let n = 275_000_000
+        let big = Tensor(shape: [n / 100, 100])
+        for i in stride(from: 0, to: n, by: 4099) { big[i] = Float(i % 1000) }
+        func seconds(_ body: () throws -> Void) rethrows -> Double {
+            let start = DispatchTime.now().uptimeNanoseconds
+            try body()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        let writeTime = try seconds {
+            try ModelDirectory.write(to: url, modelType: "dlrm", config: Data("{}".utf8), featureState: Data("{}".utf8), tensors: [("big", big)])
+        }
+        var loaded: LoadedModel?
+        let loadTime = try seconds { loaded = try ModelDirectory.load(from: url) }
+        let t = try XCTUnwrap(loaded?.tensors["big"])
+        XCTAssertEqual(t.shape, big.shape)
+        XCTAssertEqual(memcmp(t.data, big.data, n * 4), 0)
+        let gb = Double(n * 4) / 1e9
+        print(String(format: "export %.2f GB: write %.2f s, verified load %.2f s", gb, writeTime, loadTime))
+    }
 }
