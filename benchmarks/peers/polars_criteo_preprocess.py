@@ -10,7 +10,7 @@ Output: Arrow IPC (default, uncompressed) or Parquet, one file, same row order a
 
 Variants (--variant):
   eager      pl.read_csv, per-column value_counts, replace_strict, write.
-  streaming  pass 1: scan_csv + per-column counts collected with engine="streaming";
+  streaming  pass 1: scan_csv + unpivot + group_by counts collected with engine="streaming";
              pass 2: scan_csv + replace_strict, sink_ipc/sink_parquet (streaming engine).
   all        run each variant in its own subprocess (so peak RSS is per variant) and report
              the fastest as the final JSON line (all results are printed above it).
@@ -92,12 +92,12 @@ def run_streaming(pl, args, out):
         return pl.scan_csv(args.data, separator="\t", has_header=False, new_columns=NAMES,
                            schema=schema(pl), quote_char=None)
 
-    # Pass 1: per-column counts in one streaming query over one scan.
-    lf = scan()
-    parts = [lf.select(pl.col(c).alias("v")).group_by("v").len().with_columns(col=pl.lit(c))
-             for c in SPARSE]
-    rows_q = lf.select(pl.len().alias("rows"))
-    counts_all, rows_df = pl.collect_all([pl.concat(parts), rows_q], engine="streaming")
+    # Pass 1: per-column counts in one streaming query (unpivot + group_by was ~3x faster than
+    # 26 group_by branches over one scan in polars 2.1).
+    counts_q = (scan().select(SPARSE).unpivot(variable_name="col", value_name="v")
+                .group_by("col", "v").len())
+    counts_all, rows_df = pl.collect_all([counts_q, scan().select(pl.len().alias("rows"))],
+                                         engine="streaming")
     rows = int(rows_df.item())
     vocabs = {}
     for c, part in counts_all.partition_by("col", as_dict=True).items():
