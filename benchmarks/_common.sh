@@ -23,7 +23,7 @@ check_quiet() {
   read -r _ u2 n2 s2 i2 w2 q2 sq2 st2 _ < /proc/stat
   local busy=$(( (u2-u1) + (n2-n1) + (s2-s1) + (q2-q1) + (sq2-sq1) + (st2-st1) ))
   local total=$(( busy + (i2-i1) + (w2-w1) ))
-  BUSY_PCT=$(awk -v b="$busy" -v t="$total" 'BEGIN { printf "%.1f", t > 0 ? 100*b/t : 0 }')
+  BUSY_PCT=$(awk -v b="$busy" -v t="$total" 'BEGIN { printf "%.1f", (t > 0 ? 100*b/t : 0) }')
   local top
   top=$(ps -eo pcpu=,comm= --sort=-pcpu | awk '$1 > 5 { printf "%s(%s%%) ", $2, $1 }' | head -c 300)
   if awk -v p="$BUSY_PCT" -v m="$max" 'BEGIN { exit !(p > m) }'; then
