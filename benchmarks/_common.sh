@@ -29,7 +29,7 @@ check_quiet() {
   if awk -v p="$BUSY_PCT" -v m="$max" 'BEGIN { exit !(p > m) }'; then
     warn "################################################################################"
     warn "MACHINE NOT QUIET: other processes kept the CPUs ${BUSY_PCT}% busy over ${secs}s (> ${max}%)."
-    warn "Top CPU users: ${top:-?}"
+    warn "Top CPU users (ps, lifetime average): ${top:-?}"
     warn "Figures from this run are NOISY; do not use them as final numbers."
     warn "################################################################################"
   else
