@@ -29,7 +29,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Stop after this many steps in all.") var maxSteps: Int?
     @Option(help: "Rows per step (default 2048).") var batchSize: Int?
     @Option(help: "Learning rate (default: 0.05 for adagrad, 0.001 for adam, 0.1 for sgd).") var lr: Double?
-    @Option(help: "Optimizer for dense layers: sgd, adagrad, rowwise_adagrad, adam, ftrl (options as name:key=value). Default adagrad.") var optimizer: String?
+    @Option(help: "Optimizer for dense layers: sgd, adagrad, rowwise_adagrad, adam, ftrl (options as name:key=value). Default adam.") var optimizer: String?
     @Option(help: "Optimizer for embedding tables (default: rowwise_adagrad for adagrad, lazy_adam for adam, else the same).") var sparseOptimizer: String?
     @Option(help: "Optimizer for the W&D wide part (default ftrl).") var wideOptimizer: String?
     @Option(help: "Learning-rate multiplier for the wide part (default 1).") var wideLrScale: Double?
@@ -50,7 +50,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Retries (each runs --epochs more epochs) when a target is missed (default 2).") var maxRetries: Int?
 
     @Option(help: "Hash categoricals modulo N rows per table (DLRM's --max-ind-range) instead of a vocabulary.") var maxIndRange: Int?
-    @Option(help: "Vocabulary: values seen fewer times map to the out-of-vocabulary id (default 2).") var freqLimit: Int?
+    @Option(help: "Vocabulary: values seen fewer times map to the out-of-vocabulary id (default 5).") var freqLimit: Int?
     @Option(help: "What to do with a malformed row: fail (default) or skip and count.") var onError: OnError?
     @Option(help: "Directory for the binary columnar caches (default: beside each data file).") var cacheDir: String?
 
@@ -76,7 +76,7 @@ struct Train: AsyncParsableCommand {
         if let n = try maxIndRange ?? s.int("max-ind-range") {
             featureConfig = .hashing(tableSize: n)
         } else {
-            featureConfig = .vocabulary(freqLimit: try freqLimit ?? s.int("freq-limit") ?? 2)
+            featureConfig = .vocabulary(freqLimit: try freqLimit ?? s.int("freq-limit") ?? 5)
         }
         let cache = try cacheDir ?? s.string("cache-dir")
         log.line("fitting features on \(train) …")
@@ -101,7 +101,7 @@ struct Train: AsyncParsableCommand {
         tc.checkpointEvery = try checkpointEvery ?? s.int("checkpoint-every") ?? 0
         tc.keepCheckpoints = try keepCheckpoints ?? s.int("keep-checkpoints") ?? 3
         tc.patience = try patience ?? s.int("patience") ?? 0
-        let dense = try optimizer ?? s.string("optimizer") ?? "adagrad"
+        let dense = try optimizer ?? s.string("optimizer") ?? "adam"
         let denseName = dense.split(separator: ":").first.map(String.init) ?? dense
         let defaultSparse = ["adagrad": "rowwise_adagrad", "adam": "lazy_adam"][denseName] ?? dense
         tc.optimizers = ["dense": dense, "sparse": try sparseOptimizer ?? s.string("sparse-optimizer") ?? defaultSparse,
