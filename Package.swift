@@ -21,7 +21,8 @@ let package = Package(
         .systemLibrary(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
-        .target(name: "HerdTensor", dependencies: ["CBLAS"]),
+        .target(name: "CHerdKernels"),
+        .target(name: "HerdTensor", dependencies: ["CBLAS", "CHerdKernels"]),
         .target(name: "HerdData", dependencies: ["HerdTensor"]),
         .target(name: "HerdLayers", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),

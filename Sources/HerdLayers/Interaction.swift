@@ -44,12 +44,16 @@ public final class Interaction: @unchecked Sendable {
                 rs.update(from: ts, count: stride)
             case .dot:
                 rs.update(from: ts, count: d)
-                var k = d
-                for i in 1..<n {
-                    let ti = ts + i * d
-                    for j in 0..<i {
-                        rs[k] = Kernels.dot(ti, ts + j * d, count: d)
-                        k += 1
+                if d % 8 == 0 {
+                    Self.pairwiseDotsSIMD(ts, vectors: n, chunks: d / 8, into: rs + d)
+                } else {
+                    var k = d
+                    for i in 1..<n {
+                        let ti = ts + i * d
+                        for j in 0..<i {
+                            rs[k] = Kernels.dot(ti, ts + j * d, count: d)
+                            k += 1
+                        }
                     }
                 }
             }
@@ -69,19 +73,70 @@ public final class Interaction: @unchecked Sendable {
             case .dot:
                 ds.update(from: gs, count: d)
                 (ds + d).update(repeating: 0, count: (n - 1) * d)
-                var k = d
-                for i in 1..<n {
-                    let ti = ts + i * d, di = ds + i * d
-                    for j in 0..<i {
-                        let g = gs[k]
-                        k += 1
-                        if g == 0 { continue }
-                        let tj = ts + j * d, dj = ds + j * d
-                        for e in 0..<d {
-                            di[e] += g * tj[e]
-                            dj[e] += g * ti[e]
+                if d % 8 == 0 {
+                    Self.pairwiseDotsBackwardSIMD(gs + d, input: ts, vectors: n, chunks: d / 8, into: ds)
+                } else {
+                    var k = d
+                    for i in 1..<n {
+                        let ti = ts + i * d, di = ds + i * d
+                        for j in 0..<i {
+                            let g = gs[k]
+                            k += 1
+                            if g == 0 { continue }
+                            let tj = ts + j * d, dj = ds + j * d
+                            for e in 0..<d {
+                                di[e] += g * tj[e]
+                                dj[e] += g * ti[e]
+                            }
                         }
                     }
+                }
+            }
+        }
+    }
+
+    // NOTE: the SIMD paths load each vector as `chunks` SIMD8 values; with a target CPU they become
+    // AVX registers. `a * b` then `+=` rather than `addProduct`: without a target CPU the latter
+    // lowers to scalar `fmaf` calls. Pairs are visited in the same (i, j < i) order as the scalar path.
+
+    /// Lower-triangle dots of one sample's `vectors` rows of `8·chunks` floats.
+    @inline(__always)
+    static func pairwiseDotsSIMD(_ t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into r: UnsafeMutablePointer<Float>) {
+        let v = UnsafeRawPointer(t)
+        var k = 0
+        for i in 1..<n {
+            for j in 0..<i {
+                var acc = SIMD8<Float>()
+                for q in 0..<c {
+                    let a = v.loadUnaligned(fromByteOffset: (i * c + q) * 32, as: SIMD8<Float>.self)
+                    let b = v.loadUnaligned(fromByteOffset: (j * c + q) * 32, as: SIMD8<Float>.self)
+                    acc += a * b
+                }
+                r[k] = acc.sum()
+                k += 1
+            }
+        }
+    }
+
+    /// Backward of `pairwiseDotsSIMD`: accumulates `g_ij·t_j` into `dt_i` and `g_ij·t_i` into `dt_j`.
+    @inline(__always)
+    static func pairwiseDotsBackwardSIMD(_ g: UnsafePointer<Float>, input t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into dt: UnsafeMutablePointer<Float>) {
+        let v = UnsafeRawPointer(t), dv = UnsafeMutableRawPointer(dt)
+        var k = 0
+        for i in 1..<n {
+            for j in 0..<i {
+                let gij = SIMD8<Float>(repeating: g[k])
+                k += 1
+                for q in 0..<c {
+                    let oi = (i * c + q) * 32, oj = (j * c + q) * 32
+                    let a = v.loadUnaligned(fromByteOffset: oi, as: SIMD8<Float>.self)
+                    let b = v.loadUnaligned(fromByteOffset: oj, as: SIMD8<Float>.self)
+                    var di = dv.loadUnaligned(fromByteOffset: oi, as: SIMD8<Float>.self)
+                    var dj = dv.loadUnaligned(fromByteOffset: oj, as: SIMD8<Float>.self)
+                    di += gij * b
+                    dj += gij * a
+                    dv.storeBytes(of: di, toByteOffset: oi, as: SIMD8<Float>.self)
+                    dv.storeBytes(of: dj, toByteOffset: oj, as: SIMD8<Float>.self)
                 }
             }
         }

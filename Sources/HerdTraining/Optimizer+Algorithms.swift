@@ -14,7 +14,10 @@ public final class SGD: Optimizer, @unchecked Sendable {
     public func update(_ p: Parameter, lr: Float) { Kernels.axpy(-lr, p.grad.data, p.value.data, count: p.value.count) }
     public func update(table: any EmbeddingTable, gradient g: SparseRowGradient, lr: Float) {
         let d = g.dimension
-        for (j, id) in g.ids.enumerated() { Kernels.axpy(-lr, g.rows.data + j * d, table.row(Int(id)), count: d) }
+        for (j, id) in g.ids.enumerated() {
+            prefetchAhead(table, g.ids, j, d)
+            Kernels.axpy(-lr, g.rows.data + j * d, table.row(Int(id)), count: d)
+        }
     }
     public var state: [(String, Tensor)] { [] }
     public func load(state: [String: Tensor]) throws {}
@@ -43,6 +46,8 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
         if rowwise {
             let acc = slots.get("\(table.name).row_sum", shape: [table.rows], initial: initial).data
             for (j, id) in gr.ids.enumerated() {
+            prefetchAhead(table, gr.ids, j, d)
+                prefetchAhead(table, gr.ids, j, d)
                 let g = gr.rows.data + j * d, w = table.row(Int(id))
                 var s: Float = 0
                 for k in 0..<d { s += g[k] * g[k] }
@@ -53,6 +58,8 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
         } else {
             let acc = slots.get("\(table.name).sum", shape: [table.rows, d], initial: initial).data
             for (j, id) in gr.ids.enumerated() {
+            prefetchAhead(table, gr.ids, j, d)
+                prefetchAhead(table, gr.ids, j, d)
                 let g = gr.rows.data + j * d, w = table.row(Int(id)), a = acc + Int(id) * d
                 for k in 0..<d {
                     a[k] += g[k] * g[k]
@@ -102,6 +109,7 @@ public final class Adam: Optimizer, @unchecked Sendable {
         let d = gr.dimension
         let m = slots.get("\(table.name).m", shape: [table.rows, d]).data, v = slots.get("\(table.name).v", shape: [table.rows, d]).data
         for (j, id) in gr.ids.enumerated() {
+            prefetchAhead(table, gr.ids, j, d)
             let o = Int(id) * d
             apply(w: table.row(Int(id)), g: gr.rows.data + j * d, m: m + o, v: v + o, count: d, lr: lr)
         }
@@ -149,10 +157,18 @@ public final class FTRL: Optimizer, @unchecked Sendable {
         let d = gr.dimension
         let z = slots.get("\(table.name).z", shape: [table.rows, d]).data, n = slots.get("\(table.name).n", shape: [table.rows, d]).data
         for (j, id) in gr.ids.enumerated() {
+            prefetchAhead(table, gr.ids, j, d)
             let o = Int(id) * d
             apply(w: table.row(Int(id)), g: gr.rows.data + j * d, z: z + o, n: n + o, count: d, alpha: lr)
         }
     }
     public var state: [(String, Tensor)] { slots.all.map { ("ftrl.\($0.0)", $0.1) } }
     public func load(state: [String: Tensor]) throws { slots.load(state, prefix: "ftrl.") }
+}
+
+/// Prefetches the table row needed `Kernels.prefetchDistance` ids after position `j`.
+@inline(__always)
+func prefetchAhead(_ table: any EmbeddingTable, _ ids: [Int32], _ j: Int, _ d: Int) {
+    let k = j + Kernels.prefetchDistance
+    if k < ids.count { Kernels.prefetchForWrite(table.row(Int(ids[k])), count: d) }
 }

@@ -54,20 +54,59 @@ final class EmbeddingAndInteractionTests: XCTestCase {
     }
 
     func testInteractionBackwardMatchesFiniteDifferences() {
-        for kind in [InteractionKind.dot, .cat] {
-            let inter = Interaction(kind: kind, vectors: 4, dimension: 3)
+        // d = 3 takes the scalar path, 8 and 16 the SIMD path.
+        for kind in [InteractionKind.dot, .cat] { for d in [3, 8, 16] {
+            let inter = Interaction(kind: kind, vectors: 4, dimension: d)
             let b = 2
-            let t = randomTensor([b, 12], seed: 5)
+            let t = randomTensor([b, 4 * d], seed: 5)
             let c = randomTensor([b, inter.outputs], seed: 6).array
             let r = Tensor(shape: [b, inter.outputs])
-            let dt = Tensor(shape: [b, 12])
+            let dt = Tensor(shape: [b, 4 * d])
             inter.forward(t.data, batch: b, into: r.data)
             c.withUnsafeBufferPointer { inter.backward($0.baseAddress!, input: t.data, batch: b, into: dt.data) }
             let m = GradientCheck().check([("t", t, dt.array)]) {
                 inter.forward(t.data, batch: b, into: r.data)
                 return probeLoss(r, c)
             }
-            XCTAssertEqual(m.map(\.description), [], "\(kind)")
+            XCTAssertEqual(m.map(\.description), [], "\(kind) d=\(d)")
+        } }
+    }
+
+    func testSIMDDotInteractionMatchesPlainLoop() {
+        let n = 5, d = 16
+        let inter = Interaction(kind: .dot, vectors: n, dimension: d)
+        let t = randomTensor([3, n * d], seed: 8)
+        let r = Tensor(shape: [3, inter.outputs])
+        inter.forward(t.data, batch: 3, into: r.data)
+        for s in 0..<3 {
+            var k = d
+            for i in 1..<n { for j in 0..<i {
+                var dot: Float = 0
+                for e in 0..<d { dot += t[s, i * d + e] * t[s, j * d + e] }
+                XCTAssertEqual(r[s, k], dot, accuracy: 1e-5)
+                k += 1
+            } }
+        }
+    }
+
+    func testMergeSparseMatchesDictionarySum() {
+        var rng = SplitMix64(seed: 12)
+        var parts: [SparseRowGradient] = []
+        var expected: [Int32: [Float]] = [:]
+        for _ in 0..<3 {
+            let ids = Array(Set((0..<20).map { _ in Int32(rng.next() % 30) })).sorted()
+            let rows = randomTensor([ids.count, 2], seed: rng.next())
+            for (i, id) in ids.enumerated() {
+                let old = expected[id] ?? [0, 0]
+                expected[id] = [old[0] + rows[i, 0], old[1] + rows[i, 1]]
+            }
+            parts.append(SparseRowGradient(ids: ids, rows: rows, dimension: 2))
+        }
+        let m = Kernels.mergeSparse(parts)
+        XCTAssertEqual(m.ids, expected.keys.sorted())
+        for (i, id) in m.ids.enumerated() {
+            XCTAssertEqual(m.rows[i, 0], expected[id]![0], accuracy: 1e-6)
+            XCTAssertEqual(m.rows[i, 1], expected[id]![1], accuracy: 1e-6)
         }
     }
 

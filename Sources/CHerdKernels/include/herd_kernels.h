@@ -1,0 +1,12 @@
+#ifndef HERD_KERNELS_H
+#define HERD_KERNELS_H
+// Tiny C helpers for what Swift cannot express directly.
+
+/// Hints the CPU to fetch the cache line holding `p` for reading (embedding rows about to be
+/// gathered: random rows of large tables are memory-latency bound).
+static inline void herd_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
+
+/// Same, for a line about to be written (optimizer updates of embedding rows).
+static inline void herd_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
+
+#endif
