@@ -3,8 +3,9 @@ import Foundation
 import HerdData
 
 /// `herd bench-preprocess --data FILE`: times the text → cache pipeline (fit, then parse +
-/// transform + cache write), and one epoch of shuffled batches from the cache.
-public struct BenchPreprocess: AsyncParsableCommand {
+/// transform + cache write), and one epoch of shuffled batches from the cache. A synchronous
+/// `ParsableCommand`, like `GenerateCriteo`.
+public struct BenchPreprocess: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "bench-preprocess",
         abstract: "Measure Criteo preprocessing throughput: vocabulary fit, parse+transform+cache write, cached epoch.")
@@ -29,7 +30,7 @@ public struct BenchPreprocess: AsyncParsableCommand {
 
     public init() {}
 
-    public func run() async throws {
+    public func run() throws {
         let directory = cacheDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("herd-bench-preprocess-\(getpid())").path
         defer { if cacheDir == nil { try? FileManager.default.removeItem(atPath: directory) } }

@@ -13,7 +13,10 @@ public struct Generate: AsyncParsableCommand {
 }
 
 /// `herd generate criteo --rows N --seed S --out DIR [--test-fraction F]`.
-public struct GenerateCriteo: AsyncParsableCommand {
+///
+/// NOTE: a synchronous `ParsableCommand` (the work is synchronous): it runs whether the root is
+/// entered through ArgumentParser's async or sync `main()`.
+public struct GenerateCriteo: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "criteo",
         abstract: "Write Criteo-format train.txt/test.txt (Kaggle TSV) and oracle.json (the planted model's test AUC/logloss).")
@@ -32,7 +35,7 @@ public struct GenerateCriteo: AsyncParsableCommand {
 
     public init() {}
 
-    public func run() async throws {
+    public func run() throws {
         let start = Date()
         let generator = try CriteoGenerator(rows: rows, seed: seed)
         let oracle = try generator.write(to: out, testFraction: testFraction)
