@@ -41,8 +41,8 @@ public struct GenerateCriteo: ParsableCommand {
         let oracle = try generator.write(to: out, testFraction: testFraction)
         let seconds = Date().timeIntervalSince(start)
         print("wrote \(out)/train.txt (\(oracle.trainRows) rows), \(out)/test.txt (\(oracle.testRows) rows), \(out)/oracle.json")
-        print(String(format: "positive rate %.4f, oracle test AUC %.4f, logloss %.4f (baseline %.4f); %.1f s, %.0f rows/s",
-                     oracle.positiveRate, oracle.testAUC, oracle.testLogloss, oracle.testLoglossBaseline,
+        print(String(format: "positive rate %.4f, oracle test AUC %.4f (%.4f without interactions), logloss %.4f (baseline %.4f); %.1f s, %.0f rows/s",
+                     oracle.positiveRate, oracle.testAUC, oracle.testAUCWithoutInteractions, oracle.testLogloss, oracle.testLoglossBaseline,
                      seconds, Double(rows) / max(seconds, 1e-9)))
     }
 }

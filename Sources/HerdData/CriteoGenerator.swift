@@ -58,7 +58,7 @@ public struct CriteoGenerator: Sendable {
             blocks.append((start..<min(start + Self.blockRows, rows), true))
         }
         var trainPositives = 0, testPositives = 0
-        var testProbabilities: [Double] = [], testLabels: [Bool] = []
+        var testProbabilities: [Double] = [], testLabels: [Bool] = [], testMainEffects: [Double] = []
         testProbabilities.reserveCapacity(testCount)
         testLabels.reserveCapacity(testCount)
         let perRound = 4 * Parallel.threads
@@ -78,6 +78,7 @@ public struct CriteoGenerator: Sendable {
                     try test.write(block.text)
                     testPositives += positives
                     testProbabilities += block.probabilities
+                    testMainEffects += block.mainEffectLogits
                     testLabels += block.labels
                 } else {
                     try train.write(block.text)
@@ -91,6 +92,7 @@ public struct CriteoGenerator: Sendable {
         let trainRate = Double(trainPositives) / Double(trainCount)
         let oracle = CriteoOracle(
             testAUC: CriteoOracle.auc(scores: testProbabilities, labels: testLabels),
+            testAUCWithoutInteractions: CriteoOracle.auc(scores: testMainEffects, labels: testLabels),
             testLogloss: CriteoOracle.logloss(probabilities: testProbabilities, labels: testLabels),
             testLoglossBaseline: CriteoOracle.logloss(
                 probabilities: Array(repeating: trainRate, count: testCount), labels: testLabels),
@@ -112,6 +114,8 @@ public struct CriteoGenerator: Sendable {
     struct GeneratedBlock: Sendable {
         var text: [UInt8]
         var probabilities: [Double]
+        /// The logit without the pair interactions (a score only main effects can explain).
+        var mainEffectLogits: [Double]
         var labels: [Bool]
     }
 
@@ -122,6 +126,8 @@ public struct CriteoGenerator: Sendable {
         text.reserveCapacity(rows.count * 240)
         var probabilities: [Double] = []
         var labels: [Bool] = []
+        var mainEffectLogits: [Double] = []
+        mainEffectLogits.reserveCapacity(rows.count)
         probabilities.reserveCapacity(rows.count)
         labels.reserveCapacity(rows.count)
         var row = PlantedClickModel.Row()
@@ -130,6 +136,7 @@ public struct CriteoGenerator: Sendable {
             let p = 1 / (1 + exp(-(row.logit + model.bias)))
             let y = rng.nextDouble() < p
             probabilities.append(p)
+            mainEffectLogits.append(row.logit - row.interaction)
             labels.append(y)
             text.append(y ? 49 : 48)
             for value in row.dense {
@@ -142,7 +149,7 @@ public struct CriteoGenerator: Sendable {
             }
             text.append(10)
         }
-        return GeneratedBlock(text: text, probabilities: probabilities, labels: labels)
+        return GeneratedBlock(text: text, probabilities: probabilities, mainEffectLogits: mainEffectLogits, labels: labels)
     }
 }
 
