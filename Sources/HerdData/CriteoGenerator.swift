@@ -61,20 +61,11 @@ public struct CriteoGenerator: Sendable {
         var testProbabilities: [Double] = [], testLabels: [Bool] = [], testMainEffects: [Double] = []
         testProbabilities.reserveCapacity(testCount)
         testLabels.reserveCapacity(testCount)
-        let perRound = 4 * Parallel.threads
-        for roundStart in stride(from: 0, to: blocks.count, by: perRound) {
-            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
-            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
-            outputs.withUnsafeMutableBufferPointer { out in
-                let out = UncheckedSendable(out)
-                Parallel.forEach(round.count) { i in
-                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
-                }
-            }
-            for (i, output) in outputs.enumerated() {
-                let block = output!
+        /// Writes finished blocks in order and accumulates the oracle's inputs.
+        func writeRound(_ outputs: [GeneratedBlock], tests: [Bool]) throws {
+            for (block, isTest) in zip(outputs, tests) {
                 let positives = block.labels.reduce(0) { $0 + ($1 ? 1 : 0) }
-                if round[i].test {
+                if isTest {
                     try test.write(block.text)
                     testPositives += positives
                     testProbabilities += block.probabilities
@@ -85,6 +76,33 @@ public struct CriteoGenerator: Sendable {
                     trainPositives += positives
                 }
             }
+        }
+
+        // NOTE: pipelined like `CriteoReader`: task 0 of each parallel step writes the previous
+        // round while the other tasks generate the next one.
+        let perRound = 4 * Parallel.threads
+        var pending: (outputs: [GeneratedBlock], tests: [Bool])?
+        var roundStart = 0
+        while pending != nil || roundStart < blocks.count {
+            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
+            let previous = pending
+            let offset = previous == nil ? 0 : 1
+            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
+            var failure: Error?
+            outputs.withUnsafeMutableBufferPointer { out in
+                let out = UncheckedSendable(out)
+                Parallel.forEach(round.count + offset) { task in
+                    if let previous, task == 0 {
+                        do { try writeRound(previous.outputs, tests: previous.tests) } catch { failure = error }
+                        return
+                    }
+                    let i = task - offset
+                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
+                }
+            }
+            if let failure { throw failure }
+            pending = round.isEmpty ? nil : (outputs.map { $0! }, round.map(\.test))
+            roundStart += round.count
         }
         try train.close()
         try test.close()

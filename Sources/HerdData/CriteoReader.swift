@@ -85,7 +85,9 @@ public struct CriteoReader: Sendable {
 
         var filled = try fillRound()
         guard filled > 0 else { throw HerdDataError.emptyFile(path: path) }
-        let firstBytes = chunks[0].bytes
+        // NOTE: spreadsheet exports may start with a UTF-8 byte-order mark; it is not data.
+        let bomBytes = hasByteOrderMark(chunks[0].bytes) ? 3 : 0
+        let firstBytes = UnsafeRawBufferPointer(rebasing: chunks[0].bytes[bomBytes...])
         let firstLineLength = firstBytes.firstIndex(of: 10) ?? firstBytes.count
         let resolved = format.resolved(firstLine: UnsafeRawBufferPointer(rebasing: firstBytes[0..<firstLineLength]))
         let parser = CriteoParser(format: resolved, onError: onError)
@@ -114,11 +116,13 @@ public struct CriteoReader: Sendable {
         // the results), so one set of buffers suffices.
         var pending: RoundResults<T>?
         var skipHeader = resolved.hasHeader!
+        var skipBOM = bomBytes
         while pending != nil || filled > 0 {
             let previous = pending
             let results = RoundResults<T>(count: filled)
             let offset = previous == nil ? 0 : 1
             let header = skipHeader
+            let bom = skipBOM
             var failure: Error?
             Parallel.forEach(filled + offset) { task in
                 if let previous, task == 0 {
@@ -126,18 +130,26 @@ public struct CriteoReader: Sendable {
                     return
                 }
                 let i = task - offset
-                let parsed = parser.parse(chunks[i].bytes, skipFirstLine: header && i == 0)
+                let bytes = chunks[i].bytes
+                let parsed = parser.parse(
+                    i == 0 ? UnsafeRawBufferPointer(rebasing: bytes[bom...]) : bytes, skipFirstLine: header && i == 0)
                 let mapped = parsed.errors.isEmpty || onError == .skip ? map(parsed.rows) : nil
                 results.slots[i] = (parsed, mapped)
             }
             if let failure { throw failure }
             skipHeader = false
+            skipBOM = 0
             pending = filled > 0 ? results : nil
             filled = atEOF ? 0 : try fillRound()
         }
         if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
         return ReadSummary(format: resolved, rows: rows, skippedRows: skipped, lines: lineBase, skippedSamples: samples)
     }
+}
+
+/// True when `bytes` starts with the UTF-8 byte-order mark EF BB BF.
+func hasByteOrderMark(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
 }
 
 /// The parsed (and mapped) chunks of one round, one slot per chunk, written by workers.

@@ -45,6 +45,12 @@ final class CriteoParserTests: XCTestCase {
         XCTAssertEqual(without.rows, tsv.rows)
         XCTAssertEqual(crlf.rows, tsv.rows)
         XCTAssertEqual(withHeader.summary.lines, 4)
+        // A UTF-8 byte-order mark (spreadsheet export) is ignored, in memory and from a file.
+        let bom = "\u{FEFF}" + criteoHeader + "\n" + body
+        XCTAssertEqual(try CriteoReader.parse(text: bom).rows, tsv.rows)
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("bom.csv", bom)
+        XCTAssertEqual(try CriteoReader(path: path, chunkBytes: 200).readAll().rows, tsv.rows)
     }
 
     func testForcedFormatAndUnlabelledRows() throws {
