@@ -97,6 +97,23 @@ final class CriteoDatasetTests: XCTestCase {
         XCTAssertEqual(data.batches(size: 64, shuffle: 7, epoch: 0, startingAt: 10).flatMap(rowsOf), Array(epoch0[640...]))
     }
 
+    func testUnlabelledFileAndMemorySourceAgreeWithCache() throws {
+        let dir = try TemporaryDirectory()
+        let text = (0..<300).map { sampleRow($0).split(separator: "\t", omittingEmptySubsequences: false).dropFirst().joined(separator: "\t") }
+            .joined(separator: "\n") + "\n"
+        let path = try dir.write("test.txt", text)
+        let state = FeatureState.hashing(tableSize: 1000)
+        let data = try CriteoDataset.open(path: path, state: state, chunkBytes: 1000)
+        XCTAssertFalse(data.labelled)
+        XCTAssertEqual(data.rows, 300)
+        let memory = MemoryBatchSource(raw: try CriteoReader.parse(text: text).rows, state: state)
+        for k in 0..<data.batchCount(size: 128) {
+            let a = data.batch(at: k, size: 128, seed: 5, epoch: 2), b = memory.batch(at: k, size: 128, seed: 5, epoch: 2)
+            XCTAssertEqual(a.labels, [])
+            assertEqual(a, b, "batch \(k)")
+        }
+    }
+
     func testRowOrderIsABijectionForManySizes() {
         for rows in [1, 2, 3, 5, 16, 17, 1000, 4097] {
             let order = RowOrder(rows: rows, seed: 99, epoch: 3)
