@@ -46,7 +46,8 @@ public struct CriteoReader: Sendable {
         self.chunksPerRound = max(1, chunksPerRound ?? 2 * Parallel.threads)
     }
 
-    /// Parses the whole file, calling `body` with each chunk's rows in file order.
+    /// Parses the whole file, calling `body` with each chunk's rows in file order (one call at a
+    /// time, possibly on a worker thread; see `read(map:consume:)`).
     @discardableResult
     public func forEachChunk(_ body: (RawChunk) throws -> Void) throws -> ReadSummary {
         try read(map: { $0 }, consume: body)
@@ -62,8 +63,9 @@ public struct CriteoReader: Sendable {
     }
 
     /// Parses the file; `map` runs on worker threads, one call per chunk, right after that
-    /// chunk is parsed (e.g. transform or count); `consume` runs on the calling thread, in file
-    /// order. Throws `malformedRow` (under `.fail`), `fileNotFound`, `emptyFile`, `noRows`, `io`.
+    /// chunk is parsed (e.g. transform or count); `consume` runs one call at a time, in file
+    /// order, while the next chunks are parsed — so possibly on a worker thread, never concurrently
+    /// with itself, and always before `read` returns. Throws `malformedRow` (under `.fail`), `fileNotFound`, `emptyFile`, `noRows`, `io`.
     public func read<T>(map: (RawChunk) -> T, consume: (T) throws -> Void) throws -> ReadSummary {
         let file = try FileReader(path: path)
         let chunks: [ChunkBuffer] = (0..<chunksPerRound).map { _ in ChunkBuffer(capacity: chunkBytes) }
