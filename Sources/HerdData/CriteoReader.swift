@@ -65,7 +65,8 @@ public struct CriteoReader: Sendable {
     /// Parses the file; `map` runs on worker threads, one call per chunk, right after that
     /// chunk is parsed (e.g. transform or count); `consume` runs one call at a time, in file
     /// order, while the next chunks are parsed — so possibly on a worker thread, never concurrently
-    /// with itself, and always before `read` returns. Throws `malformedRow` (under `.fail`), `fileNotFound`, `emptyFile`, `noRows`, `io`.
+    /// with itself, and always before `read` returns. Throws `malformedRow` (under `.fail`),
+    /// `fileNotFound`, `emptyFile`, `noRows`, `io`.
     public func read<T>(map: (RawChunk) -> T, consume: (T) throws -> Void) throws -> ReadSummary {
         let file = try FileReader(path: path)
         let chunks: [ChunkBuffer] = (0..<chunksPerRound).map { _ in ChunkBuffer(capacity: chunkBytes) }

@@ -99,5 +99,15 @@ final class CriteoParserTests: XCTestCase {
         XCTAssertEqual(rows.denseValue(row: 0, column: 2), 260)
         XCTAssertEqual(rows.categoricalValue(row: 0, column: 0), 0x05db9164)
         XCTAssertEqual(rows.categoricalValue(row: 0, column: 18), RawChunk.missing)
+
+        // The whole pipeline: fit, cache, batches.
+        let dir = try TemporaryDirectory()
+        let state = try FeatureState.fit(trainPath: path, config: .vocabulary(freqLimit: 2))
+        let data = try CriteoDataset.open(path: path, state: state, cacheDirectory: dir.path)
+        XCTAssertEqual(data.rows, 200)
+        let labels = data.batches(size: 64, shuffle: 1, epoch: 0).flatMap(\.labels)
+        XCTAssertEqual(labels.count, 200)
+        XCTAssertEqual(labels.filter { $0 == 1 }.count, 49)
+        XCTAssertEqual(state.tableSizes[8], 4)  // C9: a73ee510 ×178, 7cc72ec2 ×22, + missing and OOV rows
     }
 }
