@@ -120,6 +120,21 @@ final class CriteoDatasetTests: XCTestCase {
             XCTAssertEqual((0..<rows).map { order[$0] }.sorted(), Array(0..<rows), "rows \(rows)")
         }
         XCTAssertTrue(RowOrder.sequential(rows: 10).isSequential)
+        // Block shuffle: a bijection, whole blocks stay together, the tail comes last.
+        for (rows, k) in [(1000, 64), (1024, 64), (5, 8), (100, 1), (777, 100)] {
+            let order = RowOrder(rows: rows, seed: 1, epoch: 0, blockRows: k)
+            let visited = (0..<rows).map { order[$0] }
+            XCTAssertEqual(visited.sorted(), Array(0..<rows), "rows \(rows) block \(k)")
+            let full = rows / k
+            for b in 0..<full {
+                let blocks = Set(visited[(b * k)..<((b + 1) * k)].map { $0 / k })
+                XCTAssertEqual(blocks.count, 1, "rows \(rows) block \(k)")
+            }
+            XCTAssertEqual(Set(visited[(full * k)...]), Set((full * k)..<rows))
+            if full > 2 { XCTAssertNotEqual(visited, Array(0..<rows)) }
+        }
+        XCTAssertNotEqual((0..<1000).map { RowOrder(rows: 1000, seed: 1, epoch: 0, blockRows: 64)[$0] },
+                          (0..<1000).map { RowOrder(rows: 1000, seed: 1, epoch: 1, blockRows: 64)[$0] })
     }
 
     private func assertEqualRows(_ a: [Int], _ b: [Int]) { XCTAssertEqual(a, b) }
