@@ -3,8 +3,9 @@ import Foundation
 import HerdData
 
 /// `herd bench-preprocess --data FILE`: times the text → cache pipeline (fit, then parse +
-/// transform + cache write), and one epoch of shuffled batches from the cache.
-public struct BenchPreprocess: AsyncParsableCommand {
+/// transform + cache write), and one epoch of shuffled batches from the cache. A synchronous
+/// `ParsableCommand`, like `GenerateCriteo`.
+public struct BenchPreprocess: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "preprocess",
         abstract: "Measure Criteo preprocessing throughput: vocabulary fit, parse+transform+cache write, cached epoch.")
@@ -29,7 +30,7 @@ public struct BenchPreprocess: AsyncParsableCommand {
 
     public init() {}
 
-    public func run() async throws {
+    public func run() throws {
         let directory = cacheDir ?? FileManager.default.temporaryDirectory
             .appendingPathComponent("herd-bench-preprocess-\(getpid())").path
         defer { if cacheDir == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -51,17 +52,23 @@ public struct BenchPreprocess: AsyncParsableCommand {
         var seen = 0
         for batch in dataset.batches(size: batchSize, shuffle: 1, epoch: 0) { seen += batch.count }
         let epochSeconds = Date().timeIntervalSince(clock)
+        clock = Date()
+        var seenBlocked = 0
+        for batch in dataset.batches(size: batchSize, shuffle: 1, epoch: 0, blockRows: 1 << 16) { seenBlocked += batch.count }
+        let blockedSeconds = Date().timeIntervalSince(clock)
 
         let rows = Double(dataset.rows)
         func line(_ name: String, _ seconds: Double) -> String {
-            String(format: "%-34@ %8.2f s %12.0f rows/s %8.1f MB/s", name as NSString, seconds, rows / seconds,
+            String(format: "%-38@ %8.2f s %12.0f rows/s %8.1f MB/s", name as NSString, seconds, rows / seconds,
                    Double(bytes) / 1e6 / seconds)
         }
         print("\(data): \(dataset.rows) rows, \(bytes) bytes, \(ProcessInfo.processInfo.activeProcessorCount) cores")
         if config.needsFit { print(line("fit vocabularies (parse + count)", fitSeconds)) }
         print(line("parse + transform + cache write", buildSeconds))
-        print(String(format: "%-34@ %8.2f s %12.0f rows/s (%d rows, batch %d)", "shuffled epoch from cache" as NSString,
+        print(String(format: "%-38@ %8.2f s %12.0f rows/s (%d rows, batch %d)", "shuffled epoch from cache" as NSString,
                      epochSeconds, Double(seen) / epochSeconds, seen, batchSize))
+        print(String(format: "%-38@ %8.2f s %12.0f rows/s", "block-shuffled epoch (64k-row blocks)" as NSString,
+                     blockedSeconds, Double(seenBlocked) / blockedSeconds))
         print("table sizes: \(state.tableSizes.map(String.init).joined(separator: ","))")
     }
 }

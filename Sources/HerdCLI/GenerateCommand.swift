@@ -13,7 +13,10 @@ public struct Generate: AsyncParsableCommand {
 }
 
 /// `herd generate criteo --rows N --seed S --out DIR [--test-fraction F]`.
-public struct GenerateCriteo: AsyncParsableCommand {
+///
+/// NOTE: a synchronous `ParsableCommand` (the work is synchronous): it runs whether the root is
+/// entered through ArgumentParser's async or sync `main()`.
+public struct GenerateCriteo: ParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "criteo",
         abstract: "Write Criteo-format train.txt/test.txt (Kaggle TSV) and oracle.json (the planted model's test AUC/logloss).")
@@ -32,14 +35,14 @@ public struct GenerateCriteo: AsyncParsableCommand {
 
     public init() {}
 
-    public func run() async throws {
+    public func run() throws {
         let start = Date()
         let generator = try CriteoGenerator(rows: rows, seed: seed)
         let oracle = try generator.write(to: out, testFraction: testFraction)
         let seconds = Date().timeIntervalSince(start)
         print("wrote \(out)/train.txt (\(oracle.trainRows) rows), \(out)/test.txt (\(oracle.testRows) rows), \(out)/oracle.json")
-        print(String(format: "positive rate %.4f, oracle test AUC %.4f, logloss %.4f (baseline %.4f); %.1f s, %.0f rows/s",
-                     oracle.positiveRate, oracle.testAUC, oracle.testLogloss, oracle.testLoglossBaseline,
+        print(String(format: "positive rate %.4f, oracle test AUC %.4f (%.4f without interactions), logloss %.4f (baseline %.4f); %.1f s, %.0f rows/s",
+                     oracle.positiveRate, oracle.testAUC, oracle.testAUCWithoutInteractions, oracle.testLogloss, oracle.testLoglossBaseline,
                      seconds, Double(rows) / max(seconds, 1e-9)))
     }
 }

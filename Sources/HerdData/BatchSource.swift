@@ -25,14 +25,14 @@ extension BatchSource {
     }
 
     /// The visiting order of an epoch: file order when `seed` is nil, else a permutation fixed by
-    /// `(seed, epoch)`.
-    public func rowOrder(seed: UInt64?, epoch: Int) -> RowOrder {
-        RowOrder(rows: rows, seed: seed, epoch: epoch)
+    /// `(seed, epoch)` — of rows, or of blocks of `blockRows` rows (see `RowOrder`).
+    public func rowOrder(seed: UInt64?, epoch: Int, blockRows: Int? = nil) -> RowOrder {
+        RowOrder(rows: rows, seed: seed, epoch: epoch, blockRows: blockRows)
     }
 
     /// Batch `index` of epoch `epoch` (`seed == nil`: file order), computed directly.
-    public func batch(at index: Int, size: Int, seed: UInt64?, epoch: Int) -> Batch {
-        batch(at: index, size: size, order: rowOrder(seed: seed, epoch: epoch))
+    public func batch(at index: Int, size: Int, seed: UInt64?, epoch: Int, blockRows: Int? = nil) -> Batch {
+        batch(at: index, size: size, order: rowOrder(seed: seed, epoch: epoch, blockRows: blockRows))
     }
 
     /// Batch `index` under a given row order.
@@ -44,8 +44,10 @@ extension BatchSource {
     }
 
     /// The batches of one epoch in order, starting at batch `start` (to resume mid-epoch).
-    public func batches(size: Int, shuffle seed: UInt64? = nil, epoch: Int = 0, startingAt start: Int = 0) -> BatchSequence<Self> {
-        BatchSequence(source: self, size: size, order: rowOrder(seed: seed, epoch: epoch), start: start)
+    public func batches(
+        size: Int, shuffle seed: UInt64? = nil, epoch: Int = 0, blockRows: Int? = nil, startingAt start: Int = 0
+    ) -> BatchSequence<Self> {
+        BatchSequence(source: self, size: size, order: rowOrder(seed: seed, epoch: epoch, blockRows: blockRows), start: start)
     }
 }
 

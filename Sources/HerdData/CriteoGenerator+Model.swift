@@ -93,6 +93,8 @@ struct PlantedClickModel: Sendable {
         var ids: [UInt32?] = Array(repeating: nil, count: Criteo.sparseCount)
         /// The logit without `bias`.
         var logit: Double = 0
+        /// The part of `logit` from the latent pair interactions.
+        var interaction: Double = 0
     }
 
     /// Draws the features of one row and its logit (without bias).
@@ -125,15 +127,17 @@ struct PlantedClickModel: Sendable {
             row.ids[c] = UInt32(truncatingIfNeeded: mix64(col.salt ^ UInt64(rank)))
             logit += col.effectScale * 1.7320508 * unit(col.salt, UInt64(rank), 0)
         }
+        var interaction = 0.0
         for (a, b) in pairs where ranks[a] > 0 && ranks[b] > 0 {
             let ca = categorical[a], cb = categorical[b]
             var dot = 0.0
             for k in 1...Self.latentDim {
                 dot += unit(ca.salt, UInt64(ranks[a]), UInt64(k)) * unit(cb.salt, UInt64(ranks[b]), UInt64(k))
             }
-            logit += ca.latentScale * cb.latentScale * dot
+            interaction += ca.latentScale * cb.latentScale * dot
         }
-        row.logit = logit
+        row.logit = logit + interaction
+        row.interaction = interaction
     }
 
     /// A bias giving `targetPositiveRate` on a 20k-row pilot sample (bisection; deterministic).

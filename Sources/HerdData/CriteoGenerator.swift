@@ -58,26 +58,18 @@ public struct CriteoGenerator: Sendable {
             blocks.append((start..<min(start + Self.blockRows, rows), true))
         }
         var trainPositives = 0, testPositives = 0
-        var testProbabilities: [Double] = [], testLabels: [Bool] = []
+        var testProbabilities: [Double] = [], testLabels: [Bool] = [], testMainEffects: [Double] = []
         testProbabilities.reserveCapacity(testCount)
         testLabels.reserveCapacity(testCount)
-        let perRound = 4 * Parallel.threads
-        for roundStart in stride(from: 0, to: blocks.count, by: perRound) {
-            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
-            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
-            outputs.withUnsafeMutableBufferPointer { out in
-                let out = UncheckedSendable(out)
-                Parallel.forEach(round.count) { i in
-                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
-                }
-            }
-            for (i, output) in outputs.enumerated() {
-                let block = output!
+        /// Writes finished blocks in order and accumulates the oracle's inputs.
+        func writeRound(_ outputs: [GeneratedBlock], tests: [Bool]) throws {
+            for (block, isTest) in zip(outputs, tests) {
                 let positives = block.labels.reduce(0) { $0 + ($1 ? 1 : 0) }
-                if round[i].test {
+                if isTest {
                     try test.write(block.text)
                     testPositives += positives
                     testProbabilities += block.probabilities
+                    testMainEffects += block.mainEffectLogits
                     testLabels += block.labels
                 } else {
                     try train.write(block.text)
@@ -85,12 +77,40 @@ public struct CriteoGenerator: Sendable {
                 }
             }
         }
+
+        // NOTE: pipelined like `CriteoReader`: task 0 of each parallel step writes the previous
+        // round while the other tasks generate the next one.
+        let perRound = 4 * Parallel.threads
+        var pending: (outputs: [GeneratedBlock], tests: [Bool])?
+        var roundStart = 0
+        while pending != nil || roundStart < blocks.count {
+            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
+            let previous = pending
+            let offset = previous == nil ? 0 : 1
+            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
+            var failure: Error?
+            outputs.withUnsafeMutableBufferPointer { out in
+                let out = UncheckedSendable(out)
+                Parallel.forEach(round.count + offset) { task in
+                    if let previous, task == 0 {
+                        do { try writeRound(previous.outputs, tests: previous.tests) } catch { failure = error }
+                        return
+                    }
+                    let i = task - offset
+                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
+                }
+            }
+            if let failure { throw failure }
+            pending = round.isEmpty ? nil : (outputs.map { $0! }, round.map(\.test))
+            roundStart += round.count
+        }
         try train.close()
         try test.close()
 
         let trainRate = Double(trainPositives) / Double(trainCount)
         let oracle = CriteoOracle(
             testAUC: CriteoOracle.auc(scores: testProbabilities, labels: testLabels),
+            testAUCWithoutInteractions: CriteoOracle.auc(scores: testMainEffects, labels: testLabels),
             testLogloss: CriteoOracle.logloss(probabilities: testProbabilities, labels: testLabels),
             testLoglossBaseline: CriteoOracle.logloss(
                 probabilities: Array(repeating: trainRate, count: testCount), labels: testLabels),
@@ -112,6 +132,8 @@ public struct CriteoGenerator: Sendable {
     struct GeneratedBlock: Sendable {
         var text: [UInt8]
         var probabilities: [Double]
+        /// The logit without the pair interactions (a score only main effects can explain).
+        var mainEffectLogits: [Double]
         var labels: [Bool]
     }
 
@@ -122,6 +144,8 @@ public struct CriteoGenerator: Sendable {
         text.reserveCapacity(rows.count * 240)
         var probabilities: [Double] = []
         var labels: [Bool] = []
+        var mainEffectLogits: [Double] = []
+        mainEffectLogits.reserveCapacity(rows.count)
         probabilities.reserveCapacity(rows.count)
         labels.reserveCapacity(rows.count)
         var row = PlantedClickModel.Row()
@@ -130,6 +154,7 @@ public struct CriteoGenerator: Sendable {
             let p = 1 / (1 + exp(-(row.logit + model.bias)))
             let y = rng.nextDouble() < p
             probabilities.append(p)
+            mainEffectLogits.append(row.logit - row.interaction)
             labels.append(y)
             text.append(y ? 49 : 48)
             for value in row.dense {
@@ -142,7 +167,7 @@ public struct CriteoGenerator: Sendable {
             }
             text.append(10)
         }
-        return GeneratedBlock(text: text, probabilities: probabilities, labels: labels)
+        return GeneratedBlock(text: text, probabilities: probabilities, mainEffectLogits: mainEffectLogits, labels: labels)
     }
 }
 

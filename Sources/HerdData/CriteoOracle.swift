@@ -6,6 +6,9 @@ import Foundation
 public struct CriteoOracle: Sendable, Codable, Equatable {
     /// Exact ROC AUC of the true probabilities on the test rows (ties count one half).
     public var testAUC: Double
+    /// AUC of the planted logit without its pair interactions: what main effects alone (a linear
+    /// model on the same features, at best) can rank; the gap to `testAUC` is the interactions' share.
+    public var testAUCWithoutInteractions: Double
     /// Mean binary cross-entropy of the true probabilities on the test rows.
     public var testLogloss: Double
     /// Logloss of always predicting the training positive rate (a floor any model must beat).
@@ -21,7 +24,7 @@ public struct CriteoOracle: Sendable, Codable, Equatable {
     public var cardinalities: [Int]
 
     enum CodingKeys: String, CodingKey {
-        case testAUC = "test_auc", testLogloss = "test_logloss", testLoglossBaseline = "test_logloss_baseline"
+        case testAUC = "test_auc", testAUCWithoutInteractions = "test_auc_without_interactions", testLogloss = "test_logloss", testLoglossBaseline = "test_logloss_baseline"
         case trainRows = "train_rows", testRows = "test_rows", positiveRate = "positive_rate"
         case trainPositiveRate = "train_positive_rate", testPositiveRate = "test_positive_rate"
         case seed, cardinalities

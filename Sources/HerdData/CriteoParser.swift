@@ -106,6 +106,8 @@ struct CriteoParser: Sendable {
 
     /// Parses one line `[start, end)` (no newline) into the outputs; returns the reason when the
     /// row is malformed. Field-count errors take precedence over value errors.
+    ///
+    /// NOTE: each field is parsed in the same pass that looks for its delimiter.
     @inline(__always)
     private func parseRow(
         _ start: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>,
@@ -120,26 +122,44 @@ struct CriteoParser: Sendable {
         var valueError: String?
         while true {
             var q = p
-            while q < end && q.pointee != delimiter { q += 1 }
-            if field < expected && valueError == nil {
-                if field >= firstCat {
-                    if let v = parseHex(p, q) {
-                        cats[field - firstCat] = v
+            if field >= expected || valueError != nil {
+                while q < end && q.pointee != delimiter { q += 1 }
+            } else if field >= firstCat {
+                var value: UInt64 = 0
+                var valid = true
+                while q < end {
+                    let c = q.pointee
+                    if c == delimiter { break }
+                    let digit = c &- 48
+                    let letter = (c | 0x20) &- 97
+                    if digit < 10 {
+                        value = value << 4 | UInt64(digit)
+                    } else if letter < 6 {
+                        value = value << 4 | UInt64(letter + 10)
                     } else {
-                        valueError = "\(Criteo.columnNames[field - firstCat + 14]): expected a hex id of up to 8 digits, found '\(excerpt(p, q))'"
+                        valid = false
                     }
-                } else if field >= firstDense {
-                    if let v = parseNumber(p, q) {
-                        dense[field - firstDense] = v
-                    } else {
-                        valueError = "\(Criteo.columnNames[field - firstDense + 1]): expected an integer, found '\(excerpt(p, q))'"
-                    }
+                    q += 1
+                }
+                let n = q - p
+                if valid && n <= 8 {
+                    cats[field - firstCat] = n == 0 ? RawChunk.missing : value
                 } else {
-                    if q - p == 1 && (p.pointee == 48 || p.pointee == 49) {
-                        label!.pointee = p.pointee == 49 ? 1 : 0
-                    } else {
-                        valueError = q == p ? "label is empty" : "label must be 0 or 1, found '\(excerpt(p, q))'"
-                    }
+                    valueError = "\(Criteo.columnNames[field - firstCat + 14]): expected a hex id of up to 8 digits, found '\(excerpt(p, q))'"
+                }
+            } else if field >= firstDense {
+                if let v = scanNumber(p, end, &q) {
+                    dense[field - firstDense] = v
+                } else {
+                    while q < end && q.pointee != delimiter { q += 1 }
+                    valueError = "\(Criteo.columnNames[field - firstDense + 1]): expected an integer, found '\(excerpt(p, q))'"
+                }
+            } else {
+                while q < end && q.pointee != delimiter { q += 1 }
+                if q - p == 1 && (p.pointee == 48 || p.pointee == 49) {
+                    label!.pointee = p.pointee == 49 ? 1 : 0
+                } else {
+                    valueError = q == p ? "label is empty" : "label must be 0 or 1, found '\(excerpt(p, q))'"
                 }
             }
             field += 1
@@ -150,33 +170,16 @@ struct CriteoParser: Sendable {
         return valueError
     }
 
-    /// Empty → `RawChunk.missing`; 1–8 hex digits → value; anything else → nil.
+    /// Parses a dense field starting at `p`, leaving `q` at the delimiter (or line end) on
+    /// success: empty → `nan`; `[+-]digits[.digits]` (or `[+-].digits`) → value. Returns nil (with
+    /// `q` somewhere inside the field) when the field is not a number.
     @inline(__always)
-    private func parseHex(_ p: UnsafePointer<UInt8>, _ q: UnsafePointer<UInt8>) -> UInt64? {
-        let n = q - p
-        if n == 0 { return RawChunk.missing }
-        if n > 8 { return nil }
-        var v: UInt64 = 0
-        for i in 0..<n {
-            let c = p[i]
-            let digit: UInt8
-            if c &- 48 < 10 {
-                digit = c &- 48
-            } else {
-                let lower = c | 0x20
-                guard lower &- 97 < 6 else { return nil }
-                digit = lower &- 87
-            }
-            v = v << 4 | UInt64(digit)
-        }
-        return v
-    }
-
-    /// Empty → `nan`; `[+-]digits[.digits]` (or `[+-].digits`) → value; anything else → nil.
-    @inline(__always)
-    private func parseNumber(_ p: UnsafePointer<UInt8>, _ q: UnsafePointer<UInt8>) -> Float? {
-        if p == q { return .nan }
+    private func scanNumber(_ p: UnsafePointer<UInt8>, _ end: UnsafePointer<UInt8>, _ q: inout UnsafePointer<UInt8>) -> Float? {
         var r = p
+        if r == end || r.pointee == delimiter {
+            q = r
+            return .nan
+        }
         var negative = false
         if r.pointee == 45 || r.pointee == 43 {
             negative = r.pointee == 45
@@ -184,7 +187,7 @@ struct CriteoParser: Sendable {
         }
         var whole: UInt64 = 0
         var digits = 0
-        while r < q, r.pointee &- 48 < 10 {
+        while r < end, r.pointee &- 48 < 10 {
             // NOTE: saturate instead of trapping; counts beyond 1e18 do not occur and log1p
             // flattens them anyway.
             whole = whole < 1_000_000_000_000_000_000 ? whole &* 10 &+ UInt64(r.pointee &- 48) : whole
@@ -192,17 +195,18 @@ struct CriteoParser: Sendable {
             digits += 1
         }
         var value = Double(whole)
-        if r < q && r.pointee == 46 {
+        if r < end && r.pointee == 46 {
             r += 1
             var scale = 0.1
-            while r < q, r.pointee &- 48 < 10 {
+            while r < end, r.pointee &- 48 < 10 {
                 value += Double(r.pointee &- 48) * scale
                 scale *= 0.1
                 r += 1
                 digits += 1
             }
         }
-        guard r == q, digits > 0 else { return nil }
+        q = r
+        guard digits > 0, r == end || r.pointee == delimiter else { return nil }
         return Float(negative ? -value : value)
     }
 

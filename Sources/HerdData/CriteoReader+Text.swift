@@ -7,7 +7,7 @@ extension CriteoReader {
         var bytes = Array(text.utf8)
         guard !bytes.isEmpty else { throw HerdDataError.emptyFile(path: source) }
         return try bytes.withUnsafeMutableBytes { buffer in
-            let all = UnsafeRawBufferPointer(buffer)
+            let all = UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buffer)[(hasByteOrderMark(UnsafeRawBufferPointer(buffer)) ? 3 : 0)...])
             let firstLineLength = all.firstIndex(of: 10) ?? all.count
             let resolved = format.resolved(firstLine: UnsafeRawBufferPointer(rebasing: all[0..<firstLineLength]))
             let parsed = CriteoParser(format: resolved, onError: onError).parse(all, skipFirstLine: resolved.hasHeader!)

@@ -46,7 +46,8 @@ public struct CriteoReader: Sendable {
         self.chunksPerRound = max(1, chunksPerRound ?? 2 * Parallel.threads)
     }
 
-    /// Parses the whole file, calling `body` with each chunk's rows in file order.
+    /// Parses the whole file, calling `body` with each chunk's rows in file order (one call at a
+    /// time, possibly on a worker thread; see `read(map:consume:)`).
     @discardableResult
     public func forEachChunk(_ body: (RawChunk) throws -> Void) throws -> ReadSummary {
         try read(map: { $0 }, consume: body)
@@ -62,47 +63,43 @@ public struct CriteoReader: Sendable {
     }
 
     /// Parses the file; `map` runs on worker threads, one call per chunk, right after that
-    /// chunk is parsed (e.g. transform or count); `consume` runs on the calling thread, in file
-    /// order. Throws `malformedRow` (under `.fail`), `fileNotFound`, `emptyFile`, `noRows`, `io`.
+    /// chunk is parsed (e.g. transform or count); `consume` runs one call at a time, in file
+    /// order, while the next chunks are parsed — so possibly on a worker thread, never concurrently
+    /// with itself, and always before `read` returns. Throws `malformedRow` (under `.fail`),
+    /// `fileNotFound`, `emptyFile`, `noRows`, `io`.
     public func read<T>(map: (RawChunk) -> T, consume: (T) throws -> Void) throws -> ReadSummary {
         let file = try FileReader(path: path)
         let chunks: [ChunkBuffer] = (0..<chunksPerRound).map { _ in ChunkBuffer(capacity: chunkBytes) }
         var carry: [UInt8] = []
         var atEOF = false
-        var resolved: CriteoFormat?
         var lineBase = 0
         var rows = 0, skipped = 0
         var samples: [RowError] = []
-        var firstChunk = true
 
-        while !atEOF {
-            // Fill up to chunksPerRound chunks, each ending after a newline (or at end of file).
+        /// Fills up to `chunksPerRound` chunks, each ending after a newline (or at end of file).
+        func fillRound() throws -> Int {
             var filled = 0
             while filled < chunks.count && !atEOF {
-                let chunk = chunks[filled]
-                atEOF = try chunk.fill(from: file, carry: &carry)
-                if chunk.length > 0 { filled += 1 }
+                atEOF = try chunks[filled].fill(from: file, carry: &carry)
+                if chunks[filled].length > 0 { filled += 1 }
             }
-            if firstChunk {
-                guard filled > 0 else { throw HerdDataError.emptyFile(path: path) }
-                let bytes = chunks[0].bytes
-                let firstLineLength = bytes.firstIndex(of: 10) ?? bytes.count
-                resolved = format.resolved(firstLine: UnsafeRawBufferPointer(rebasing: bytes[0..<firstLineLength]))
-            }
-            let parser = CriteoParser(format: resolved!, onError: onError)
-            let skipHeader = firstChunk && resolved!.hasHeader!
-            var results = [(parsed: ParsedChunk, mapped: T?)?](repeating: nil, count: filled)
-            results.withUnsafeMutableBufferPointer { out in
-                let out = UncheckedSendable(out)
-                Parallel.forEach(filled) { i in
-                    let parsed = parser.parse(chunks[i].bytes, skipFirstLine: skipHeader && i == 0)
-                    let mapped = parsed.errors.isEmpty || onError == .skip ? map(parsed.rows) : nil
-                    out.value[i] = (parsed, mapped)
-                }
-            }
-            firstChunk = false
-            for i in 0..<filled {
-                let (parsed, mapped) = results[i]!
+            return filled
+        }
+
+        var filled = try fillRound()
+        guard filled > 0 else { throw HerdDataError.emptyFile(path: path) }
+        // NOTE: spreadsheet exports may start with a UTF-8 byte-order mark; it is not data.
+        let bomBytes = hasByteOrderMark(chunks[0].bytes) ? 3 : 0
+        let firstBytes = UnsafeRawBufferPointer(rebasing: chunks[0].bytes[bomBytes...])
+        let firstLineLength = firstBytes.firstIndex(of: 10) ?? firstBytes.count
+        let resolved = format.resolved(firstLine: UnsafeRawBufferPointer(rebasing: firstBytes[0..<firstLineLength]))
+        let parser = CriteoParser(format: resolved, onError: onError)
+        let onError = self.onError
+
+        /// Checks and hands over one parsed round, in file order.
+        func consumeRound(_ results: RoundResults<T>) throws {
+            for i in 0..<results.count {
+                let (parsed, mapped) = results.take(i)
                 if onError == .fail, let e = parsed.errors.first {
                     throw HerdDataError.malformedRow(RowError(file: path, line: lineBase + e.line + 1, reason: e.reason))
                 }
@@ -112,12 +109,73 @@ public struct CriteoReader: Sendable {
                 lineBase += parsed.lines
                 rows += parsed.rows.count
                 skipped += parsed.skipped
-                results[i] = nil
                 try consume(mapped!)
             }
         }
+
+        // NOTE: pipelined: one parallel step both consumes round k (e.g. writes the cache; task 0)
+        // and parses round k+1 (the other tasks), so the serial consumer overlaps parsing. Chunk
+        // buffers are refilled only after the round that used them is parsed (its rows live in
+        // the results), so one set of buffers suffices.
+        var pending: RoundResults<T>?
+        var skipHeader = resolved.hasHeader!
+        var skipBOM = bomBytes
+        while pending != nil || filled > 0 {
+            let previous = pending
+            let results = RoundResults<T>(count: filled)
+            let offset = previous == nil ? 0 : 1
+            let header = skipHeader
+            let bom = skipBOM
+            var failure: Error?
+            Parallel.forEach(filled + offset) { task in
+                if let previous, task == 0 {
+                    do { try consumeRound(previous) } catch { failure = error }
+                    return
+                }
+                let i = task - offset
+                let bytes = chunks[i].bytes
+                let parsed = parser.parse(
+                    i == 0 ? UnsafeRawBufferPointer(rebasing: bytes[bom...]) : bytes, skipFirstLine: header && i == 0)
+                let mapped = parsed.errors.isEmpty || onError == .skip ? map(parsed.rows) : nil
+                results.slots[i] = (parsed, mapped)
+            }
+            if let failure { throw failure }
+            skipHeader = false
+            skipBOM = 0
+            pending = filled > 0 ? results : nil
+            filled = atEOF ? 0 : try fillRound()
+        }
         if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
-        return ReadSummary(format: resolved!, rows: rows, skippedRows: skipped, lines: lineBase, skippedSamples: samples)
+        return ReadSummary(format: resolved, rows: rows, skippedRows: skipped, lines: lineBase, skippedSamples: samples)
+    }
+}
+
+/// True when `bytes` starts with the UTF-8 byte-order mark EF BB BF.
+func hasByteOrderMark(_ bytes: UnsafeRawBufferPointer) -> Bool {
+    bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF
+}
+
+/// The parsed (and mapped) chunks of one round, one slot per chunk, written by workers.
+private final class RoundResults<T>: @unchecked Sendable {
+    let slots: UnsafeMutablePointer<(ParsedChunk, T?)?>
+    let count: Int
+
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+    }
+
+    /// Moves slot `i` out.
+    func take(_ i: Int) -> (ParsedChunk, T?) {
+        let value = slots[i]!
+        slots[i] = nil
+        return value
+    }
+
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
     }
 }
 

@@ -80,6 +80,35 @@ public struct FeatureState: Sendable, Codable, Equatable {
                 return v.id(for: raw)
             }
         }
+
+        // JSON: {"kind": "hashing", "tableSize": N} or
+        //       {"kind": "vocabulary", "tableSize": N, "freqLimit": F, "values": [...]}
+        private enum CodingKeys: String, CodingKey { case kind, tableSize, freqLimit, values }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            switch try c.decode(String.self, forKey: .kind) {
+            case "hashing":
+                self = .hashing(tableSize: try c.decode(Int.self, forKey: .tableSize))
+            case "vocabulary":
+                self = .vocabulary(try Vocabulary(from: decoder))
+            case let other:
+                throw HerdDataError.invalidState(reason: "unknown categorical encoding '\(other)'")
+            }
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            switch self {
+            case .hashing(let n):
+                try c.encode("hashing", forKey: .kind)
+                try c.encode(n, forKey: .tableSize)
+            case .vocabulary(let v):
+                try c.encode("vocabulary", forKey: .kind)
+                try c.encode(v.tableSize, forKey: .tableSize)
+                try v.encode(to: encoder)
+            }
+        }
     }
 
     public var version: Int
@@ -138,7 +167,7 @@ public struct FeatureState: Sendable, Codable, Equatable {
 
     // MARK: JSON
 
-    /// The state as pretty-printed JSON.
+    /// The state as compact JSON with sorted keys (vocabularies can hold millions of values).
     public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]

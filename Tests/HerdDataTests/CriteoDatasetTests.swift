@@ -97,12 +97,44 @@ final class CriteoDatasetTests: XCTestCase {
         XCTAssertEqual(data.batches(size: 64, shuffle: 7, epoch: 0, startingAt: 10).flatMap(rowsOf), Array(epoch0[640...]))
     }
 
+    func testUnlabelledFileAndMemorySourceAgreeWithCache() throws {
+        let dir = try TemporaryDirectory()
+        let text = (0..<300).map { sampleRow($0).split(separator: "\t", omittingEmptySubsequences: false).dropFirst().joined(separator: "\t") }
+            .joined(separator: "\n") + "\n"
+        let path = try dir.write("test.txt", text)
+        let state = FeatureState.hashing(tableSize: 1000)
+        let data = try CriteoDataset.open(path: path, state: state, chunkBytes: 1000)
+        XCTAssertFalse(data.labelled)
+        XCTAssertEqual(data.rows, 300)
+        let memory = MemoryBatchSource(raw: try CriteoReader.parse(text: text).rows, state: state)
+        for k in 0..<data.batchCount(size: 128) {
+            let a = data.batch(at: k, size: 128, seed: 5, epoch: 2), b = memory.batch(at: k, size: 128, seed: 5, epoch: 2)
+            XCTAssertEqual(a.labels, [])
+            assertEqual(a, b, "batch \(k)")
+        }
+    }
+
     func testRowOrderIsABijectionForManySizes() {
         for rows in [1, 2, 3, 5, 16, 17, 1000, 4097] {
             let order = RowOrder(rows: rows, seed: 99, epoch: 3)
             XCTAssertEqual((0..<rows).map { order[$0] }.sorted(), Array(0..<rows), "rows \(rows)")
         }
         XCTAssertTrue(RowOrder.sequential(rows: 10).isSequential)
+        // Block shuffle: a bijection, whole blocks stay together, the tail comes last.
+        for (rows, k) in [(1000, 64), (1024, 64), (5, 8), (100, 1), (777, 100)] {
+            let order = RowOrder(rows: rows, seed: 1, epoch: 0, blockRows: k)
+            let visited = (0..<rows).map { order[$0] }
+            XCTAssertEqual(visited.sorted(), Array(0..<rows), "rows \(rows) block \(k)")
+            let full = rows / k
+            for b in 0..<full {
+                let blocks = Set(visited[(b * k)..<((b + 1) * k)].map { $0 / k })
+                XCTAssertEqual(blocks.count, 1, "rows \(rows) block \(k)")
+            }
+            XCTAssertEqual(Set(visited[(full * k)...]), Set((full * k)..<rows))
+            if full > 2 { XCTAssertNotEqual(visited, Array(0..<rows)) }
+        }
+        XCTAssertNotEqual((0..<1000).map { RowOrder(rows: 1000, seed: 1, epoch: 0, blockRows: 64)[$0] },
+                          (0..<1000).map { RowOrder(rows: 1000, seed: 1, epoch: 1, blockRows: 64)[$0] })
     }
 
     private func assertEqualRows(_ a: [Int], _ b: [Int]) { XCTAssertEqual(a, b) }

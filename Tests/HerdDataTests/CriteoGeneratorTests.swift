@@ -25,6 +25,9 @@ final class CriteoGeneratorTests: XCTestCase {
         XCTAssertGreaterThan(oracle.testAUC, 0.7)
         XCTAssertLessThan(oracle.testAUC, 0.95)
         XCTAssertLessThan(oracle.testLogloss, oracle.testLoglossBaseline)
+        // Pair interactions carry real signal: main effects alone rank worse.
+        XCTAssertLessThan(oracle.testAUCWithoutInteractions, oracle.testAUC - 0.01)
+        XCTAssertGreaterThan(oracle.testAUCWithoutInteractions, 0.6)
 
         // The files parse as Kaggle TSV and look like click logs.
         let (train, summary) = try CriteoReader(path: a.file("train.txt")).readAll()

@@ -45,6 +45,12 @@ final class CriteoParserTests: XCTestCase {
         XCTAssertEqual(without.rows, tsv.rows)
         XCTAssertEqual(crlf.rows, tsv.rows)
         XCTAssertEqual(withHeader.summary.lines, 4)
+        // A UTF-8 byte-order mark (spreadsheet export) is ignored, in memory and from a file.
+        let bom = "\u{FEFF}" + criteoHeader + "\n" + body
+        XCTAssertEqual(try CriteoReader.parse(text: bom).rows, tsv.rows)
+        let dir = try TemporaryDirectory()
+        let path = try dir.write("bom.csv", bom)
+        XCTAssertEqual(try CriteoReader(path: path, chunkBytes: 200).readAll().rows, tsv.rows)
     }
 
     func testForcedFormatAndUnlabelledRows() throws {
@@ -93,5 +99,15 @@ final class CriteoParserTests: XCTestCase {
         XCTAssertEqual(rows.denseValue(row: 0, column: 2), 260)
         XCTAssertEqual(rows.categoricalValue(row: 0, column: 0), 0x05db9164)
         XCTAssertEqual(rows.categoricalValue(row: 0, column: 18), RawChunk.missing)
+
+        // The whole pipeline: fit, cache, batches.
+        let dir = try TemporaryDirectory()
+        let state = try FeatureState.fit(trainPath: path, config: .vocabulary(freqLimit: 2))
+        let data = try CriteoDataset.open(path: path, state: state, cacheDirectory: dir.path)
+        XCTAssertEqual(data.rows, 200)
+        let labels = data.batches(size: 64, shuffle: 1, epoch: 0).flatMap(\.labels)
+        XCTAssertEqual(labels.count, 200)
+        XCTAssertEqual(labels.filter { $0 == 1 }.count, 49)
+        XCTAssertEqual(state.tableSizes[8], 4)  // C9: a73ee510 ×178, 7cc72ec2 ×22, + missing and OOV rows
     }
 }
