@@ -16,7 +16,10 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Timed training steps (after warm-up).") var steps = 30
     @Option(help: "Warm-up steps (not timed).") var warmup = 5
     @Option(help: "Optimizer spec for the dense layers (sgd, adagrad, adam, …).") var optimizer = "sgd"
+    @Option(help: "Measure training only, inference only, or both (default).") var phase: Phase = .both
     @Flag(help: "Print one JSON object as the last line.") var json = false
+
+    enum Phase: String, ExpressibleByArgument { case train, infer, both }
 
     func run() async throws {
         let tables = Array(repeating: tableSize, count: 26)
@@ -26,19 +29,19 @@ struct BenchTrain: AsyncParsableCommand {
         let sparseSpec = optimizer == "adam" ? "lazy_adam" : optimizer
         let opts = OptimizerSet(byGroup: ["dense": try makeOptimizer(spec: optimizer), "sparse": try makeOptimizer(spec: sparseSpec), "wide": try makeOptimizer(spec: "ftrl")])
         let before = MachineLoad.sample()
-        for i in 0..<warmup { _ = dp.forwardBackward(batches[i % 4]); opts.step(m, lr: 0.01) }
+        let trainSteps = phase == .infer ? 0 : steps, inferSteps = phase == .train ? 0 : steps * 2
+        for i in 0..<(trainSteps > 0 ? warmup : 0) { _ = dp.forwardBackward(batches[i % 4]); opts.step(m, lr: 0.01) }
         let t0 = DispatchTime.now().uptimeNanoseconds
-        for i in 0..<steps { _ = dp.forwardBackward(batches[i % 4]); opts.step(m, lr: 0.01) }
+        for i in 0..<trainSteps { _ = dp.forwardBackward(batches[i % 4]); opts.step(m, lr: 0.01) }
         let trainSeconds = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
-        for i in 0..<warmup { _ = dp.predict(batches[i % 4]) }
+        for i in 0..<(inferSteps > 0 ? warmup : 0) { _ = dp.predict(batches[i % 4]) }
         let t1 = DispatchTime.now().uptimeNanoseconds
-        let inferSteps = steps * 2
         for i in 0..<inferSteps { _ = dp.predict(batches[i % 4]) }
         let inferSeconds = Double(DispatchTime.now().uptimeNanoseconds - t1) / 1e9
         let others = before.flatMap { b in MachineLoad.sample().map { $0.othersBusy(since: b) } }
-        let roof = measureGemmRoofline()
-        let trainSps = Double(steps * batchSize) / trainSeconds
-        let inferSps = Double(inferSteps * batchSize) / inferSeconds
+        let roof = HERDBenchEnv.skipRoofline ? 1 : measureGemmRoofline()
+        let trainSps = trainSteps > 0 ? Double(trainSteps * batchSize) / trainSeconds : 0
+        let inferSps = inferSteps > 0 ? Double(inferSteps * batchSize) / inferSeconds : 0
         let trainFlops = Double(m.trainingFLOPsPerSample), inferFlops = Double(2 * m.forwardMACsPerSample)
         print(MachineLoad.verdict(others))
         print("model \(model.rawValue), batch \(batchSize), \(Parallel.threads) workers, optimizer \(optimizer), tables 26×\(tableSize)")
@@ -58,3 +61,8 @@ struct BenchTrain: AsyncParsableCommand {
 }
 
 extension ModelKind: ExpressibleByArgument {}
+
+/// `HERD_BENCH_NO_ROOFLINE=1` skips the roofline measurement (for profiling the model alone).
+enum HERDBenchEnv {
+    static let skipRoofline = ProcessInfo.processInfo.environment["HERD_BENCH_NO_ROOFLINE"] == "1"
+}

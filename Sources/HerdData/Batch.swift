@@ -86,16 +86,31 @@ public struct KeyedJagged: Sendable, Equatable {
     }
 
     /// Rows `range` of every feature, re-based to start at offset 0.
+    ///
+    /// NOTE: for each feature the rows' ids are one contiguous run of `ids`, so this is a block
+    /// copy per feature (it runs for every data-parallel shard of every step).
     public func slice(_ range: Range<Int>) -> KeyedJagged {
-        var newOffsets: [Int32] = [0]
-        newOffsets.reserveCapacity(features * range.count + 1)
-        var newIds: [Int32] = []
-        for f in 0..<features {
-            for b in range {
-                newIds.append(contentsOf: bag(feature: f, row: b))
-                newOffsets.append(Int32(newIds.count))
+        let b = batchSize, n = range.count
+        var nnz = 0
+        for f in 0..<features { nnz += Int(offsets[f * b + range.upperBound] - offsets[f * b + range.lowerBound]) }
+        var newIds = [Int32](repeating: 0, count: nnz)
+        var newOffsets = [Int32](repeating: 0, count: features * n + 1)
+        offsets.withUnsafeBufferPointer { off in
+            ids.withUnsafeBufferPointer { src in
+                newIds.withUnsafeMutableBufferPointer { dst in
+                    newOffsets.withUnsafeMutableBufferPointer { no in
+                        var out = 0
+                        for f in 0..<features {
+                            let lo = Int(off[f * b + range.lowerBound]), hi = Int(off[f * b + range.upperBound])
+                            if hi > lo { (dst.baseAddress! + out).update(from: src.baseAddress! + lo, count: hi - lo) }
+                            let shift = Int32(out - lo)
+                            for r in 0..<n { no[f * n + r + 1] = off[f * b + range.lowerBound + r + 1] + shift }
+                            out += hi - lo
+                        }
+                    }
+                }
             }
         }
-        return KeyedJagged(features: features, batchSize: range.count, offsets: newOffsets, ids: newIds)
+        return KeyedJagged(features: features, batchSize: n, offsets: newOffsets, ids: newIds)
     }
 }

@@ -95,48 +95,81 @@ public final class Interaction: @unchecked Sendable {
         }
     }
 
-    // NOTE: the SIMD paths load each vector as `chunks` SIMD8 values; with a target CPU they become
-    // AVX registers. `a * b` then `+=` rather than `addProduct`: without a target CPU the latter
-    // lowers to scalar `fmaf` calls. Pairs are visited in the same (i, j < i) order as the scalar path.
+    // NOTE: the SIMD paths work on one sample's `n × d` block (d a multiple of 8). Forward builds
+    // the transposed block `Tᵀ [d, J]` (J = n rounded up to 8) and computes row i of the Gram
+    // matrix as Σ_e T[i,e]·Tᵀ[e, 0..<J] — 8 dots per vector op, no horizontal sums. Backward forms
+    // the symmetric gradient matrix G (G[i,j] = G[j,i] = dR pair (i,j)) and computes dT = G · T.
+    // `a * b` then `+=` rather than `addProduct`: without a target CPU the latter lowers to scalar
+    // `fmaf` calls.
 
-    /// Lower-triangle dots of one sample's `vectors` rows of `8·chunks` floats.
-    @inline(__always)
+    /// Lower-triangle dots of one sample's `n` rows of `8·chunks` floats, in (i, j < i) order.
     static func pairwiseDotsSIMD(_ t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into r: UnsafeMutablePointer<Float>) {
-        let v = UnsafeRawPointer(t)
-        var k = 0
-        for i in 1..<n {
-            for j in 0..<i {
-                var acc = SIMD8<Float>()
-                for q in 0..<c {
-                    let a = v.loadUnaligned(fromByteOffset: (i * c + q) * 32, as: SIMD8<Float>.self)
-                    let b = v.loadUnaligned(fromByteOffset: (j * c + q) * 32, as: SIMD8<Float>.self)
-                    acc += a * b
+        let d = c &* 8
+        // Column blocks of 32 j's: four independent accumulators per block (the add latency,
+        // not the multiply, bounds a single chain).
+        let width = max(32, (n &+ 31) / 32 &* 32)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: d &* width &+ width) { buf in
+            let tt = buf.baseAddress!, row = tt + d &* width
+            tt.update(repeating: 0, count: d &* width)
+            for j in 0..<n { for e in 0..<d { tt[e &* width &+ j] = t[j &* d &+ e] } }
+            let ttRaw = UnsafeRawPointer(tt), rowRaw = UnsafeMutableRawPointer(row)
+            var k = 0
+            for i in 1..<n {
+                let ti = t + i &* d
+                var block = 0
+                while block < i {
+                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                    var off = block &* 4
+                    for e in 0..<d {
+                        let b = SIMD8(repeating: ti[e])
+                        a0 += b * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                        a1 += b * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                        a2 += b * ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
+                        a3 += b * ttRaw.loadUnaligned(fromByteOffset: off &+ 96, as: SIMD8<Float>.self)
+                        off &+= width &* 4
+                    }
+                    let o = block &* 4
+                    rowRaw.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                    rowRaw.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
+                    rowRaw.storeBytes(of: a2, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
+                    rowRaw.storeBytes(of: a3, toByteOffset: o &+ 96, as: SIMD8<Float>.self)
+                    block &+= 32
                 }
-                r[k] = acc.sum()
-                k += 1
+                (r + k).update(from: row, count: i)
+                k &+= i
             }
         }
     }
 
-    /// Backward of `pairwiseDotsSIMD`: accumulates `g_ij·t_j` into `dt_i` and `g_ij·t_i` into `dt_j`.
-    @inline(__always)
+    /// Backward of `pairwiseDotsSIMD`: `dT += G · T` with `G` the symmetric pair-gradient matrix.
     static func pairwiseDotsBackwardSIMD(_ g: UnsafePointer<Float>, input t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into dt: UnsafeMutablePointer<Float>) {
-        let v = UnsafeRawPointer(t), dv = UnsafeMutableRawPointer(dt)
-        var k = 0
-        for i in 1..<n {
-            for j in 0..<i {
-                let gij = SIMD8<Float>(repeating: g[k])
-                k += 1
+        let d = c &* 8
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: n &* n) { buf in
+            let gm = buf.baseAddress!
+            var k = 0
+            for i in 0..<n {
+                gm[i &* n &+ i] = 0
+                for j in 0..<i {
+                    gm[i &* n &+ j] = g[k]
+                    gm[j &* n &+ i] = g[k]
+                    k &+= 1
+                }
+            }
+            let tRaw = UnsafeRawPointer(t), dRaw = UnsafeMutableRawPointer(dt)
+            for i in 0..<n {
+                let gi = gm + i &* n
                 for q in 0..<c {
-                    let oi = (i * c + q) * 32, oj = (j * c + q) * 32
-                    let a = v.loadUnaligned(fromByteOffset: oi, as: SIMD8<Float>.self)
-                    let b = v.loadUnaligned(fromByteOffset: oj, as: SIMD8<Float>.self)
-                    var di = dv.loadUnaligned(fromByteOffset: oi, as: SIMD8<Float>.self)
-                    var dj = dv.loadUnaligned(fromByteOffset: oj, as: SIMD8<Float>.self)
-                    di += gij * b
-                    dj += gij * a
-                    dv.storeBytes(of: di, toByteOffset: oi, as: SIMD8<Float>.self)
-                    dv.storeBytes(of: dj, toByteOffset: oj, as: SIMD8<Float>.self)
+                    // Two accumulators over even and odd j (independent add chains).
+                    var a0 = dRaw.loadUnaligned(fromByteOffset: (i &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
+                    var a1 = SIMD8<Float>()
+                    var j = 0
+                    while j &+ 1 < n {
+                        a0 += SIMD8(repeating: gi[j]) * tRaw.loadUnaligned(fromByteOffset: (j &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
+                        a1 += SIMD8(repeating: gi[j &+ 1]) * tRaw.loadUnaligned(fromByteOffset: ((j &+ 1) &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
+                        j &+= 2
+                    }
+                    if j < n { a0 += SIMD8(repeating: gi[j]) * tRaw.loadUnaligned(fromByteOffset: (j &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self) }
+                    dRaw.storeBytes(of: a0 + a1, toByteOffset: (i &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
                 }
             }
         }

@@ -39,8 +39,16 @@ extension Kernels {
         for j in first..<min(first + prefetchDistance, last) { prefetchRow(table, Int(ids[j]), d, linesPerRow, n) }
         for bag in 0..<bags {
             let o = out + bag * outStride
-            o.update(repeating: 0, count: d)
             let start = Int(offsets[bag]), end = Int(offsets[bag + 1])
+            if end - start == 1 {
+                // One-hot bag (every Criteo field): a row copy.
+                if start + prefetchDistance < last { prefetchRow(table, Int(ids[start + prefetchDistance]), d, linesPerRow, n) }
+                let id = Int(ids[start])
+                precondition(id >= 0 && id < n, "embedding id \(id) outside table of \(n) rows")
+                o.update(from: table + id * d, count: d)
+                continue
+            }
+            o.update(repeating: 0, count: d)
             for j in start..<end {
                 if j + prefetchDistance < last { prefetchRow(table, Int(ids[j + prefetchDistance]), d, linesPerRow, n) }
                 let id = Int(ids[j])
@@ -56,7 +64,7 @@ extension Kernels {
     }
 
     /// Ids looked ahead when prefetching embedding rows.
-    public static let prefetchDistance = 8
+    public static let prefetchDistance = 16
 
     /// Prefetches row `id` (`lines` cache lines) of a `[n, d]` table; ignores out-of-range ids
     /// (they are reported by the lookup itself).
