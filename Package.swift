@@ -33,7 +33,7 @@ let package = Package(
                 "HerdTensor", "HerdData", "HerdLayers", "HerdModels", "HerdTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
-        .executableTarget(name: "herd", dependencies: ["HerdCLI"]),
+        .executableTarget(name: "herd", dependencies: ["HerdCLI", "HerdTensor"]),
         .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
         .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
         .testTarget(name: "HerdLayersTests", dependencies: ["HerdLayers", "HerdTestSupport"]),

@@ -45,9 +45,13 @@ struct BenchTrain: AsyncParsableCommand {
         let trainFlops = Double(m.trainingFLOPsPerSample), inferFlops = Double(2 * m.forwardMACsPerSample)
         print(MachineLoad.verdict(others))
         print("model \(model.rawValue), batch \(batchSize), \(Parallel.threads) workers, optimizer \(optimizer), tables 26×\(tableSize)")
-        print(String(format: "train: %.0f samples/s  (%.2f MFLOP/sample, %.1f GFLOP/s = %.0f%% of the %.1f GFLOP/s GEMM roofline)",
-                     trainSps, trainFlops / 1e6, trainSps * trainFlops / 1e9, 100 * trainSps * trainFlops / roof, roof / 1e9))
-        print(String(format: "infer: %.0f samples/s  (%.2f MFLOP/sample, %.0f%% of roofline)", inferSps, inferFlops / 1e6, 100 * inferSps * inferFlops / roof))
+        let roofText = { (flops: Double) in HERDBenchEnv.skipRoofline ? "" : String(format: " = %.0f%% of the %.1f GFLOP/s GEMM roofline", 100 * flops / roof, roof / 1e9) }
+        if trainSteps > 0 {
+            print(String(format: "train: %.0f samples/s  (%.2f MFLOP/sample, %.1f GFLOP/s", trainSps, trainFlops / 1e6, trainSps * trainFlops / 1e9) + roofText(trainSps * trainFlops) + ")")
+        }
+        if inferSteps > 0 {
+            print(String(format: "infer: %.0f samples/s  (%.2f MFLOP/sample, %.1f GFLOP/s", inferSps, inferFlops / 1e6, inferSps * inferFlops / 1e9) + roofText(inferSps * inferFlops) + ")")
+        }
         if json {
             print(jsonLine([
                 "model": model.rawValue, "batch_size": batchSize, "workers": Parallel.threads, "optimizer": optimizer,

@@ -1,4 +1,5 @@
 import CBLAS
+import CHerdKernels
 import Dispatch
 import Foundation
 
@@ -58,4 +59,12 @@ public enum Parallel {
 public struct UncheckedSendable<T>: @unchecked Sendable {
     public var value: T
     @inlinable public init(_ value: T) { self.value = value }
+}
+
+/// Process-wide tuning for a training or serving process (called by the `herd` executable, not
+/// by the library on its own).
+public enum ProcessTuning {
+    /// Keeps large per-step allocations in the heap (glibc would otherwise mmap and fault them in
+    /// every step).
+    public static func keepAllocationsInHeap() { herd_keep_allocations_in_heap() }
 }

@@ -91,9 +91,8 @@ public final class Adam: Optimizer, @unchecked Sendable {
     }
 
     @inline(__always)
-    func apply(w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int, lr: Float) {
-        let (scale, e) = corrected
-        let a = lr * scale, b1 = beta1, b2 = beta2
+    func apply(w: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int, a: Float, e: Float) {
+        let b1 = beta1, b2 = beta2
         for i in 0..<count {
             m[i] = b1 * m[i] + (1 - b1) * g[i]
             v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
@@ -103,15 +102,17 @@ public final class Adam: Optimizer, @unchecked Sendable {
 
     public func update(_ p: Parameter, lr: Float) {
         let m = slots.get("\(p.name).m", shape: p.value.shape), v = slots.get("\(p.name).v", shape: p.value.shape)
-        apply(w: p.value.data, g: p.grad.data, m: m.data, v: v.data, count: p.value.count, lr: lr)
+        let (scale, e) = corrected
+        apply(w: p.value.data, g: p.grad.data, m: m.data, v: v.data, count: p.value.count, a: lr * scale, e: e)
     }
     public func update(table: any EmbeddingTable, gradient gr: SparseRowGradient, lr: Float) {
         let d = gr.dimension
         let m = slots.get("\(table.name).m", shape: [table.rows, d]).data, v = slots.get("\(table.name).v", shape: [table.rows, d]).data
+        let (scale, e) = corrected
         for (j, id) in gr.ids.enumerated() {
-            prefetchAhead(table, gr.ids, j, d)
+            prefetchAhead(table, gr.ids, j, d, m, v)
             let o = Int(id) * d
-            apply(w: table.row(Int(id)), g: gr.rows.data + j * d, m: m + o, v: v + o, count: d, lr: lr)
+            apply(w: table.row(Int(id)), g: gr.rows.data + j * d, m: m + o, v: v + o, count: d, a: lr * scale, e: e)
         }
     }
     public var state: [(String, Tensor)] {
@@ -157,7 +158,7 @@ public final class FTRL: Optimizer, @unchecked Sendable {
         let d = gr.dimension
         let z = slots.get("\(table.name).z", shape: [table.rows, d]).data, n = slots.get("\(table.name).n", shape: [table.rows, d]).data
         for (j, id) in gr.ids.enumerated() {
-            prefetchAhead(table, gr.ids, j, d)
+            prefetchAhead(table, gr.ids, j, d, z, n)
             let o = Int(id) * d
             apply(w: table.row(Int(id)), g: gr.rows.data + j * d, z: z + o, n: n + o, count: d, alpha: lr)
         }
@@ -166,9 +167,15 @@ public final class FTRL: Optimizer, @unchecked Sendable {
     public func load(state: [String: Tensor]) throws { slots.load(state, prefix: "ftrl.") }
 }
 
-/// Prefetches the table row needed `Kernels.prefetchDistance` ids after position `j`.
+/// Prefetches the table row (and the same row of each `[N, D]` slot) needed
+/// `Kernels.prefetchDistance` ids after position `j`.
 @inline(__always)
-func prefetchAhead(_ table: any EmbeddingTable, _ ids: [Int32], _ j: Int, _ d: Int) {
+func prefetchAhead(_ table: any EmbeddingTable, _ ids: [Int32], _ j: Int, _ d: Int,
+                   _ slot1: UnsafeMutablePointer<Float>? = nil, _ slot2: UnsafeMutablePointer<Float>? = nil) {
     let k = j + Kernels.prefetchDistance
-    if k < ids.count { Kernels.prefetchForWrite(table.row(Int(ids[k])), count: d) }
+    guard k < ids.count else { return }
+    let id = Int(ids[k])
+    Kernels.prefetchForWrite(table.row(id), count: d)
+    if let slot1 { Kernels.prefetchForWrite(slot1 + id * d, count: d) }
+    if let slot2 { Kernels.prefetchForWrite(slot2 + id * d, count: d) }
 }
