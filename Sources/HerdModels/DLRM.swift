@@ -76,6 +76,11 @@ public final class DLRM: RankingModel, @unchecked Sendable {
 
     public func replica() -> any RankingModel { DLRM(sharing: self) }
 
+    public func setMode(_ mode: ForwardMode) {
+        denseArch.setMode(mode)
+        overArch.setMode(mode)
+    }
+
     public var groups: [ParameterGroup] {
         [ParameterGroup(name: "dense", parameters: denseArch.parameters + overArch.parameters),
          ParameterGroup(name: "sparse", collections: [sparseArch])]
@@ -83,6 +88,7 @@ public final class DLRM: RankingModel, @unchecked Sendable {
 
     public var namedWeights: [(String, Tensor)] {
         (denseArch.parameters + overArch.parameters).map { ($0.name, $0.value) }
+            + denseArch.buffers + overArch.buffers
             + sparseArch.tables.map { ("\($0.name).weight", $0.weight) }
     }
 

@@ -36,6 +36,9 @@ public protocol RankingModel: AnyObject, Sendable {
     var forwardMACsPerSample: Int { get }
     /// Another instance over the same weights (see above).
     func replica() -> any RankingModel
+    /// Training (batch statistics, dropout masks seeded by step and shard) or inference for the
+    /// following forward passes.
+    func setMode(_ mode: ForwardMode)
 }
 
 extension RankingModel {

@@ -82,6 +82,8 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
 
     public func replica() -> any RankingModel { WideAndDeep(sharing: self) }
 
+    public func setMode(_ mode: ForwardMode) { deepArch.setMode(mode) }
+
     public var groups: [ParameterGroup] {
         [ParameterGroup(name: "dense", parameters: deepArch.parameters),
          ParameterGroup(name: "sparse", collections: [sparseArch]),
@@ -89,7 +91,7 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
     }
 
     public var namedWeights: [(String, Tensor)] {
-        deepArch.parameters.map { ($0.name, $0.value) }
+        deepArch.parameters.map { ($0.name, $0.value) } + deepArch.buffers
             + sparseArch.tables.map { ("\($0.name).weight", $0.weight) }
             + wideArch.tables.map { ("\($0.name).weight", $0.weight) }
             + [(wideBias.name, wideBias.value)]

@@ -144,7 +144,7 @@ public final class Trainer: @unchecked Sendable {
             while state.stepInEpoch < steps && !finished {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let batch = train.batch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch)
-                let (loss, _) = parallel.forwardBackward(batch)
+                let (loss, _) = parallel.forwardBackward(batch, step: state.globalStep)
                 guard loss.isFinite else {
                     throw TrainingError("the loss became \(loss) at step \(state.globalStep) (epoch \(state.epoch + 1)); lower the learning rate (--lr) or check the input for extreme values")
                 }
