@@ -1,3 +1,4 @@
+import Foundation
 import HerdData
 import HerdLayers
 import HerdModels
@@ -15,8 +16,9 @@ final class ModelGradientTests: XCTestCase {
         return Batch(dense: randomTensor([b, 3], seed: seed), sparse: KeyedJagged(oneHot: ids, features: tableSizes.count, batchSize: b), labels: [])
     }
 
-    func check(_ model: any RankingModel, _ batch: Batch, file: StaticString = #filePath, line: UInt = #line) {
+    func check(_ model: any RankingModel, _ batch: Batch, buffers: Int = 0, file: StaticString = #filePath, line: UInt = #line) {
         let c = randomTensor([batch.count, 1], seed: 42).array
+        model.setMode(.training(step: 1, shard: 0))
         _ = model.forward(batch)
         model.zeroGrad()
         model.backward(Tensor(shape: [batch.count, 1], values: c))
@@ -27,7 +29,7 @@ final class ModelGradientTests: XCTestCase {
                 for (t, grad) in zip(coll.tables, coll.gradients) { tensors.append((t.name, t.weight, densify(grad, rows: t.rows))) }
             }
         }
-        XCTAssertEqual(tensors.count, model.namedWeights.count, "every weight has a gradient", file: file, line: line)
+        XCTAssertEqual(tensors.count + buffers, model.namedWeights.count, "every weight has a gradient", file: file, line: line)
         var gc = GradientCheck()
         gc.maxElementsPerTensor = 24
         let m = gc.check(tensors) { probeLoss(model.forward(batch), c) }
@@ -65,8 +67,49 @@ final class ModelGradientTests: XCTestCase {
         cfg.crosses = [[0, 1], [1, 2]]
         cfg.crossBuckets = 7
         let model = try WideAndDeep(config: cfg)
-        for t in model.wideArch.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 5) * 0.1 - 0.2 } }
+        for t in model.wideArch!.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 5) * 0.1 - 0.2 } }
         check(model, smallBatch(rows: 5, tableSizes: cfg.tableSizes, seed: 5))
+    }
+
+    func testFriesianStyleWideAndDeepBackward() throws {
+        // 4 features: 0 embedded (dim 3), 1 indicator only, 2 embedded (dim 2) and multi-hot, 3 wide only.
+        var cfg = WideAndDeepConfig(tableSizes: [5, 3, 6, 2])
+        cfg.denseFeatures = 2
+        cfg.embeddingDims = [3, 0, 2, 0]
+        cfg.indicators = [1]
+        cfg.wideFeatures = [3]
+        cfg.crosses = [[1, 3]]
+        cfg.crossBuckets = 5
+        cfg.deepMLP = [6, 4, 1]
+        cfg.batchNorm = true
+        cfg.dropout = 0.2
+        cfg.pooling = .mean
+        let model = try WideAndDeep(config: cfg)
+        for t in model.wideArch!.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 3) * 0.2 - 0.1 } }
+        XCTAssertEqual(model.deepArch.inputs, 3 + 2 + 3 + 2)
+        var rng = SplitMix64(seed: 8)
+        let b = 6
+        var ids: [Int32] = [], offsets: [Int32] = [0]
+        for (f, n) in cfg.tableSizes.enumerated() {
+            for _ in 0..<b {
+                let len = f == 2 ? Int(rng.next() % 3) + 1 : 1
+                for _ in 0..<len { ids.append(Int32(rng.next() % UInt64(n))) }
+                offsets.append(Int32(ids.count))
+            }
+        }
+        let batch = Batch(dense: randomTensor([b, 2], seed: 9), sparse: KeyedJagged(features: 4, batchSize: b, offsets: offsets, ids: ids), labels: [])
+        check(model, batch, buffers: model.deepArch.buffers.count)
+    }
+
+    func testOlderWideAndDeepConfigJSONStillDecodes() throws {
+        let json = #"{"tableSizes":[4,5],"denseFeatures":13,"embeddingDim":16,"deepMLP":[8,1],"crosses":[],"crossBuckets":10,"embeddingSpec":"dense","seed":3}"#
+        let c = try JSONDecoder().decode(WideAndDeepConfig.self, from: Data(json.utf8))
+        XCTAssertEqual(c.tableSizes, [4, 5])
+        XCTAssertEqual(c.deepMLP, [8, 1])
+        XCTAssertFalse(c.batchNorm)
+        XCTAssertEqual(c.dims, [16, 16])
+        let again = try JSONDecoder().decode(WideAndDeepConfig.self, from: try JSONEncoder().encode(c))
+        XCTAssertEqual(again, c)
     }
 
     func testDLRMDefaultConfigFLOPs() throws {
