@@ -192,6 +192,8 @@ struct Train: AsyncParsableCommand {
             c.crossBuckets = try crossBuckets ?? s.int("cross-buckets") ?? 10_000
             c.seed = seed
             return .wnd(c)
+        case .twotower:
+            throw ValidationError("--model twotower needs user and item features; Criteo click logs have no such split (train it on a recsys feature table)")
         }
     }
 

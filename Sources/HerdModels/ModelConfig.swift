@@ -5,11 +5,13 @@ import Foundation
 public enum ModelConfig: Sendable, Equatable {
     case dlrm(DLRMConfig)
     case wnd(WideAndDeepConfig)
+    case twotower(TwoTowerConfig)
 
     public var kind: ModelKind {
         switch self {
         case .dlrm: return .dlrm
         case .wnd: return .wnd
+        case .twotower: return .twotower
         }
     }
 
@@ -18,6 +20,7 @@ public enum ModelConfig: Sendable, Equatable {
         switch self {
         case .dlrm(let c): return try DLRM(config: c)
         case .wnd(let c): return try WideAndDeep(config: c)
+        case .twotower(let c): return try TwoTower(config: c)
         }
     }
 
@@ -28,6 +31,7 @@ public enum ModelConfig: Sendable, Equatable {
         switch self {
         case .dlrm(let c): return try e.encode(c)
         case .wnd(let c): return try e.encode(c)
+        case .twotower(let c): return try e.encode(c)
         }
     }
 
@@ -36,6 +40,7 @@ public enum ModelConfig: Sendable, Equatable {
         switch kind {
         case .dlrm: return .dlrm(try JSONDecoder().decode(DLRMConfig.self, from: json))
         case .wnd: return .wnd(try JSONDecoder().decode(WideAndDeepConfig.self, from: json))
+        case .twotower: return .twotower(try JSONDecoder().decode(TwoTowerConfig.self, from: json))
         }
     }
 }

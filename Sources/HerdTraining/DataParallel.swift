@@ -45,6 +45,11 @@ public final class DataParallel: @unchecked Sendable {
                     let m = replicas[i]
                     m.zeroGrad()
                     m.setMode(.training(step: step, shard: i))
+                    if let custom = m as? any CustomLossModel, let (loss, p) = custom.customTrainStep(shard, gradScale: scale) {
+                        lossBox.value[i] = loss
+                        (probBox.value + r.lowerBound).update(from: p, count: r.count)
+                        return
+                    }
                     let logits = m.forward(shard)
                     let dz = Tensor(shape: [r.count, 1])
                     let loss = shard.labels.withUnsafeBufferPointer { labels in
