@@ -10,7 +10,7 @@ struct BenchTrain: AsyncParsableCommand {
         commandName: "train",
         abstract: "Training and inference samples/s of DLRM or W&D on synthetic batches (no I/O), against the measured GEMM roofline.")
 
-    @Option(help: "Model: dlrm, wnd or twotower.") var model: ModelKind = .dlrm
+    @Option(help: "Model: dlrm, wnd, deepfm, dcn or twotower.") var model: ModelKind = .dlrm
     @Option(help: "Rows per batch.") var batchSize = 2048
     @Option(help: "Rows of each of the 26 embedding tables.") var tableSize = 100_000
     @Option(help: "Timed training steps (after warm-up).") var steps = 30
@@ -27,6 +27,8 @@ struct BenchTrain: AsyncParsableCommand {
         switch model {
         case .dlrm: m = try DLRM(config: DLRMConfig(tableSizes: tables))
         case .wnd: m = try WideAndDeep(config: WideAndDeepConfig(tableSizes: tables))
+        case .deepfm: m = try DeepFM(config: DeepFMConfig(tableSizes: tables))
+        case .dcn: m = try DCN(config: DCNConfig(tableSizes: tables))
         case .twotower:
             // Criteo-shaped two-tower: fields 0–12 for the user tower, 13–25 and the dense columns for the item tower.
             m = try TwoTower(config: TwoTowerConfig(tableSizes: tables, user: TowerConfig(sparseFeatures: Array(0..<13)),

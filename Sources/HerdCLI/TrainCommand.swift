@@ -9,7 +9,7 @@ import HerdTraining
 /// `herd train`: fit features, train DLRM or W&D, validate, checkpoint, export.
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a DLRM or Wide & Deep model on Criteo-format click logs and export it.",
+        abstract: "Train a DLRM, Wide & Deep, DeepFM or DCN-v2 model on Criteo-format click logs and export it.",
         discussion: """
             Reads Kaggle/Terabyte TSV or the same 40 columns as CSV (with or without a header). Dense \
             features become log(max(x,0)+1); categoricals are hashed (--max-ind-range) or mapped through a \
@@ -19,7 +19,7 @@ struct Train: AsyncParsableCommand {
             {"epochs": 2, "batch-size": 4096}), then flags.
             """)
 
-    @Option(help: "Model: dlrm or wnd.") var model: ModelKind
+    @Option(help: "Model: dlrm, wnd, deepfm or dcn.") var model: ModelKind
     @Option(help: "Training file (Criteo TSV/CSV).") var train: String
     @Option(help: "Validation file; metrics in the summary are computed on it.") var valid: String?
     @Option(help: "Output directory: OUT/model (export) and OUT/checkpoints.") var out: String
@@ -58,9 +58,10 @@ struct Train: AsyncParsableCommand {
     @Option(help: "DLRM bottom MLP widths, input excluded (default 512-256-64-16; last = embedding dim).") var bottomMlp: String?
     @Option(help: "DLRM top MLP widths after the interaction (default 512-256-1).") var topMlp: String?
     @Option(help: "DLRM interaction: dot or cat (default dot).") var interaction: String?
-    @Option(help: "W&D deep MLP widths (default 1024-512-256-1).") var deepMlp: String?
+    @Option(help: "Deep MLP widths (W&D default 1024-512-256-1, DeepFM 400-400-400-1, DCN 512-256-1).") var deepMlp: String?
     @Option(help: "W&D hashed crosses for the wide part: field pairs like 0:1,2:5 (C1 is field 0).") var crosses: String?
     @Option(help: "W&D buckets per cross (default 10000).") var crossBuckets: Int?
+    @Option(help: "DCN cross layers (default 3).") var crossLayers: Int?
 
     @Flag(help: "Print one JSON summary object as the last line (progress goes to stderr).") var json = false
 
@@ -192,6 +193,19 @@ struct Train: AsyncParsableCommand {
             c.crossBuckets = try crossBuckets ?? s.int("cross-buckets") ?? 10_000
             c.seed = seed
             return .wnd(c)
+        case .deepfm:
+            var c = DeepFMConfig(tableSizes: tableSizes)
+            c.embeddingDim = dim
+            c.deepMLP = try widths(deepMlp ?? s.string("deep-mlp")) ?? c.deepMLP
+            c.seed = seed
+            return .deepfm(c)
+        case .dcn:
+            var c = DCNConfig(tableSizes: tableSizes)
+            c.embeddingDim = dim
+            c.deepMLP = try widths(deepMlp ?? s.string("deep-mlp")) ?? c.deepMLP
+            c.crossLayers = try crossLayers ?? s.int("cross-layers") ?? c.crossLayers
+            c.seed = seed
+            return .dcn(c)
         case .twotower:
             throw ValidationError("--model twotower needs user and item features; Criteo click logs have no such split (train it on a recsys feature table)")
         }

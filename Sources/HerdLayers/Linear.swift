@@ -48,6 +48,9 @@ public final class Linear: @unchecked Sendable {
 
     public var parameters: [Parameter] { [weight, bias] }
 
+    /// The output of the last forward pass.
+    public var lastOutput: Tensor? { output }
+
     /// `x [B, I]` → `y [B, O]`. The returned tensor is owned by the layer and reused by the next call.
     public func forward(_ x: Tensor) -> Tensor {
         precondition(x.columns == inputs, "Linear expects \(inputs) inputs, got \(x.columns)")

@@ -6,4 +6,8 @@ public enum ModelKind: String, Sendable, Codable, CaseIterable {
     case wnd
     /// Two-tower retrieval: user and item towers whose unit-vector outputs are compared by dot product.
     case twotower
+    /// DeepFM: a factorization machine and a deep MLP over shared field embeddings.
+    case deepfm
+    /// DCN-v2: a cross network over embeddings and dense features, then a deep MLP.
+    case dcn
 }

@@ -141,3 +141,60 @@ final class ModelGradientTests: XCTestCase {
         XCTAssertEqual(m.forward(batch).array, m.replica().forward(batch).array)
     }
 }
+
+/// DeepFM and DCN-v2 with the same whole-model gradient check.
+extension ModelGradientTests {
+    func testDeepFMBackward() throws {
+        var cfg = DeepFMConfig(tableSizes: [5, 4, 6])
+        cfg.denseFeatures = 3
+        cfg.embeddingDim = 3
+        cfg.deepMLP = [6, 1]
+        let model = try DeepFM(config: cfg)
+        for t in model.firstOrder.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 4) * 0.1 - 0.15 } }
+        for t in model.sparseArch.tables { for i in 0..<t.weight.count { t.weight[i] *= 3 } }
+        check(model, smallBatch(rows: 4, tableSizes: cfg.tableSizes, seed: 6))
+    }
+
+    func testFactorizationMachineEqualsPairwiseDots() {
+        let e = randomTensor([2, 12], seed: 3)  // 2 rows × 4 fields × D 3
+        var fm = [Float](repeating: 0, count: 2)
+        FactorizationMachine.forward(e.data, rows: 2, fields: 4, dimension: 3, stride: 12, offset: 0, into: &fm)
+        for b in 0..<2 {
+            var s: Float = 0
+            for i in 0..<4 { for j in (i + 1)..<4 { for k in 0..<3 { s += e[b, i * 3 + k] * e[b, j * 3 + k] } } }
+            XCTAssertEqual(fm[b], s, accuracy: 1e-5)
+        }
+    }
+
+    func testDCNBackward() throws {
+        var cfg = DCNConfig(tableSizes: [5, 4])
+        cfg.denseFeatures = 2
+        cfg.embeddingDim = 2
+        cfg.crossLayers = 2
+        cfg.deepMLP = [5, 1]
+        let model = try DCN(config: cfg)
+        for t in model.sparseArch.tables { for i in 0..<t.weight.count { t.weight[i] *= 3 } }
+        check(model, smallBatch(rows: 4, tableSizes: cfg.tableSizes, seed: 7).withDense(2))
+    }
+
+    func testCrossLayerMatchesFormula() {
+        var rng = SplitMix64(seed: 1)
+        let c = CrossLayer(name: "c", width: 3, rng: &rng)
+        let x0 = randomTensor([2, 3], seed: 2), xl = randomTensor([2, 3], seed: 3)
+        let y = c.forward(x0: x0, xl: xl)
+        for b in 0..<2 {
+            for o in 0..<3 {
+                var z = c.linear.bias.value[o]
+                for i in 0..<3 { z += c.linear.weight.value[o, i] * xl[b, i] }
+                XCTAssertEqual(y[b, o], x0[b, o] * z + xl[b, o], accuracy: 1e-5)
+            }
+        }
+    }
+}
+
+extension Batch {
+    /// The same rows with `n` random dense columns (tests).
+    func withDense(_ n: Int) -> Batch {
+        Batch(dense: randomTensor([count, n], seed: 11), sparse: sparse, labels: labels)
+    }
+}
