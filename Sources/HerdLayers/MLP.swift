@@ -8,13 +8,13 @@ public final class MLP: @unchecked Sendable {
     public let sizes: [Int]
     public let layers: [Linear]
 
-    public init(name: String, sizes: [Int], lastActivation: Activation, rng: inout SplitMix64) {
+    public init(name: String, sizes: [Int], lastActivation: Activation, precision: Precision = .fp32, rng: inout SplitMix64) {
         precondition(sizes.count >= 2, "an MLP needs at least an input and an output size")
         self.sizes = sizes
         var layers: [Linear] = []
         for i in 0..<(sizes.count - 1) {
             let act: Activation = i == sizes.count - 2 ? lastActivation : .relu
-            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, rng: &rng))
+            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, precision: precision, rng: &rng))
         }
         self.layers = layers
     }
@@ -26,6 +26,7 @@ public final class MLP: @unchecked Sendable {
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var precision: Precision { layers[0].precision }
     public var inputs: Int { sizes.first! }
     public var outputs: Int { sizes.last! }
 

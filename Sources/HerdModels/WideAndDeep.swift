@@ -16,8 +16,24 @@ public struct WideAndDeepConfig: Codable, Sendable, Equatable {
     public var crossBuckets: Int = 10_000
     public var embeddingSpec: String = "dense"
     public var seed: UInt64 = 0
+    /// GEMM precision of the deep MLP (`bf16`: BF16 operands, FP32 accumulation and master weights).
+    public var precision: Precision = .fp32
 
     public init(tableSizes: [Int]) { self.tableSizes = tableSizes }
+
+    /// Decodes a config; `precision` may be absent (configs written before it existed are FP32).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        tableSizes = try c.decode([Int].self, forKey: .tableSizes)
+        denseFeatures = try c.decode(Int.self, forKey: .denseFeatures)
+        embeddingDim = try c.decode(Int.self, forKey: .embeddingDim)
+        deepMLP = try c.decode([Int].self, forKey: .deepMLP)
+        crosses = try c.decode([[Int]].self, forKey: .crosses)
+        crossBuckets = try c.decode(Int.self, forKey: .crossBuckets)
+        embeddingSpec = try c.decode(String.self, forKey: .embeddingSpec)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+    }
 
     public func validate() throws {
         guard !tableSizes.isEmpty, tableSizes.allSatisfy({ $0 > 0 }) else { throw LayerSpecError("Wide & Deep needs at least one sparse feature and positive table sizes") }
@@ -44,6 +60,7 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
     public let wideArch: EmbeddingBagCollection
     public let wideBias: Parameter
     public var kind: ModelKind { .wnd }
+    public var precision: Precision { config.precision }
 
     private var deepIn: Tensor?
     private var wideOut: Tensor?
@@ -60,7 +77,7 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
         }
         sparseArch = EmbeddingBagCollection(tables: tables)
         let deepInputs = config.tableSizes.count * config.embeddingDim + config.denseFeatures
-        deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, rng: &rng)
+        deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, precision: config.precision, rng: &rng)
         var wide: [any EmbeddingTable] = []
         for (f, n) in config.tableSizes.enumerated() {
             wide.append(DenseEmbeddingTable(name: "wide_arch.\(f)", weight: Tensor(shape: [n, 1])))
