@@ -59,7 +59,7 @@ struct BenchTrain: AsyncParsableCommand {
         }
         if json {
             print(jsonLine([
-                "model": model.rawValue, "precision": precision.rawValue, "bf16_backend": precision == .bf16 ? BF16GEMM.backend.rawValue : "",
+                "model": model.rawValue, "gemm_precision": precision.rawValue, "bf16_backend": precision == .bf16 ? BF16GEMM.backend.rawValue : "",
                 "batch_size": batchSize, "workers": Parallel.threads, "optimizer": optimizer,
                 "train_samples_per_s": trainSps, "infer_samples_per_s": inferSps,
                 "train_flops_per_sample": trainFlops, "infer_flops_per_sample": inferFlops,

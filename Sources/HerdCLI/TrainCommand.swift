@@ -150,7 +150,7 @@ struct Train: AsyncParsableCommand {
         var summary: [String: Any] = [
             "model": modelConfig.kind.rawValue, "export": exportURL.path, "epochs": result.state.epoch, "steps": result.state.globalStep,
             "samples_per_s": result.samplesPerSecond, "rows": trainData.rows, "skipped_rows": trainData.skippedRows + (validData?.skippedRows ?? 0),
-            "stopped_early": result.state.stoppedEarly, "retries": attempt, "precision": m.precision.rawValue,
+            "stopped_early": result.state.stoppedEarly, "retries": attempt, "gemm_precision": m.precision.rawValue,
         ]
         if m.precision == .bf16 { summary["bf16_backend"] = BF16GEMM.backend.rawValue }
         if let v = result.validation {

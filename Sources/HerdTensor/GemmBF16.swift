@@ -51,9 +51,9 @@ public enum BF16GEMM {
         CChar, CChar, Int, Int, Int, Float, UnsafePointer<UInt16>?, Int, UnsafePointer<UInt16>?, Int, Float,
         UnsafeMutablePointer<Float>?, Int) -> Int32
 
-    nonisolated(unsafe) static let sbgemm: SBGemm? = dlsym(nil, "cblas_sbgemm").map { unsafeBitCast($0, to: SBGemm.self) }
+    static let sbgemm: SBGemm? = dlsym(nil, "cblas_sbgemm").map { unsafeBitCast($0, to: SBGemm.self) }
 
-    nonisolated(unsafe) static let dnnlGemm: DNNLGemm? = {
+    static let dnnlGemm: DNNLGemm? = {
         // oneDNN from Debian runs on OpenMP: one thread per call, as Herd owns the threads.
         setenv("OMP_NUM_THREADS", "1", 0)
         guard let lib = dlopen("libdnnl.so.2", RTLD_NOW | RTLD_LOCAL) ?? dlopen("libdnnl.so", RTLD_NOW | RTLD_LOCAL),
