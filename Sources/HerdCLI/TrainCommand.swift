@@ -62,6 +62,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "W&D hashed crosses for the wide part: field pairs like 0:1,2:5 (C1 is field 0).") var crosses: String?
     @Option(help: "W&D buckets per cross (default 10000).") var crossBuckets: Int?
     @Option(help: "DCN cross layers (default 3).") var crossLayers: Int?
+    @Option(help: "GEMM precision of the MLPs: fp32 (default) or bf16 (BF16 operands, FP32 accumulation and master weights; native on CPUs with avx512_bf16, emulated elsewhere).") var precision: Precision?
 
     @Flag(help: "Print one JSON summary object as the last line (progress goes to stderr).") var json = false
 
@@ -125,7 +126,8 @@ struct Train: AsyncParsableCommand {
         if resume {
             if let step = try trainer.resume() { log.line("resumed from the checkpoint at step \(step)") } else { log.line("no checkpoint to resume from in \(out)/checkpoints; starting afresh") }
         }
-        log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base)")
+        log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base), precision \(m.precision.rawValue)"
+                 + (m.precision == .bf16 ? " [\(BF16GEMM.note)]" : ""))
 
         var result = try trainer.run()
         var attempt = 0
@@ -149,8 +151,9 @@ struct Train: AsyncParsableCommand {
         var summary: [String: Any] = [
             "model": modelConfig.kind.rawValue, "export": exportURL.path, "epochs": result.state.epoch, "steps": result.state.globalStep,
             "samples_per_s": result.samplesPerSecond, "rows": trainData.rows, "skipped_rows": trainData.skippedRows + (validData?.skippedRows ?? 0),
-            "stopped_early": result.state.stoppedEarly, "retries": attempt,
+            "stopped_early": result.state.stoppedEarly, "retries": attempt, "gemm_precision": m.precision.rawValue,
         ]
+        if m.precision == .bf16 { summary["bf16_backend"] = BF16GEMM.backend.rawValue }
         if let v = result.validation {
             summary.merge(metricsDictionary(v)) { a, _ in a }
             summary["valid_rows"] = v.count
@@ -168,6 +171,7 @@ struct Train: AsyncParsableCommand {
 
     func makeModelConfig(_ s: Settings, tableSizes: [Int], seed: UInt64) throws -> ModelConfig {
         let dim = try embeddingDim ?? s.int("embedding-dim") ?? 16
+        let prec = try precision ?? s.enumValue("precision") ?? .fp32
         switch model {
         case .dlrm:
             var c = DLRMConfig(tableSizes: tableSizes)
@@ -178,6 +182,7 @@ struct Train: AsyncParsableCommand {
             guard let k = InteractionKind(rawValue: inter) else { throw ValidationError("--interaction must be dot or cat, not '\(inter)'") }
             c.interaction = k
             c.seed = seed
+            c.precision = prec
             return .dlrm(c)
         case .wnd:
             var c = WideAndDeepConfig(tableSizes: tableSizes)
@@ -192,7 +197,10 @@ struct Train: AsyncParsableCommand {
             }
             c.crossBuckets = try crossBuckets ?? s.int("cross-buckets") ?? 10_000
             c.seed = seed
+            c.precision = prec
             return .wnd(c)
+        case .deepfm where prec != .fp32, .dcn where prec != .fp32:
+            throw ValidationError("--precision \(prec.rawValue) is supported for dlrm and wnd")
         case .deepfm:
             var c = DeepFMConfig(tableSizes: tableSizes)
             c.embeddingDim = dim

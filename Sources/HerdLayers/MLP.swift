@@ -13,7 +13,7 @@ public final class MLP: @unchecked Sendable {
     /// One per hidden layer when dropout is on, else empty.
     public let dropouts: [Dropout]
 
-    public init(name: String, sizes: [Int], lastActivation: Activation, rng: inout SplitMix64,
+    public init(name: String, sizes: [Int], lastActivation: Activation, precision: Precision = .fp32, rng: inout SplitMix64,
                 batchNorm: Bool = false, dropout: Float = 0) {
         precondition(sizes.count >= 2, "an MLP needs at least an input and an output size")
         self.sizes = sizes
@@ -21,7 +21,7 @@ public final class MLP: @unchecked Sendable {
         for i in 0..<(sizes.count - 1) {
             let hidden = i < sizes.count - 2
             let act: Activation = hidden ? (batchNorm ? .none : .relu) : lastActivation
-            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, rng: &rng))
+            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, precision: precision, rng: &rng))
             if hidden && batchNorm { norms.append(BatchNorm(name: "\(name).\(i).norm", features: sizes[i + 1], relu: true)) }
             if hidden && dropout > 0 { dropouts.append(Dropout(rate: dropout, seed: rng.next())) }
         }
@@ -41,6 +41,7 @@ public final class MLP: @unchecked Sendable {
     public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
     /// Non-trained state to export (batch-norm running statistics).
     public var buffers: [(String, Tensor)] { norms.flatMap(\.buffers) }
+    public var precision: Precision { layers[0].precision }
     public var inputs: Int { sizes.first! }
     public var outputs: Int { sizes.last! }
 

@@ -31,11 +31,13 @@ public struct WideAndDeepConfig: Codable, Sendable, Equatable {
     public var crossBuckets: Int = 10_000
     public var embeddingSpec: String = "dense"
     public var seed: UInt64 = 0
+    /// GEMM precision of the deep MLP (`bf16`: BF16 operands, FP32 accumulation and master weights).
+    public var precision: Precision = .fp32
 
     public init(tableSizes: [Int]) { self.tableSizes = tableSizes }
 
     enum CodingKeys: String, CodingKey {
-        case denseFeatures, tableSizes, embeddingDim, embeddingDims, indicators, wideFeatures, deepMLP, batchNorm, dropout, pooling, crosses, crossBuckets, embeddingSpec, seed
+        case denseFeatures, tableSizes, embeddingDim, embeddingDims, indicators, wideFeatures, deepMLP, batchNorm, dropout, pooling, crosses, crossBuckets, embeddingSpec, seed, precision
     }
 
     // NOTE: every field but the table sizes is optional in JSON, so exports written before a field
@@ -57,6 +59,7 @@ public struct WideAndDeepConfig: Codable, Sendable, Equatable {
         crossBuckets = try c.decodeIfPresent(Int.self, forKey: .crossBuckets) ?? d.crossBuckets
         embeddingSpec = try c.decodeIfPresent(String.self, forKey: .embeddingSpec) ?? d.embeddingSpec
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
     }
 
     /// Embedding dimension of each sparse feature (0 = not embedded).
@@ -100,6 +103,7 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
     public let wideArch: EmbeddingBagCollection?
     public let wideBias: Parameter
     public var kind: ModelKind { .wnd }
+    public var precision: Precision { config.precision }
 
     private var deepIn: Tensor?
     private var wideOut: Tensor?
@@ -119,7 +123,7 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
         sparseArch = tables.isEmpty ? nil : EmbeddingBagCollection(tables: tables, pooling: config.pooling)
         indicatorArch = IndicatorColumns(features: config.indicators, cardinalities: config.indicators.map { config.tableSizes[$0] })
         let deepInputs = (sparseArch?.width ?? 0) + indicatorArch.width + config.denseFeatures
-        deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, rng: &rng,
+        deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, precision: config.precision, rng: &rng,
                        batchNorm: config.batchNorm, dropout: config.dropout)
         wideFeatures = config.wideFeatures ?? Array(config.tableSizes.indices)
         var wide: [any EmbeddingTable] = []
