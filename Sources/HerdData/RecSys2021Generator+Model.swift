@@ -5,10 +5,11 @@ import HerdTensor
 ///
 /// Entities, each a pure function of `(seed, rank)` (hashes; no tables are stored):
 /// - a **user pool** of `users` users. A user's rank is their popularity as an author: the
-///   engaged-with user of a tweet is a Zipf(1.2) rank, so low ranks have many followers, are often
-///   verified and have old accounts. Engaging users come from the same pool with Zipf(1.05)
-///   activity over an affine permutation of the ranks, so one shared user index covers both roles.
-/// - a **tweet pool** of `tweets` tweets drawn Zipf(0.95) per row (popular tweets recur); a tweet
+///   engaged-with user of a tweet is a Zipf(1.1, offset 10) rank, so low ranks have many
+///   followers, are often verified and have old accounts. Engaging users come from the same pool
+///   with Zipf(1.1, offset 30) activity over an affine permutation of the ranks, so one shared user
+///   index covers both roles.
+/// - a **tweet pool** of `tweets` tweets drawn Zipf(0.95, offset 30) per row (popular tweets recur); a tweet
 ///   fixes its author, language (mostly the author's), media, links/domains, hashtags (Zipf over a
 ///   hashtag pool), type, timestamp, text tokens and a latent quality.
 ///
@@ -88,10 +89,10 @@ struct PlantedEngagementModel: Sendable {
         tweets = max(1000, rows / 2)
         hashtagPool = max(200, rows / 40)
         domainPool = max(100, min(50_000, rows / 200))
-        authorZipf = ZipfSampler(n: users, exponent: 1.2)
-        engagerZipf = ZipfSampler(n: users, exponent: 1.05)
-        tweetZipf = ZipfSampler(n: tweets, exponent: 0.95)
-        hashtagZipf = ZipfSampler(n: hashtagPool, exponent: 1.1)
+        authorZipf = ZipfSampler(n: users, exponent: 1.1, offset: 10)
+        engagerZipf = ZipfSampler(n: users, exponent: 1.1, offset: 30)
+        tweetZipf = ZipfSampler(n: tweets, exponent: 0.95, offset: 30)
+        hashtagZipf = ZipfSampler(n: hashtagPool, exponent: 1.1, offset: 5)
         domainZipf = ZipfSampler(n: domainPool, exponent: 1.25)
         languageZipf = ZipfSampler(n: Self.languageCount, exponent: 1.6)
         tokenZipf = ZipfSampler(n: Self.vocabularySize - 1000, exponent: 1.1)
@@ -123,10 +124,10 @@ struct PlantedEngagementModel: Sendable {
         // 1 for the most followed user, 0 for the least.
         let popularity = 1 - log(Double(rank)) / log(Double(users))
         let z = Double(rng.nextGaussian())
-        let logFollowers = 4.5 + 1.5 * z + 9 * popularity * popularity
+        let logFollowers = 4.5 + 1.5 * z + 11 * popularity * popularity
         u.followers = Int(min(exp(logFollowers), 2e8))
         u.following = Int(min(exp(5.5 + 1.1 * Double(rng.nextGaussian()) + 0.3 * z), 5e6))
-        u.verified = rng.nextDouble() < logistic(logFollowers - 13)
+        u.verified = rng.nextDouble() < logistic(logFollowers - 13.5)
         let span = Double(Self.windowStart - 5 * 86_400 - 1_142_000_000)
         u.creation = 1_142_000_000 + Int(span * pow(rng.nextDouble(), 1 + 2 * popularity))
         u.language = languageZipf.rank(rng.nextDouble()) - 1
@@ -265,24 +266,29 @@ struct PlantedEngagementModel: Sendable {
     }
 }
 
-/// Inverse-CDF sampling of a (continuous-approximation) Zipf rank in 1…n; exponent ≠ 1.
+/// Inverse-CDF sampling of a rank in 1…n from a continuous Zipf–Mandelbrot law, density
+/// ∝ (x + offset)^−exponent (exponent ≠ 1); the offset flattens the head so that the top rank
+/// does not take a large share of all draws.
 struct ZipfSampler: Sendable {
     let n: Int
-    let a: Double
-    let scale: Double
+    let offset: Double
+    let low: Double
+    let span: Double
     let inverse: Double
 
-    init(n: Int, exponent s: Double) {
-        precondition(s != 1 && n >= 1)
+    init(n: Int, exponent s: Double, offset: Double = 0) {
+        precondition(s != 1 && n >= 1 && offset >= 0)
         self.n = n
-        a = 1 - s
-        scale = pow(Double(n) + 1, a) - 1
+        self.offset = offset
+        let a = 1 - s
+        low = pow(1 + offset, a)
+        span = pow(Double(n) + 1 + offset, a) - low
         inverse = 1 / a
     }
 
     /// The rank for a uniform `u` in [0, 1).
     @inline(__always)
-    func rank(_ u: Double) -> Int { min(n, max(1, Int(pow(1 + u * scale, inverse)))) }
+    func rank(_ u: Double) -> Int { min(n, max(1, Int(pow(low + u * span, inverse) - offset))) }
 }
 
 /// A hash of `(salt, key)` with mean 0 and variance 1 (a sum of three uniforms; roughly normal).
