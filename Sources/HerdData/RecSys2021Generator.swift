@@ -52,14 +52,7 @@ public struct RecSys2021Generator: Sendable {
         let train = try FileWriter(path: dir.appendingPathComponent("train.txt").path)
         let test = try FileWriter(path: dir.appendingPathComponent("test.txt").path)
 
-        // Blocks never straddle the split: train blocks first, then test blocks.
-        var blocks: [(range: Range<Int>, test: Bool)] = []
-        for start in stride(from: 0, to: trainCount, by: Self.blockRows) {
-            blocks.append((start..<min(start + Self.blockRows, trainCount), false))
-        }
-        for start in stride(from: trainCount, to: rows, by: Self.blockRows) {
-            blocks.append((start..<min(start + Self.blockRows, rows), true))
-        }
+        let blocks = GenerationBlock.split(rows: rows, trainCount: trainCount, blockRows: Self.blockRows)
         let types = PlantedEngagementModel.engagementCount
         var trainPositives = 0, testPositives = 0
         var typePositives = [Int](repeating: 0, count: types)
@@ -72,61 +65,35 @@ public struct RecSys2021Generator: Sendable {
         var seenUsers = [UInt64](repeating: 0, count: model.users / 64 + 1)
         var seenTweets = [UInt64](repeating: 0, count: model.tweets / 64 + 1)
 
-        /// Writes finished blocks in order and accumulates the oracle's inputs.
-        func writeRound(_ outputs: [GeneratedBlock], tests: [Bool]) throws {
-            for (block, isTest) in zip(outputs, tests) {
-                var positives = 0
-                for mask in block.engagements {
-                    if mask != 0 { positives += 1 }
-                    for k in 0..<types where mask & (1 << k) != 0 { typePositives[k] += 1 }
-                }
-                for r in block.userRanks { seenUsers[Int(r) >> 6] |= 1 << UInt64(r & 63) }
-                for r in block.tweetRanks { seenTweets[Int(r) >> 6] |= 1 << UInt64(r & 63) }
-                if isTest {
-                    try test.write(block.text)
-                    testPositives += positives
-                    testProbabilities += block.probabilities
-                    testMain += block.mainEffectProbabilities
-                    testLabels += block.engagements.map { $0 != 0 }
-                    for k in 0..<types {
-                        for i in block.engagements.indices {
-                            testTypeProbabilities[k].append(block.typeProbabilities[i * types + k])
-                            testTypeLabels[k].append(block.engagements[i] & (1 << k) != 0)
-                        }
+        /// Writes one finished block (blocks arrive in order) and accumulates the oracle's inputs.
+        func writeBlock(_ block: GeneratedBlock, isTest: Bool) throws {
+            var positives = 0
+            for mask in block.engagements {
+                if mask != 0 { positives += 1 }
+                for k in 0..<types where mask & (1 << k) != 0 { typePositives[k] += 1 }
+            }
+            for r in block.userRanks { seenUsers[Int(r) >> 6] |= 1 << UInt64(r & 63) }
+            for r in block.tweetRanks { seenTweets[Int(r) >> 6] |= 1 << UInt64(r & 63) }
+            if isTest {
+                try test.write(block.text)
+                testPositives += positives
+                testProbabilities += block.probabilities
+                testMain += block.mainEffectProbabilities
+                testLabels += block.engagements.map { $0 != 0 }
+                for k in 0..<types {
+                    for i in block.engagements.indices {
+                        testTypeProbabilities[k].append(block.typeProbabilities[i * types + k])
+                        testTypeLabels[k].append(block.engagements[i] & (1 << k) != 0)
                     }
-                } else {
-                    try train.write(block.text)
-                    trainPositives += positives
                 }
+            } else {
+                try train.write(block.text)
+                trainPositives += positives
             }
         }
 
-        // NOTE: pipelined like `CriteoGenerator`: task 0 of each parallel step writes the previous
-        // round while the other tasks generate the next one.
-        let perRound = 4 * Parallel.threads
-        var pending: (outputs: [GeneratedBlock], tests: [Bool])?
-        var roundStart = 0
-        while pending != nil || roundStart < blocks.count {
-            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
-            let previous = pending
-            let offset = previous == nil ? 0 : 1
-            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
-            var failure: Error?
-            outputs.withUnsafeMutableBufferPointer { out in
-                let out = UncheckedSendable(out)
-                Parallel.forEach(round.count + offset) { task in
-                    if let previous, task == 0 {
-                        do { try writeRound(previous.outputs, tests: previous.tests) } catch { failure = error }
-                        return
-                    }
-                    let i = task - offset
-                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
-                }
-            }
-            if let failure { throw failure }
-            pending = round.isEmpty ? nil : (outputs.map { $0! }, round.map(\.test))
-            roundStart += round.count
-        }
+        try generatePipelined(blocks, generate: { index, block in generate(block: index, rows: block.range) },
+                              consume: { output, block in try writeBlock(output, isTest: block.test) })
         try train.close()
         try test.close()
 
