@@ -38,6 +38,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Decay steps, 0 = no decay (default 0).") var decaySteps: Int?
     @Option(help: "Seed for initialisation and shuffling (default 0).") var seed: UInt64?
     @Flag(inversion: .prefixedNo, help: "Shuffle rows every epoch (default on).") var shuffle: Bool?
+    @Option(help: "Shuffle blocks of N rows, then rows within each block, instead of all rows (for caches larger than memory: reads stay local).") var shuffleBlockRows: Int?
 
     @Option(help: "Validate every N steps as well as after each epoch (default 0 = per epoch only).") var validateEvery: Int?
     @Option(help: "Checkpoint every N steps as well as after each epoch (default 0 = per epoch only).") var checkpointEvery: Int?
@@ -99,6 +100,7 @@ struct Train: AsyncParsableCommand {
         tc.maxSteps = try maxSteps ?? s.int("max-steps")
         tc.batchSize = try batchSize ?? s.int("batch-size") ?? 2048
         tc.shuffleSeed = (try shuffle ?? s.bool("shuffle") ?? true) ? seedValue : nil
+        tc.shuffleBlockRows = try shuffleBlockRows ?? s.int("shuffle-block-rows")
         tc.validateEvery = try validateEvery ?? s.int("validate-every") ?? 0
         tc.checkpointEvery = try checkpointEvery ?? s.int("checkpoint-every") ?? 0
         tc.keepCheckpoints = try keepCheckpoints ?? s.int("keep-checkpoints") ?? 3

@@ -11,6 +11,9 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var batchSize = 2048
     /// Shuffle seed (nil: file order).
     public var shuffleSeed: UInt64? = 0
+    /// Shuffle blocks of this many rows, then rows within a block (nil: all rows). Keeps reads of a
+    /// cache larger than memory local.
+    public var shuffleBlockRows: Int?
     /// Validate every N steps (0: only at the end of each epoch).
     public var validateEvery = 0
     /// Checkpoint every N steps (0: only at the end of each epoch), when a checkpoint directory is set.
@@ -143,7 +146,7 @@ public final class Trainer: @unchecked Sendable {
             let epochStart = state.trainingSeconds, epochSamples = state.samplesSeen
             while state.stepInEpoch < steps && !finished {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                let batch = train.batch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch)
+                let batch = train.batch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch, blockRows: config.shuffleBlockRows)
                 let (loss, _) = parallel.forwardBackward(batch, step: state.globalStep)
                 guard loss.isFinite else {
                     throw TrainingError("the loss became \(loss) at step \(state.globalStep) (epoch \(state.epoch + 1)); lower the learning rate (--lr) or check the input for extreme values")
