@@ -83,6 +83,8 @@ public final class Trainer: @unchecked Sendable {
     public let checkpoints: CheckpointStore?
     public private(set) var state = TrainerState()
     public private(set) var lastValidation: BinaryMetrics?
+    /// The global step `lastValidation` was measured at.
+    public private(set) var lastValidationStep: Int?
     private let onEvent: @Sendable (TrainerEvent) -> Void
 
     public init(model: any RankingModel, config: TrainerConfig, train: any BatchSource, valid: (any BatchSource)?,
@@ -179,6 +181,7 @@ public final class Trainer: @unchecked Sendable {
         guard let valid else { return }
         let (m, _) = evaluate(valid)
         lastValidation = m
+        lastValidationStep = state.globalStep
         let improved = state.bestAUC.map { m.auc > $0 } ?? true
         if improved {
             state.bestAUC = m.auc
