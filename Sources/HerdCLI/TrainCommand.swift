@@ -68,6 +68,10 @@ struct Train: AsyncParsableCommand {
         let s = try Settings(file: config)
         try s.rejectUnknownKeys(settingKeys)
         let outURL = URL(fileURLWithPath: out)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out): exists and is not a directory")
+        }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let onErr = try onError ?? s.enumValue("on-error") ?? .fail
         let log = Log(json: json)

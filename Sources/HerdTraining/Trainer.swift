@@ -93,6 +93,7 @@ public final class Trainer: @unchecked Sendable {
         guard config.batchSize > 0 else { throw TrainingError("batch size must be positive, got \(config.batchSize)") }
         guard config.epochs > 0 || config.maxSteps != nil else { throw TrainingError("epochs must be positive") }
         guard train.rows > 0 else { throw TrainingError("the training data has no rows") }
+        guard config.keepCheckpoints >= 1 else { throw TrainingError("checkpoints kept must be at least 1, got \(config.keepCheckpoints)") }
         self.model = model
         self.config = config
         self.train = train

@@ -211,5 +211,23 @@ final class TrainCLITests: XCTestCase {
         assertFailsCleanly(try HerdBinary.run(["train", "--model", "xgboost", "--train", try CLIFixtures.trainFile(), "--out", out.path]), mentioning: ["xgboost"])
         assertFailsCleanly(try HerdBinary.run(try CLIFixtures.trainArgs("dlrm", out: out, ["--on-error", "ignore"])), mentioning: ["ignore"])
         assertFailsCleanly(try HerdBinary.run(try CLIFixtures.trainArgs("dlrm", out: out, ["--top-mlp", "8-x-1"])), mentioning: ["8-x-1"])
+        // Values out of range are errors, not crashes.
+        for (extra, message) in [(["--keep-checkpoints", "0"], "checkpoints kept must be at least 1, got 0"),
+                                 (["--batch-size", "0"], "batch size must be positive, got 0"),
+                                 (["--max-ind-range", "0"], "hashing table size"),
+                                 (["--bottom-mlp", "8-5"], "bottom MLP must end in the embedding dimension 4"),
+                                 (["--optimizer", "nope"], "unknown optimizer 'nope'")] {
+            assertFailsCleanly(try HerdBinary.run(try CLIFixtures.trainArgs("dlrm", out: out, epochs: 1, extra + ["--max-steps", "1"])), mentioning: [message])
+        }
+        assertFailsCleanly(try HerdBinary.run(try CLIFixtures.trainArgs("wnd", out: out, epochs: 1, ["--crosses", "0:99", "--max-steps", "1"])), mentioning: ["0..<26"])
+        let file = out.appendingPathComponent("a-file").path
+        XCTAssertTrue(FileManager.default.createFile(atPath: file, contents: Data("x".utf8)))
+        assertFailsCleanly(try HerdBinary.run(try CLIFixtures.trainArgs("dlrm", out: URL(fileURLWithPath: file), epochs: 1)), mentioning: ["\(file): exists and is not a directory"])
+        let (trained, _) = try CLIFixtures.trainedModel("dlrm")
+        for command in ["evaluate", "predict"] {
+            assertFailsCleanly(try HerdBinary.run([command, "--model", trained.appendingPathComponent("model").path, "--data", try CLIFixtures.testFile(),
+                                                   "--batch-size", "0", "--out", out.appendingPathComponent("p.txt").path].dropLast(command == "evaluate" ? 2 : 0)),
+                               mentioning: ["--batch-size must be positive, got 0"])
+        }
     }
 }
