@@ -45,14 +45,14 @@ final class ProgressCLITests: XCTestCase {
         let done = out.appendingPathComponent("done")
         let args = try CLIFixtures.trainArgs("dlrm", out: out, epochs: 2, ["--batch-size", "64"])
         let quoted = ([herd.path] + args).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }.joined(separator: " ")
-        // A private tmux server (its own socket, no user config) running herd in a 200×50 pane; the
-        // shell keeps the pane open after herd ends so that it can be captured.
-        let socket = "herd-test-\(ProcessInfo.processInfo.processIdentifier)-\(UInt32.random(in: 0 ... .max))"
+        // A private tmux server (its own socket in the scratch directory, no user config) running herd
+        // in a 200×50 pane; the shell keeps the pane open after herd ends so that it can be captured.
+        let socket = out.appendingPathComponent("tmux.sock").path
         let log = out.appendingPathComponent("tmux.txt").path
         func tmuxRun(_ a: [String]) throws -> (Int32, String) {
             // NOTE: posix_spawn + waitpid, not Foundation's Process: Process did not see the tmux
             // client exit while the server it starts (a daemon holding inherited descriptors) ran.
-            let argv = [tmux, "-L", socket, "-f", "/dev/null"] + a
+            let argv = [tmux, "-S", socket, "-f", "/dev/null"] + a
             var actions = posix_spawn_file_actions_t()
             posix_spawn_file_actions_init(&actions)
             defer { posix_spawn_file_actions_destroy(&actions) }

@@ -94,6 +94,36 @@ final class TrainCLITests: XCTestCase {
         assertFailsCleanly(try HerdBinary.run(["evaluate", "--model", model, "--data", unlabelled]), mentioning: ["no label column"])
     }
 
+    func testCSVWithAndWithoutHeaderGivesTheSameResultsAsTSV() throws {
+        let (out, _) = try CLIFixtures.trainedModel("dlrm")
+        let model = out.appendingPathComponent("model").path
+        let dir = try CLIFixtures.scratch("csv")
+        let rows = try CLIFixtures.lines(try CLIFixtures.testFile()).map { $0.replacingOccurrences(of: "\t", with: ",") }
+        let header = (["label"] + (1...13).map { "I\($0)" } + (1...26).map { "C\($0)" }).joined(separator: ",")
+        let withHeader = dir.appendingPathComponent("eval.csv").path, bare = dir.appendingPathComponent("bare.csv").path
+        try (([header] + rows).joined(separator: "\n") + "\n").write(toFile: withHeader, atomically: true, encoding: .utf8)
+        try (rows.joined(separator: "\n") + "\n").write(toFile: bare, atomically: true, encoding: .utf8)
+        var results: [[String: Any]] = []
+        var predictions: [String] = []
+        for path in [try CLIFixtures.testFile(), withHeader, bare] {
+            results.append(try assertSucceededJSON(try HerdBinary.run(["evaluate", "--model", model, "--data", path, "--json"])))
+            let p = dir.appendingPathComponent("p\(predictions.count).txt").path
+            XCTAssertTrue(try HerdBinary.run(["predict", "--model", model, "--data", path, "--out", p]).succeeded)
+            predictions.append(try String(contentsOfFile: p, encoding: .utf8))
+        }
+        for r in results {
+            XCTAssertEqual(number(r, "rows"), Double(CLIFixtures.testRows))
+            XCTAssertEqual(number(r, "auc"), number(results[0], "auc"))
+            XCTAssertEqual(number(r, "logloss"), number(results[0], "logloss"))
+        }
+        XCTAssertEqual(Set(predictions).count, 1, "the same probabilities from TSV and CSV")
+        // A bad row in the CSV with a header: line numbers count the header.
+        var bad = rows
+        bad[4] = "1,2,3"
+        try (([header] + bad).joined(separator: "\n") + "\n").write(toFile: withHeader, atomically: true, encoding: .utf8)
+        assertFailsCleanly(try HerdBinary.run(["evaluate", "--model", model, "--data", withHeader]), mentioning: ["\(withHeader):6: expected 40 fields, found 3"])
+    }
+
     func testTargetAUCMissedExitsNonZeroAfterTheGivenRetries() throws {
         let out = try CLIFixtures.scratch("target")
         let run = try HerdBinary.run(try CLIFixtures.trainArgs("dlrm", out: out, epochs: 1, ["--json", "--target-auc", "0.999", "--max-retries", "1"]))
