@@ -226,9 +226,11 @@ final class TrainCLITests: XCTestCase {
                      "--max-ind-range", "--freq-limit", "--crosses", "--json"] {
             XCTAssertTrue(train.stdout.contains(flag), "herd train --help does not mention \(flag)\n\(train.transcript)")
         }
-        for sub in [["evaluate", "--help"], ["predict", "--help"], ["generate", "criteo", "--help"]] {
+        for (sub, flags) in [(["evaluate", "--help"], ["--model", "--data", "--json", "--on-error"]), (["predict", "--help"], ["--model", "--data", "--out"]),
+                             (["generate", "criteo", "--help"], ["--rows", "--seed", "--out", "--test-fraction"])] {
             let r = try HerdBinary.run(sub)
-            XCTAssertTrue(r.succeeded && r.stdout.contains("--model") || sub[0] == "generate" && r.stdout.contains("--rows"), r.transcript)
+            XCTAssertTrue(r.succeeded, r.transcript)
+            for flag in flags { XCTAssertTrue(r.stdout.contains(flag), "herd \(sub.joined(separator: " ")) does not mention \(flag)\n\(r.transcript)") }
         }
         let version = try HerdBinary.run(["--version"])
         XCTAssertTrue(version.succeeded, version.transcript)
