@@ -40,5 +40,6 @@ let package = Package(
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
         .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
+        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdTraining", "HerdTestSupport"]),
     ]
 )

@@ -11,6 +11,10 @@ struct ExportDataOptions: ParsableArguments {
     @Option(help: "Directory for the binary columnar cache (default: beside the data file).") var cacheDir: String?
     @Option(help: "Rows per inference batch.") var batchSize = 8192
 
+    func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+    }
+
     /// Loads the export and opens the data with its feature state.
     func open() throws -> (ModelExport, CriteoDataset) {
         let export = try ModelExport.load(from: URL(fileURLWithPath: model))

@@ -69,7 +69,12 @@ struct Train: AsyncParsableCommand {
 
     func run() async throws {
         let s = try Settings(file: config)
+        try s.rejectUnknownKeys(settingKeys)
         let outURL = URL(fileURLWithPath: out)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out): exists and is not a directory")
+        }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let onErr = try onError ?? s.enumValue("on-error") ?? .fail
         let log = Log(json: json)
@@ -131,7 +136,16 @@ struct Train: AsyncParsableCommand {
         log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base), precision \(m.precision.rawValue)"
                  + (m.precision == .bf16 ? " [\(BF16GEMM.note)]" : ""))
 
-        var result = try trainer.run()
+        // NOTE: the summary and the target check need metrics of the final weights; a run that ends
+        // mid-epoch (--max-steps) or resumes a finished run has none, or older ones, from the trainer.
+        func finish(_ r: TrainResult) -> TrainResult {
+            guard let validData, trainer.lastValidationStep != r.state.globalStep || r.validation == nil else { return r }
+            var r = r
+            r.validation = trainer.evaluate(validData).0
+            log.line(String(format: "validation at step %d (end of run): AUC %.4f  logloss %.4f  accuracy %.4f", r.state.globalStep, r.validation!.auc, r.validation!.logloss, r.validation!.accuracy))
+            return r
+        }
+        var result = finish(try trainer.run())
         var attempt = 0
         func met(_ v: BinaryMetrics?) -> Bool {
             guard let v else { return true }
@@ -143,7 +157,7 @@ struct Train: AsyncParsableCommand {
             log.line(String(format: "target missed (AUC %.4f, accuracy %.4f); retry %d of %d: %d more epoch(s) from the last checkpoint", v.auc, v.accuracy, attempt, retries, tc.epochs))
             _ = try trainer.resume()
             trainer.extend(epochs: tc.epochs)
-            result = try trainer.run()
+            result = finish(try trainer.run())
         }
 
         let exportURL = outURL.appendingPathComponent("model")
@@ -167,8 +181,20 @@ struct Train: AsyncParsableCommand {
             print(String(format: "training: %.0f samples/s over %d steps", result.samplesPerSecond, result.state.globalStep))
         }
         if !reached {
-            throw TargetMissed(message: "the target was not reached after \(attempt) retries" + (result.validation.map { String(format: " (AUC %.4f, accuracy %.4f)", $0.auc, $0.accuracy) } ?? ""))
+            throw TargetMissed(message: "the target was not reached after \(attempt) \(attempt == 1 ? "retry" : "retries")" + (result.validation.map { String(format: " (AUC %.4f, accuracy %.4f)", $0.auc, $0.accuracy) } ?? ""))
         }
+    }
+
+    /// The keys `--config` takes: every option's flag name (`maxIndRange` → `max-ind-range`), except
+    /// the inputs and outputs and the flags that only make sense on the command line.
+    var settingKeys: Set<String> {
+        let names = Mirror(reflecting: self).children.compactMap { $0.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } }
+        let kebab = names.map { name in
+            name.reduce(into: "") { out, c in
+                if c.isUppercase { out += "-" + c.lowercased() } else { out.append(c) }
+            }
+        }
+        return Set(kebab).subtracting(["model", "train", "valid", "out", "config", "resume", "json"])
     }
 
     func makeModelConfig(_ s: Settings, tableSizes: [Int], seed: UInt64) throws -> ModelConfig {

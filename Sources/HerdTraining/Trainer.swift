@@ -86,6 +86,8 @@ public final class Trainer: @unchecked Sendable {
     public let checkpoints: CheckpointStore?
     public private(set) var state = TrainerState()
     public private(set) var lastValidation: BinaryMetrics?
+    /// The global step `lastValidation` was measured at.
+    public private(set) var lastValidationStep: Int?
     private let onEvent: @Sendable (TrainerEvent) -> Void
 
     public init(model: any RankingModel, config: TrainerConfig, train: any BatchSource, valid: (any BatchSource)?,
@@ -94,6 +96,7 @@ public final class Trainer: @unchecked Sendable {
         guard config.batchSize > 0 else { throw TrainingError("batch size must be positive, got \(config.batchSize)") }
         guard config.epochs > 0 || config.maxSteps != nil else { throw TrainingError("epochs must be positive") }
         guard train.rows > 0 else { throw TrainingError("the training data has no rows") }
+        guard config.keepCheckpoints >= 1 else { throw TrainingError("checkpoints kept must be at least 1, got \(config.keepCheckpoints)") }
         self.model = model
         self.config = config
         self.train = train
@@ -182,6 +185,7 @@ public final class Trainer: @unchecked Sendable {
         guard let valid else { return }
         let (m, _) = evaluate(valid)
         lastValidation = m
+        lastValidationStep = state.globalStep
         let improved = state.bestAUC.map { m.auc > $0 } ?? true
         if improved {
             state.bestAUC = m.auc
