@@ -43,7 +43,30 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var samplesSeen = 0
     public var trainingSeconds = 0.0
     public var stoppedEarly = false
+    /// What fixes the sequence of batches and steps; a resumed run must use the same (nil in
+    /// checkpoints written before it was recorded).
+    public var schedule: StepSchedule?
     public init() {}
+}
+
+/// The settings that fix which rows every step sees and how a step is split across workers: a
+/// run resumed with different ones would match neither the old nor the new setting.
+public struct StepSchedule: Codable, Sendable, Equatable {
+    public var batchSize: Int
+    public var shuffleSeed: UInt64?
+    public var shuffleBlockRows: Int?
+    public var workers: Int
+    public var trainRows: Int
+
+    /// The first difference from `other`, in words, or nil.
+    func difference(from other: StepSchedule) -> String? {
+        if batchSize != other.batchSize { return "batch size \(other.batchSize) (checkpoint) vs \(batchSize) (now)" }
+        if shuffleSeed != other.shuffleSeed { return "shuffle seed \(other.shuffleSeed.map(String.init) ?? "off") (checkpoint) vs \(shuffleSeed.map(String.init) ?? "off") (now)" }
+        if shuffleBlockRows != other.shuffleBlockRows { return "shuffle block rows \(other.shuffleBlockRows.map(String.init) ?? "none") (checkpoint) vs \(shuffleBlockRows.map(String.init) ?? "none") (now)" }
+        if workers != other.workers { return "\(other.workers) workers (checkpoint) vs \(workers) (now; set HERD_THREADS=\(other.workers))" }
+        if trainRows != other.trainRows { return "\(other.trainRows) training rows (checkpoint) vs \(trainRows) (now)" }
+        return nil
+    }
 }
 
 /// What a trainer reports while it runs.
@@ -94,7 +117,8 @@ public final class Trainer: @unchecked Sendable {
                 checkpointDirectory: URL? = nil, workers: Int = Parallel.threads,
                 onEvent: @escaping @Sendable (TrainerEvent) -> Void = { _ in }) throws {
         guard config.batchSize > 0 else { throw TrainingError("batch size must be positive, got \(config.batchSize)") }
-        guard config.epochs > 0 || config.maxSteps != nil else { throw TrainingError("epochs must be positive") }
+        guard config.epochs > 0 else { throw TrainingError("epochs must be positive, got \(config.epochs)") }
+        if let m = config.maxSteps, m <= 0 { throw TrainingError("max steps must be positive, got \(m)") }
         guard train.rows > 0 else { throw TrainingError("the training data has no rows") }
         guard config.keepCheckpoints >= 1 else { throw TrainingError("checkpoints kept must be at least 1, got \(config.keepCheckpoints)") }
         self.model = model
@@ -120,16 +144,27 @@ public final class Trainer: @unchecked Sendable {
         do { s = try JSONDecoder().decode(TrainerState.self, from: ck.state) } catch {
             throw TrainingError("checkpoint at step \(ck.step) has an unreadable state.json: \(error)")
         }
+        if let saved = s.schedule, let diff = currentSchedule.difference(from: saved) {
+            throw TrainingError("cannot resume from the checkpoint at step \(ck.step): it was trained with \(diff); resume with the same settings or start afresh in another --out directory")
+        }
         do { try model.loadWeights(ck.tensors) } catch { throw TrainingError("checkpoint at step \(ck.step) does not fit this model: \(error)") }
         try optimizers.load(state: ck.tensors)
         state = s
         return ck.step
     }
 
+    /// The step schedule of this trainer's configuration and data.
+    var currentSchedule: StepSchedule {
+        StepSchedule(batchSize: config.batchSize, shuffleSeed: config.shuffleSeed, shuffleBlockRows: config.shuffleBlockRows,
+                     workers: parallel.workers, trainRows: train.rows)
+    }
+
     /// Writes a checkpoint of weights, optimizer slots and state now.
     public func saveCheckpoint() throws {
         guard let store = checkpoints else { return }
-        let data = try JSONEncoder().encode(state)
+        var saved = state
+        saved.schedule = currentSchedule
+        let data = try JSONEncoder().encode(saved)
         try store.save(step: state.globalStep, tensors: model.namedWeights + optimizers.state, state: data)
         onEvent(.checkpointed(globalStep: state.globalStep))
     }

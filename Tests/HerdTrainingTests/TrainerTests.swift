@@ -175,3 +175,35 @@ final class TwoTowerTrainingTests: XCTestCase {
         }
     }
 }
+
+final class TrainerResumeMismatchTests: XCTestCase {
+    func testResumeWithADifferentBatchSizeOrWorkerCountIsRefused() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("herd-mismatch-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let train = plantedDataset(rows: 600, seed: 1)
+        var c = TrainerConfig()
+        c.batchSize = 100
+        c.checkpointEvery = 2
+        c.maxSteps = 3
+        c.schedule = LearningRateSchedule(base: 0.01)
+        _ = try Trainer(model: try smallDLRM(), config: c, train: train, valid: nil, checkpointDirectory: dir, workers: 2).run()
+        var other = c
+        other.batchSize = 50
+        XCTAssertThrowsError(try Trainer(model: try smallDLRM(), config: other, train: train, valid: nil, checkpointDirectory: dir, workers: 2).resume()) {
+            XCTAssertTrue("\($0)".contains("batch size 100 (checkpoint) vs 50 (now)"), "\($0)")
+        }
+        XCTAssertThrowsError(try Trainer(model: try smallDLRM(), config: c, train: train, valid: nil, checkpointDirectory: dir, workers: 1).resume()) {
+            XCTAssertTrue("\($0)".contains("2 workers (checkpoint) vs 1 (now; set HERD_THREADS=2)"), "\($0)")
+        }
+        XCTAssertEqual(try Trainer(model: try smallDLRM(), config: c, train: train, valid: nil, checkpointDirectory: dir, workers: 2).resume(), 2)
+    }
+
+    func testZeroEpochsOrStepsAreRefused() {
+        var c = TrainerConfig()
+        c.epochs = 0
+        XCTAssertThrowsError(try Trainer(model: try smallDLRM(), config: c, train: plantedDataset(rows: 10, seed: 1), valid: nil))
+        c.epochs = 1
+        c.maxSteps = 0
+        XCTAssertThrowsError(try Trainer(model: try smallDLRM(), config: c, train: plantedDataset(rows: 10, seed: 1), valid: nil))
+    }
+}
