@@ -1,0 +1,378 @@
+import Foundation
+import HerdData
+import HerdTensor
+
+/// What reading a delimited file found.
+public struct CSVReadSummary: Sendable, Equatable {
+    /// Rows in the table.
+    public var rows: Int
+    /// Malformed rows skipped (always 0 under `OnError.fail`).
+    public var skippedRows: Int
+    /// Lines in the file, header and blank lines included.
+    public var lines: Int
+    /// The first few skipped rows, with file-global line numbers.
+    public var skippedSamples: [RowError]
+}
+
+/// Reads CSV/TSV/`\x01`-separated text into a `FeatureTable`.
+///
+/// Format: one row per line (`\n`, an optional `\r` before it is dropped), fields split at a
+/// single byte `separator`; no quoting (NOTE: the click logs Herd targets — Criteo, RecSys 2021 —
+/// never quote; a quoted field is read verbatim, quotes included). An empty field is null. A
+/// list field is split at its column's list separator; each element is parsed as the element
+/// type. Blank lines are ignored but counted for line numbers. A UTF-8 byte-order mark is
+/// skipped.
+///
+/// Column names and types come from `schema` when given; otherwise names come from the header
+/// line (or are `_c0, _c1, …` as in Spark when there is none) and every column is read as
+/// strings and then narrowed to `int64` or `double` if every non-null value parses as one
+/// (`inferTypes`).
+///
+/// Parallelism: the file is mapped, cut at newlines into several parts per worker, and the
+/// parts are parsed concurrently (`Parallel.forEach`), then concatenated in file order. Line
+/// numbers in errors are exact: each part counts its own lines and the reader adds those of the
+/// parts before it. A malformed row (wrong field count, unparsable number, list longer than
+/// `maxListLength`) stops the read with `HerdDataError.malformedRow` (`file:line: reason`) under
+/// `OnError.fail`, or is skipped and counted under `.skip`.
+public struct CSVReader: Sendable {
+    public var separator: UInt8
+    public var header: Bool
+    public var schema: CSVSchema?
+    public var onError: OnError
+    public var maxListLength: Int?
+    public var inferTypes: Bool
+    /// Target bytes per parallel part (tests lower it to exercise part boundaries).
+    public var partBytes: Int
+
+    /// Skipped-row samples kept.
+    public static let sampleLimit = 10
+
+    public init(
+        separator: UInt8 = UInt8(ascii: ","), header: Bool = true, schema: CSVSchema? = nil,
+        onError: OnError = .fail, maxListLength: Int? = nil, inferTypes: Bool = true, partBytes: Int = 1 << 20
+    ) {
+        self.separator = schema?.separator.flatMap { $0.utf8.first } ?? separator
+        self.header = schema?.header ?? header
+        self.schema = schema
+        self.onError = onError
+        self.maxListLength = maxListLength ?? schema?.maxListLength
+        self.inferTypes = inferTypes
+        self.partBytes = max(1, partBytes)
+    }
+
+    /// Reads `path` into a table.
+    public func read(path: String) throws -> (table: FeatureTable, summary: CSVReadSummary) {
+        let file = try MappedFile(path: path)
+        guard file.bytes.count > 0 else { throw HerdDataError.emptyFile(path: path) }
+        var body = file.bytes
+        if body.count >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF {
+            body = UnsafeRawBufferPointer(rebasing: body[3...])
+        }
+        // Header.
+        var headerNames: [String]?
+        var firstLineLength = body.firstIndex(of: 10).map { $0 } ?? body.count
+        let firstLine = UnsafeRawBufferPointer(rebasing: body[0..<firstLineLength])
+        var lineBase = 0
+        if header {
+            var line = Array(firstLine)
+            if line.last == 13 { line.removeLast() }
+            headerNames = line.split(separator: separator, omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            lineBase = 1
+            firstLineLength = min(firstLineLength + 1, body.count)
+            body = UnsafeRawBufferPointer(rebasing: body[firstLineLength...])
+        }
+        // Fields.
+        var specs: [FieldSpec]
+        if let schema {
+            try schema.validate()
+            specs = schema.columns.map {
+                FieldSpec(name: $0.name, type: $0.type, listSeparator: $0.listSeparator?.utf8.first ?? 0)
+            }
+        } else if let headerNames {
+            specs = headerNames.map { FieldSpec(name: $0, type: .string, listSeparator: 0) }
+            var seen = Set<String>()
+            for s in specs where !seen.insert(s.name).inserted {
+                throw FeatureError.invalidArgument("\(path):1: column '\(s.name)' appears twice in the header")
+            }
+        } else {
+            var line = Array(firstLine)
+            if line.last == 13 { line.removeLast() }
+            let n = line.split(separator: separator, omittingEmptySubsequences: false).count
+            specs = (0..<n).map { FieldSpec(name: "_c\($0)", type: .string, listSeparator: 0) }
+        }
+
+        // Parts, cut after newlines.
+        var parts = cut(body, target: max(partBytes, body.count / (64 * Parallel.threads) + 1))
+        if parts.isEmpty { parts = [UnsafeRawBufferPointer(start: nil, count: 0)] }
+        let parser = LineParser(
+            specs: specs, separator: separator, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
+        var results = [PartResult?](repeating: nil, count: parts.count)
+        results.withUnsafeMutableBufferPointer { out in
+            let o = UncheckedSendable(out)
+            Parallel.forEach(parts.count) { i in o.value[i] = parser.parse(parts[i]) }
+        }
+        // Merge in file order.
+        var skipped = 0
+        var samples: [RowError] = []
+        var lines = lineBase
+        for r in results {
+            let r = r!
+            if onError == .fail, let e = r.errors.first {
+                throw HerdDataError.malformedRow(RowError(file: path, line: lines + e.line + 1, reason: e.reason))
+            }
+            for e in r.errors where samples.count < Self.sampleLimit {
+                samples.append(RowError(file: path, line: lines + e.line + 1, reason: e.reason))
+            }
+            skipped += r.skipped
+            lines += r.lines
+        }
+        let built: [[Column]] = results.map { $0!.columns }
+        var columns = [Column?](repeating: nil, count: specs.count)
+        let narrow = schema == nil && inferTypes
+        columns.withUnsafeMutableBufferPointer { out in
+            let o = UncheckedSendable(out)
+            Parallel.forEach(specs.count) { c in
+                let merged = Column.concatenate(built.map { $0[c] })
+                o.value[c] = narrow ? inferType(merged) : merged
+            }
+        }
+        let rows = columns.first??.count ?? 0
+        if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
+        let table = try FeatureTable(zip(specs.map(\.name), columns.map { $0! }).map { ($0, $1) })
+        return (table, CSVReadSummary(rows: rows, skippedRows: skipped, lines: lines, skippedSamples: samples))
+    }
+
+    /// Cuts `bytes` into parts of about `target` bytes, each ending after a newline (the last at
+    /// the end).
+    private func cut(_ bytes: UnsafeRawBufferPointer, target: Int) -> [UnsafeRawBufferPointer] {
+        var parts: [UnsafeRawBufferPointer] = []
+        var start = 0
+        while start < bytes.count {
+            var end = min(start + target, bytes.count)
+            if end < bytes.count {
+                let nl = memchr(bytes.baseAddress! + end - 1, 10, bytes.count - end + 1)
+                end = nl.map { bytes.baseAddress!.distance(to: UnsafeRawPointer($0)) + 1 } ?? bytes.count
+            }
+            parts.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+            start = end
+        }
+        return parts
+    }
+}
+
+/// Narrows a string column to int64 or double when every non-null value parses as one.
+func inferType(_ column: Column) -> Column {
+    guard case .string(let s) = column.data else { return column }
+    var ints = [Int64](repeating: 0, count: s.count)
+    var allInt = true
+    s.bytes.withUnsafeBufferPointer { b in
+        let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        for i in 0..<s.count where !column.isNull(i) {
+            guard let v = NumberParsing.int64(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else {
+                allInt = false
+                return
+            }
+            ints[i] = v
+        }
+    }
+    if allInt { return Column(type: .int64, data: .int64(ints), validity: column.validity) }
+    var doubles = [Double](repeating: 0, count: s.count)
+    var allDouble = true
+    s.bytes.withUnsafeBufferPointer { b in
+        let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        for i in 0..<s.count where !column.isNull(i) {
+            guard let v = NumberParsing.double(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else {
+                allDouble = false
+                return
+            }
+            doubles[i] = v
+        }
+    }
+    if allDouble { return Column(type: .double, data: .double(doubles), validity: column.validity) }
+    return column
+}
+
+struct FieldSpec: Sendable {
+    var name: String
+    var type: ColumnType
+    var listSeparator: UInt8
+}
+
+struct LocalError: Sendable {
+    var line: Int
+    var reason: String
+}
+
+struct PartResult: @unchecked Sendable {
+    var columns: [Column]
+    var lines: Int
+    var skipped: Int
+    var errors: [LocalError]
+}
+
+/// Growable storage for one column of one part, with rollback to the start of a bad row.
+struct ColumnBuilder {
+    let type: ColumnType
+    var ints: [Int64] = []
+    var doubles: [Double] = []
+    var strings = StringData()
+    var listOffsets: [Int] = [0]
+    var valid: [Bool] = []
+
+    init(type: ColumnType) { self.type = type }
+
+    struct Mark {
+        var ints, doubles, strings, lists, valid: Int
+    }
+
+    var mark: Mark {
+        Mark(ints: ints.count, doubles: doubles.count, strings: strings.count, lists: listOffsets.count, valid: valid.count)
+    }
+
+    mutating func rollback(to m: Mark) {
+        ints.removeSubrange(m.ints...)
+        doubles.removeSubrange(m.doubles...)
+        strings.bytes.removeSubrange(strings.offsets[m.strings]...)
+        strings.offsets.removeSubrange((m.strings + 1)...)
+        listOffsets.removeSubrange(m.lists...)
+        valid.removeSubrange(m.valid...)
+    }
+
+    func finish() -> Column {
+        let element = type.element ?? type
+        let flat: ColumnData
+        switch element {
+        case .int64: flat = .int64(ints)
+        case .double: flat = .double(doubles)
+        default: flat = .string(strings)
+        }
+        let data = type.isList ? ColumnData.list(offsets: listOffsets, values: flat) : flat
+        return Column(type: type, data: data, validity: valid.contains(false) ? Validity(valid) : nil)
+    }
+}
+
+/// Parses the lines of one part into column builders.
+struct LineParser: Sendable {
+    let specs: [FieldSpec]
+    let separator: UInt8
+    let maxListLength: Int?
+    let stopAtFirstError: Bool
+
+    func parse(_ bytes: UnsafeRawBufferPointer) -> PartResult {
+        var builders = specs.map { ColumnBuilder(type: $0.type) }
+        var lines = 0, skipped = 0
+        var errors: [LocalError] = []
+        guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
+            return PartResult(columns: builders.map { $0.finish() }, lines: 0, skipped: 0, errors: [])
+        }
+        let end = start + bytes.count
+        var marks = builders.map(\.mark)
+        var p = start
+        while p < end {
+            let nl = memchr(p, 10, end - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+            var e = nl
+            if e > p && e[-1] == 13 { e -= 1 }
+            let line = lines
+            lines += 1
+            if e > p {
+                for c in builders.indices { marks[c] = builders[c].mark }
+                if let reason = parseLine(p, e, &builders) {
+                    for c in builders.indices { builders[c].rollback(to: marks[c]) }
+                    skipped += 1
+                    if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
+                    if stopAtFirstError { break }
+                }
+            }
+            p = nl + 1
+        }
+        return PartResult(columns: builders.map { $0.finish() }, lines: lines, skipped: skipped, errors: errors)
+    }
+
+    /// Parses one line (without its newline); returns the reason when it is malformed.
+    @inline(__always)
+    private func parseLine(_ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ builders: inout [ColumnBuilder]) -> String? {
+        var p = lineStart
+        let n = specs.count
+        for c in 0..<n {
+            var q = p
+            while q < lineEnd && q.pointee != separator { q += 1 }
+            if q == lineEnd && c < n - 1 {
+                return "expected \(n) fields, found \(c + 1)"
+            }
+            if let reason = parseField(c, p, q - p, &builders[c]) { return reason }
+            p = q + 1
+        }
+        if p <= lineEnd {  // a separator followed the last field
+            var found = n + 1
+            var q = p
+            while q < lineEnd {
+                if q.pointee == separator { found += 1 }
+                q += 1
+            }
+            return "expected \(n) fields, found \(found)"
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: inout ColumnBuilder) -> String? {
+        let spec = specs[c]
+        if len == 0 {
+            b.valid.append(false)
+            switch spec.type {
+            case .int64: b.ints.append(0)
+            case .double: b.doubles.append(0)
+            case .string: b.strings.offsets.append(b.strings.bytes.count)
+            default: b.listOffsets.append(b.listOffsets.last!)
+            }
+            return nil
+        }
+        b.valid.append(true)
+        switch spec.type {
+        case .int64:
+            guard let v = NumberParsing.int64(p, len) else { return cannotParse(spec, p, len, as: "int64") }
+            b.ints.append(v)
+        case .double:
+            guard let v = NumberParsing.double(p, len) else { return cannotParse(spec, p, len, as: "double") }
+            b.doubles.append(v)
+        case .string:
+            b.strings.append(bytes: p, count: len)
+        default:
+            let sep = spec.listSeparator
+            let element = spec.type.element!
+            var count = 0
+            var s = p
+            let end = p + len
+            while true {
+                var q = s
+                while q < end && q.pointee != sep { q += 1 }
+                count += 1
+                switch element {
+                case .int64:
+                    guard let v = NumberParsing.int64(s, q - s) else { return cannotParse(spec, s, q - s, as: "int64 list element") }
+                    b.ints.append(v)
+                case .double:
+                    guard let v = NumberParsing.double(s, q - s) else { return cannotParse(spec, s, q - s, as: "double list element") }
+                    b.doubles.append(v)
+                default:
+                    b.strings.append(bytes: s, count: q - s)
+                }
+                if q >= end { break }
+                s = q + 1
+            }
+            if let m = maxListLength, count > m {
+                return "column '\(spec.name)': list of \(count) elements exceeds the maximum list length \(m)"
+            }
+            b.listOffsets.append(b.listOffsets.last! + count)
+        }
+        return nil
+    }
+
+    private func cannotParse(_ spec: FieldSpec, _ p: UnsafePointer<UInt8>, _ len: Int, as what: String) -> String {
+        var text = String(decoding: UnsafeBufferPointer(start: p, count: min(len, 40)), as: UTF8.self)
+        if len > 40 { text += "…" }
+        return "column '\(spec.name)': cannot parse '\(text)' as \(what)"
+    }
+}
