@@ -133,33 +133,7 @@ extension FeatureTable {
         return try groups.map { group in
             guard !group.isEmpty else { throw FeatureError.invalidArgument("genStringIndex: an empty column group") }
             let cols = try group.map { try requireIndexable($0) }
-            // Count per worker range, then merge.
-            let ranges = Parallel.ranges(rowCount, parts: Parallel.threads)
-            var partials = [(KeyTable, [Int])?](repeating: nil, count: ranges.count)
-            partials.withUnsafeMutableBufferPointer { out in
-                let o = UncheckedSendable(out)
-                Parallel.forEach(ranges.count) { p in
-                    var t = KeyTable(capacity: 1024)
-                    var counts: [Int] = []
-                    for c in cols {
-                        forEachText(c, rows: ranges[p]) { _, bytes in
-                            let (k, inserted) = t.insert(bytes)
-                            if inserted { counts.append(1) } else { counts[k] += 1 }
-                        }
-                    }
-                    o.value[p] = (t, counts)
-                }
-            }
-            var table = KeyTable(capacity: partials.first??.1.count ?? 16)
-            var counts: [Int] = []
-            for case let (t, c)? in partials {
-                t.bytes.withUnsafeBytes { b in
-                    for k in 0..<t.count {
-                        let (g, inserted) = table.insert(UnsafeRawBufferPointer(rebasing: b[t.offsets[k]..<t.offsets[k + 1]]))
-                        if inserted { counts.append(c[k]) } else { counts[g] += c[k] }
-                    }
-                }
-            }
+            let (table, counts) = countValues(cols)
             var kept = (0..<table.count).filter { counts[$0] >= freqLimit }
             kept.sort { a, b in
                 counts[a] != counts[b] ? counts[a] > counts[b] : table.key(a).lexicographicallyPrecedes(table.key(b))
@@ -167,6 +141,39 @@ extension FeatureTable {
             let values = kept.map { String(decoding: table.key($0), as: UTF8.self) }
             return try StringIndex(columns: group, values: values, freqLimit: freqLimit)
         }
+    }
+
+    /// Occurrences of every distinct non-null value (list elements counted one by one) over
+    /// `columns`: a key table of the values' texts and a count per key. Counted per worker range,
+    /// then merged.
+    func countValues(_ cols: [Column]) -> (KeyTable, [Int]) {
+        let ranges = Parallel.ranges(rowCount, parts: Parallel.threads)
+        var partials = [(KeyTable, [Int])?](repeating: nil, count: ranges.count)
+        partials.withUnsafeMutableBufferPointer { out in
+            let o = UncheckedSendable(out)
+            Parallel.forEach(ranges.count) { p in
+                var t = KeyTable(capacity: 1024)
+                var counts: [Int] = []
+                for c in cols {
+                    forEachText(c, rows: ranges[p]) { _, bytes in
+                        let (k, inserted) = t.insert(bytes)
+                        if inserted { counts.append(1) } else { counts[k] += 1 }
+                    }
+                }
+                o.value[p] = (t, counts)
+            }
+        }
+        var table = KeyTable(capacity: partials.first??.1.count ?? 16)
+        var counts: [Int] = []
+        for case let (t, c)? in partials {
+            t.bytes.withUnsafeBytes { b in
+                for k in 0..<t.count {
+                    let (g, inserted) = table.insert(UnsafeRawBufferPointer(rebasing: b[t.offsets[k]..<t.offsets[k + 1]]))
+                    if inserted { counts.append(c[k]) } else { counts[g] += c[k] }
+                }
+            }
+        }
+        return (table, counts)
     }
 
     /// Friesian `encode_string`: replaces each column by its ids under `index` (int64; list
