@@ -30,6 +30,11 @@ import HerdData
 /// | `hash_encode` | `columns`, `bins` |
 /// | `cross_hash_encode` | `columns` (≥ 2), `bins`, `name`? |
 /// | `count_encode` | `columns`, `out_columns`? — fitted |
+/// | `target_encode` | `columns` (groups, as categorify), `targets`, `smooth`? (20), `kfold`? (2), `seed`? (0) — fitted |
+///
+/// NOTE: `target_encode` gives the fitting table out-of-fold values, while `apply` (any other
+/// table) uses the whole-table statistics, so re-applying a fitted pipeline to its own training
+/// table differs in those columns by design.
 ///
 /// `fit` runs the steps on a table and records what fitted steps learnt (ranges, moments,
 /// indices); the `FittedPipeline` is saved as JSON and `apply`d to other tables (the test split,
@@ -97,6 +102,7 @@ public struct PipelineStep: Sendable, Equatable {
         case hashEncode = "hash_encode"
         case crossHashEncode = "cross_hash_encode"
         case countEncode = "count_encode"
+        case targetEncode = "target_encode"
     }
 
     public let op: Op
@@ -117,6 +123,7 @@ public struct PipelineStep: Sendable, Equatable {
         case hash([String], Int)
         case cross([String], Int, String?)
         case count([String], [String]?)
+        case target([[String]], [String], Double, Int, UInt64)
     }
 
     /// Decodes and checks step `index`.
@@ -168,6 +175,14 @@ public struct PipelineStep: Sendable, Equatable {
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
             args = .count(columns, outs)
+        case .targetEncode:
+            let groups = try r.groups("columns")
+            let targets = try r.names("targets")
+            let smooth = try r.optionalDouble("smooth") ?? 20
+            if smooth < 0 { throw r.error("smooth", "must be >= 0") }
+            let kfold = try r.optionalInt("kfold", min: 1) ?? 2
+            let seed = try r.optionalInt("seed", min: 0) ?? 0
+            args = .target(groups, targets, smooth, kfold, UInt64(seed))
         }
         try r.finish()
         self.op = op
@@ -189,6 +204,9 @@ public struct PipelineStep: Sendable, Equatable {
         case .count(let c, let outs):
             let (out, counts) = try t.countEncode(c, outColumns: outs)
             return (out, .counts(counts))
+        case .target(let groups, let targets, let smooth, let kfold, let seed):
+            let (out, encoding) = try t.targetEncode(groups, targets: targets, smooth: smooth, kfold: kfold, seed: seed)
+            return (out, .target(encoding))
         default:
             return (try apply(t, state: nil), nil)
         }
@@ -214,6 +232,7 @@ public struct PipelineStep: Sendable, Equatable {
             for index in indices { out = try out.encode(index.columns, with: index) }
             return out
         case (_, .counts(let counts)?): return try counts.apply(t)
+        case (_, .target(let encoding)?): return try encoding.apply(t)
         default:
             throw FeatureError.invalidPipeline("the \(op.rawValue) step has no fitted state")
         }
@@ -226,6 +245,7 @@ enum FittedState: Sendable, Equatable {
     case standard(StandardStats)
     case indices([StringIndex])
     case counts(CountEncoding)
+    case target(TargetEncoding)
 
     var json: JSONValue {
         get throws {
@@ -234,6 +254,7 @@ enum FittedState: Sendable, Equatable {
             case .standard(let s): return try .from(s)
             case .indices(let s): return try .from(s)
             case .counts(let s): return try .from(s)
+            case .target(let s): return try .from(s)
             }
         }
     }
@@ -244,6 +265,7 @@ enum FittedState: Sendable, Equatable {
         case .standardScale: self = .standard(try json.decode(StandardStats.self))
         case .categorify: self = .indices(try json.decode([StringIndex].self))
         case .countEncode: self = .counts(try json.decode(CountEncoding.self))
+        case .targetEncode: self = .target(try json.decode(TargetEncoding.self))
         default: throw FeatureError.invalidPipeline("the \(op.rawValue) op takes no fitted state")
         }
     }
@@ -311,7 +333,7 @@ public struct FittedPipeline: Sendable, Equatable {
             guard case .object(var o) = value else { throw FeatureError.invalidPipeline("steps[\(i)]: a step must be an object") }
             let fitted = o.removeValue(forKey: "fitted")
             let step = try PipelineStep(json: .object(o), index: i)
-            let needs = [.minMaxScale, .standardScale, .categorify, .countEncode].contains(step.op)
+            let needs = [.minMaxScale, .standardScale, .categorify, .countEncode, .targetEncode].contains(step.op)
             if needs && fitted == nil { throw FeatureError.invalidPipeline("steps[\(i)].fitted: missing (was the pipeline fitted?)") }
             var state: FittedState?
             if let fitted {

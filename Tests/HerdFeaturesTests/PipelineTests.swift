@@ -13,6 +13,7 @@ final class PipelineTests: XCTestCase {
       {"op": "cross_hash_encode", "columns": ["media", "language"], "bins": 600},
       {"op": "hash_encode", "columns": ["language"], "bins": 50},
       {"op": "count_encode", "columns": ["media"]},
+      {"op": "target_encode", "columns": ["language"], "targets": ["followers_bin"], "smooth": 1, "kfold": 1},
       {"op": "drop", "columns": ["media"]}
     ]}
     """
@@ -38,7 +39,7 @@ final class PipelineTests: XCTestCase {
         ])
         let path = try dir.write("p.json", pipelineJSON)
         let pipeline = try Pipeline.load(path: path)
-        XCTAssertEqual(pipeline.steps.map(\.op.rawValue), ["fillna", "categorify", "cut_bins", "log", "min_max_scale", "cross_hash_encode", "hash_encode", "count_encode", "drop"])
+        XCTAssertEqual(pipeline.steps.map(\.op.rawValue), ["fillna", "categorify", "cut_bins", "log", "min_max_scale", "cross_hash_encode", "hash_encode", "count_encode", "target_encode", "drop"])
         let (out, fitted) = try pipeline.fit(train)
         // users: u2 ×3, u1 ×2, u3 ×2, u4 ×1 (dropped by freq_limit 2) → u2=1, u1=2, u3=3.
         XCTAssertEqual(out["engaged_with_user_id"].int64Values, [2, 1, 3, 0])
@@ -46,7 +47,9 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(out["tokens"].values, [[1, 2], [1], [], [2, 0]].map { .list($0.map { .int($0) }) })
         XCTAssertEqual(out["followers_bin"].int64Values, [1, 0, 3, 2])
         XCTAssertEqual(out["media_count"].int64Values, [2, 1, 2, 1])
-        XCTAssertEqual(out.names, ["engaged_with_user_id", "enaging_user_id", "tokens", "followers", "language", "followers_bin", "crossed_media_language", "media_count"])
+        XCTAssertEqual(out.names, ["engaged_with_user_id", "enaging_user_id", "tokens", "followers", "language", "followers_bin", "crossed_media_language", "media_count", "language_te_followers_bin"])
+        // language en: bins 1, 3; fr: 0; es: 2; mean 1.5 → en (4 + 1.5) / 3.
+        XCTAssertEqual(out["language_te_followers_bin"].doubleValues!, [5.5 / 3, 1.5 / 2, 5.5 / 3, 3.5 / 2], accuracy: 1e-12)
         XCTAssertEqual(out["followers"][2], .double(1))
         XCTAssertEqual(try fitted.apply(train), out)
 
@@ -66,6 +69,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(applied["followers"][0], out["followers"][0])  // same raw 5 → same scaled value
         XCTAssertEqual(applied["crossed_media_language"][0], out["crossed_media_language"][0])
         XCTAssertEqual(applied["media_count"].int64Values, [2, 0])
+        XCTAssertEqual(applied["language_te_followers_bin"].doubleValues!, [5.5 / 3, 1.5], accuracy: 1e-12)
         XCTAssertEqual(try fitted.apply(test), applied)
     }
 
@@ -79,7 +83,7 @@ final class PipelineTests: XCTestCase {
             } catch { return "\(error)" }
         }
         XCTAssertEqual(message(#"{"steps":[{"op":"fillna","value":0},{"op":"categorfy","columns":["a"]}]}"#),
-                       "invalid pipeline: steps[1].op: unknown op 'categorfy' (known: select, drop, rename, cast, fillna, clip, log, min_max_scale, standard_scale, cut_bins, categorify, hash_encode, cross_hash_encode, count_encode)")
+                       "invalid pipeline: steps[1].op: unknown op 'categorfy' (known: select, drop, rename, cast, fillna, clip, log, min_max_scale, standard_scale, cut_bins, categorify, hash_encode, cross_hash_encode, count_encode, target_encode)")
         XCTAssertEqual(message(#"{"steps":[{"op":"categorify","columns":[["a","b"]],"freq_limit":"2"}]}"#),
                        #"invalid pipeline: steps[0] (categorify).freq_limit: expected an integer >= 1, got "2""#)
         XCTAssertEqual(message(#"{"steps":[{"op":"hash_encode","columns":["language"]}]}"#),
