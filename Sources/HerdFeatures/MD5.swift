@@ -16,54 +16,63 @@ enum MD5 {
 
     /// The 16-byte digest of `message`.
     static func digest(_ message: UnsafeRawBufferPointer) -> [UInt8] {
+        let (a, b, c, d) = words(message)
+        var out: [UInt8] = []
+        for v in [a, b, c, d] { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> UInt32(i * 8))) } }
+        return out
+    }
+
+    /// The digest as its four little-endian state words (no heap allocation).
+    static func words(_ message: UnsafeRawBufferPointer) -> (UInt32, UInt32, UInt32, UInt32) {
         var a0: UInt32 = 0x6745_2301, b0: UInt32 = 0xEFCD_AB89, c0: UInt32 = 0x98BA_DCFE, d0: UInt32 = 0x1032_5476
         let n = message.count
         let total = (n + 8) / 64 * 64 + 64
-        var block = [UInt32](repeating: 0, count: 16)
-        var offset = 0
-        while offset < total {
-            for w in 0..<16 {
-                var word: UInt32 = 0
-                for byte in 0..<4 {
-                    let i = offset + w * 4 + byte
-                    let v: UInt8
-                    if i < n { v = message[i] } else if i == n { v = 0x80 } else if i >= total - 8 {
-                        v = UInt8(truncatingIfNeeded: (UInt64(n) &* 8) >> UInt64((i - (total - 8)) * 8))
-                    } else { v = 0 }
-                    word |= UInt32(v) << UInt32(byte * 8)
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 64) { block in
+            k.withUnsafeBufferPointer { k in
+                s.withUnsafeBufferPointer { s in
+                    var offset = 0
+                    while offset < total {
+                        // The 64-byte block: message bytes, then 0x80, zeros, the bit length (LE).
+                        for i in 0..<64 {
+                            let j = offset + i
+                            if j < n { block[i] = message[j] } else if j == n { block[i] = 0x80 } else if j >= total - 8 {
+                                block[i] = UInt8(truncatingIfNeeded: (UInt64(n) &* 8) >> UInt64((j - (total - 8)) * 8))
+                            } else { block[i] = 0 }
+                        }
+                        let m = UnsafeRawPointer(block.baseAddress!)
+                        var a = a0, b = b0, c = c0, d = d0
+                        for i in 0..<64 {
+                            var f: UInt32
+                            let g: Int
+                            switch i {
+                            case 0..<16: f = (b & c) | (~b & d); g = i
+                            case 16..<32: f = (d & b) | (~d & c); g = (5 * i + 1) & 15
+                            case 32..<48: f = b ^ c ^ d; g = (3 * i + 5) & 15
+                            default: f = c ^ (b | ~d); g = (7 * i) & 15
+                            }
+                            f = f &+ a &+ k[i] &+ UInt32(littleEndian: m.loadUnaligned(fromByteOffset: g * 4, as: UInt32.self))
+                            a = d
+                            d = c
+                            c = b
+                            b = b &+ ((f << s[i]) | (f >> (32 - s[i])))
+                        }
+                        a0 = a0 &+ a; b0 = b0 &+ b; c0 = c0 &+ c; d0 = d0 &+ d
+                        offset += 64
+                    }
+                    return (a0, b0, c0, d0)
                 }
-                block[w] = word
             }
-            var a = a0, b = b0, c = c0, d = d0
-            for i in 0..<64 {
-                var f: UInt32
-                let g: Int
-                switch i {
-                case 0..<16: f = (b & c) | (~b & d); g = i
-                case 16..<32: f = (d & b) | (~d & c); g = (5 * i + 1) % 16
-                case 32..<48: f = b ^ c ^ d; g = (3 * i + 5) % 16
-                default: f = c ^ (b | ~d); g = (7 * i) % 16
-                }
-                f = f &+ a &+ k[i] &+ block[g]
-                a = d
-                d = c
-                c = b
-                b = b &+ ((f << s[i]) | (f >> (32 - s[i])))
-            }
-            a0 = a0 &+ a; b0 = b0 &+ b; c0 = c0 &+ c; d0 = d0 &+ d
-            offset += 64
         }
-        var out: [UInt8] = []
-        out.reserveCapacity(16)
-        for v in [a0, b0, c0, d0] { for i in 0..<4 { out.append(UInt8(truncatingIfNeeded: v >> UInt32(i * 8))) } }
-        return out
     }
 
     /// The digest read as a big-endian 128-bit integer (Python's `int(hexdigest, 16)`), modulo
     /// `m` (1 ≤ m < 2^55).
     static func bucket(_ message: UnsafeRawBufferPointer, _ m: UInt64) -> UInt64 {
+        let (a, b, c, d) = words(message)
         var r: UInt64 = 0
-        for byte in digest(message) { r = (r << 8 | UInt64(byte)) % m }
+        for v in [a, b, c, d] {
+            for i in 0..<4 { r = (r << 8 | UInt64(UInt8(truncatingIfNeeded: v >> UInt32(i * 8)))) % m }
+        }
         return r
     }
 }

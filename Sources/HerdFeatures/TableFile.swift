@@ -43,28 +43,29 @@ public enum TableFile {
     /// Writes `table` to `path` atomically (a temporary file renamed into place).
     public static func write(_ table: FeatureTable, to path: String) throws {
         // Lay out the buffers.
-        var blobs: [(kind: String, bytes: [UInt8])] = []
+        // NOTE: buffers are written straight from the column arrays (no staging copy); `Int`
+        // offsets are written as Int64, the same bytes on 64-bit platforms.
+        var blobs: [(kind: String, bytes: Blob)] = []
         var columnBlobs: [[Int]] = []
-        func add(_ kind: String, _ bytes: [UInt8]) -> Int {
+        func add(_ kind: String, _ bytes: Blob) -> Int {
             blobs.append((kind, bytes))
             return blobs.count - 1
         }
-        func raw<T>(_ a: [T]) -> [UInt8] { a.withUnsafeBytes { Array($0) } }
         func addData(_ data: ColumnData, into ids: inout [Int]) {
             switch data {
-            case .int64(let v): ids.append(add("values", raw(v)))
-            case .double(let v): ids.append(add("values", raw(v)))
+            case .int64(let v): ids.append(add("values", .int64(v)))
+            case .double(let v): ids.append(add("values", .double(v)))
             case .string(let s):
-                ids.append(add("offsets", raw(s.offsets.map { Int64($0) })))
-                ids.append(add("bytes", s.bytes))
+                ids.append(add("offsets", .int(s.offsets)))
+                ids.append(add("bytes", .bytes(s.bytes)))
             case .list(let o, let inner):
-                ids.append(add("list_offsets", raw(o.map { Int64($0) })))
+                ids.append(add("list_offsets", .int(o)))
                 addData(inner, into: &ids)
             }
         }
         for c in table.columns {
             var ids: [Int] = []
-            if let v = c.validity { ids.append(add("validity", raw(v.words))) }
+            if let v = c.validity { ids.append(add("validity", .words(v.words))) }
             addData(c.data, into: &ids)
             columnBlobs.append(ids)
         }
@@ -78,11 +79,11 @@ public enum TableFile {
             var offsets: [Int] = []
             for b in blobs {
                 offsets.append(offset)
-                offset = align(offset + b.bytes.count)
+                offset = align(offset + b.bytes.byteCount)
             }
             header.columns = zip(table.names, table.columns).enumerated().map { (i, nc) in
                 ColumnHeader(name: nc.0, type: nc.1.type, buffers: columnBlobs[i].map {
-                    BufferRef(kind: blobs[$0].kind, offset: offsets[$0], length: blobs[$0].bytes.count)
+                    BufferRef(kind: blobs[$0].kind, offset: offsets[$0], length: blobs[$0].bytes.byteCount)
                 })
             }
             let encoder = JSONEncoder()
@@ -102,7 +103,8 @@ public enum TableFile {
             if !ok { unlink(tmp) }
         }
         var position = 0
-        func put(_ bytes: [UInt8]) throws {
+        func put(_ bytes: [UInt8]) throws { try put(.bytes(bytes)) }
+        func put(_ bytes: Blob) throws {
             try bytes.withUnsafeBytes { b in
                 var done = 0
                 while done < b.count {
@@ -114,11 +116,11 @@ public enum TableFile {
                     done += n
                 }
             }
-            position += bytes.count
+            position += bytes.byteCount
         }
         func pad() throws { try put([UInt8](repeating: 0, count: align(position) - position)) }
         try put(magic)
-        try put(raw([UInt64(headerLength).littleEndian]))
+        try put(.words([UInt64(headerLength).littleEndian]))
         try put(json)
         for b in blobs {
             try pad()
@@ -128,6 +130,23 @@ public enum TableFile {
             throw HerdDataError.io(path: path, message: String(cString: strerror(errno)))
         }
         ok = true
+    }
+
+    /// One buffer to write, still in its column array.
+    enum Blob {
+        case int64([Int64]), double([Double]), int([Int]), words([UInt64]), bytes([UInt8])
+
+        var byteCount: Int { withUnsafeBytes { $0.count } }
+
+        func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+            switch self {
+            case .int64(let a): return try a.withUnsafeBytes(body)
+            case .double(let a): return try a.withUnsafeBytes(body)
+            case .int(let a): return try a.withUnsafeBytes(body)
+            case .words(let a): return try a.withUnsafeBytes(body)
+            case .bytes(let a): return try a.withUnsafeBytes(body)
+            }
+        }
     }
 
     /// Reads a table written by `write`.
