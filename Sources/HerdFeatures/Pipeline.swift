@@ -29,6 +29,7 @@ import HerdData
 /// | `categorify` | `columns` (a name, or a list of names sharing one index), `freq_limit`? (1) — fitted |
 /// | `hash_encode` | `columns`, `bins` |
 /// | `cross_hash_encode` | `columns` (≥ 2), `bins`, `name`? |
+/// | `not_null`, `list_length` | `columns`, `out_columns`? |
 /// | `count_encode` | `columns`, `out_columns`? — fitted |
 /// | `target_encode` | `columns` (groups, as categorify), `targets`, `smooth`? (20), `kfold`? (2), `seed`? (0) — fitted |
 ///
@@ -101,6 +102,8 @@ public struct PipelineStep: Sendable, Equatable {
         case categorify
         case hashEncode = "hash_encode"
         case crossHashEncode = "cross_hash_encode"
+        case notNull = "not_null"
+        case listLength = "list_length"
         case countEncode = "count_encode"
         case targetEncode = "target_encode"
     }
@@ -170,7 +173,7 @@ public struct PipelineStep: Sendable, Equatable {
             let columns = try r.names("columns")
             if columns.count < 2 { throw r.error("columns", "needs at least 2 columns") }
             args = .cross(columns, try r.int("bins", min: 1), try r.optionalString("name"))
-        case .countEncode:
+        case .countEncode, .notNull, .listLength:
             let columns = try r.names("columns")
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
@@ -201,7 +204,7 @@ public struct PipelineStep: Sendable, Equatable {
         case .categorify(let groups, let limit):
             let (out, indices) = try t.categorify(groups, freqLimit: limit)
             return (out, .indices(indices))
-        case .count(let c, let outs):
+        case .count(let c, let outs) where op == .countEncode:
             let (out, counts) = try t.countEncode(c, outColumns: outs)
             return (out, .counts(counts))
         case .target(let groups, let targets, let smooth, let kfold, let seed):
@@ -225,6 +228,8 @@ public struct PipelineStep: Sendable, Equatable {
         case (.cutBins(let c, let bins, let outs), _): return try t.cutBins(c, bins: bins, outColumns: outs)
         case (.hash(let c, let bins), _): return try t.hashEncode(c, bins: bins)
         case (.cross(let c, let bins, let name), _): return try t.crossHashEncode(c, bins: bins, name: name)
+        case (.count(let c, let outs), _) where op == .notNull: return try t.notNull(c, outColumns: outs)
+        case (.count(let c, let outs), _) where op == .listLength: return try t.listLength(c, outColumns: outs)
         case (_, .minMax(let stats)?): return try stats.apply(t)
         case (_, .standard(let stats)?): return try stats.apply(t)
         case (_, .indices(let indices)?):

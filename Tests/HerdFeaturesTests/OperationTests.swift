@@ -49,6 +49,16 @@ final class OperationTests: XCTestCase {
         XCTAssertEqual(back["s"].values, [.int(12), .null, .null, .int(-3)])
     }
 
+    func testNotNullAndListLength() throws {
+        let t = try sampleTable()
+        let d = try t.notNull(["score"], outColumns: ["has_score"]).listLength(["tags"])
+        XCTAssertEqual(d["has_score"].int64Values, [1, 1, 0, 1, 1, 1])
+        XCTAssertEqual(d["tags"].int64Values, [2, 0, 0, 1, 3, 1])
+        XCTAssertThrowsError(try t.listLength(["user"])) {
+            XCTAssertEqual("\($0)", "column 'user' has type string, expected a list column")
+        }
+    }
+
     func testMinMaxStandardScaleAndCutBins() throws {
         let t = try sampleTable()
         let (scaled, stats) = try t.minMaxScale(["count", "score"])
