@@ -259,6 +259,19 @@ struct LineParser: Sendable {
     let separator: UInt8
     let maxListLength: Int?
     let stopAtFirstError: Bool
+    // NOTE: the hot loop reads these plain arrays, not `specs` (whose `String` names would be
+    // retained and released per field).
+    private let types: [ColumnType]
+    private let listSeparators: [UInt8]
+
+    init(specs: [FieldSpec], separator: UInt8, maxListLength: Int?, stopAtFirstError: Bool) {
+        self.specs = specs
+        self.separator = separator
+        self.maxListLength = maxListLength
+        self.stopAtFirstError = stopAtFirstError
+        types = specs.map(\.type)
+        listSeparators = specs.map(\.listSeparator)
+    }
 
     func parse(_ bytes: UnsafeRawBufferPointer) -> PartResult {
         var builders = specs.map { ColumnBuilder(type: $0.type) }
@@ -318,10 +331,10 @@ struct LineParser: Sendable {
 
     @inline(__always)
     private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: inout ColumnBuilder) -> String? {
-        let spec = specs[c]
+        let type = types[c]
         if len == 0 {
             b.valid.append(false)
-            switch spec.type {
+            switch type {
             case .int64: b.ints.append(0)
             case .double: b.doubles.append(0)
             case .string: b.strings.offsets.append(b.strings.bytes.count)
@@ -330,18 +343,18 @@ struct LineParser: Sendable {
             return nil
         }
         b.valid.append(true)
-        switch spec.type {
+        switch type {
         case .int64:
-            guard let v = NumberParsing.int64(p, len) else { return cannotParse(spec, p, len, as: "int64") }
+            guard let v = NumberParsing.int64(p, len) else { return cannotParse(c, p, len, as: "int64") }
             b.ints.append(v)
         case .double:
-            guard let v = NumberParsing.double(p, len) else { return cannotParse(spec, p, len, as: "double") }
+            guard let v = NumberParsing.double(p, len) else { return cannotParse(c, p, len, as: "double") }
             b.doubles.append(v)
         case .string:
             b.strings.append(bytes: p, count: len)
         default:
-            let sep = spec.listSeparator
-            let element = spec.type.element!
+            let sep = listSeparators[c]
+            let element = type.element!
             var count = 0
             var s = p
             let end = p + len
@@ -351,10 +364,10 @@ struct LineParser: Sendable {
                 count += 1
                 switch element {
                 case .int64:
-                    guard let v = NumberParsing.int64(s, q - s) else { return cannotParse(spec, s, q - s, as: "int64 list element") }
+                    guard let v = NumberParsing.int64(s, q - s) else { return cannotParse(c, s, q - s, as: "int64 list element") }
                     b.ints.append(v)
                 case .double:
-                    guard let v = NumberParsing.double(s, q - s) else { return cannotParse(spec, s, q - s, as: "double list element") }
+                    guard let v = NumberParsing.double(s, q - s) else { return cannotParse(c, s, q - s, as: "double list element") }
                     b.doubles.append(v)
                 default:
                     b.strings.append(bytes: s, count: q - s)
@@ -363,16 +376,16 @@ struct LineParser: Sendable {
                 s = q + 1
             }
             if let m = maxListLength, count > m {
-                return "column '\(spec.name)': list of \(count) elements exceeds the maximum list length \(m)"
+                return "column '\(specs[c].name)': list of \(count) elements exceeds the maximum list length \(m)"
             }
             b.listOffsets.append(b.listOffsets.last! + count)
         }
         return nil
     }
 
-    private func cannotParse(_ spec: FieldSpec, _ p: UnsafePointer<UInt8>, _ len: Int, as what: String) -> String {
+    private func cannotParse(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, as what: String) -> String {
         var text = String(decoding: UnsafeBufferPointer(start: p, count: min(len, 40)), as: UTF8.self)
         if len > 40 { text += "…" }
-        return "column '\(spec.name)': cannot parse '\(text)' as \(what)"
+        return "column '\(specs[c].name)': cannot parse '\(text)' as \(what)"
     }
 }

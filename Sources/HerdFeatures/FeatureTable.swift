@@ -95,10 +95,7 @@ public struct FeatureTable: Sendable, Equatable {
 
     /// The rows `rows`, in that order (-1 gives an all-null row).
     public func gather(_ rows: [Int]) -> FeatureTable {
-        var out = FeatureTable()
-        out.names = names
-        out.columns = gatherColumns(rows)
-        return FeatureTable(uncheckedNames: names, columns: out.columns, rowCount: rows.count)
+        FeatureTable(uncheckedNames: names, columns: gatherColumns(rows), rowCount: rows.count)
     }
 
     func gatherColumns(_ rows: [Int]) -> [Column] {
