@@ -83,6 +83,13 @@ extension FeatureTable {
         return out
     }
 
+    /// Replaces nulls with a value per column (`column → value`, same rules as above).
+    public func fillna(_ values: [String: Value]) throws -> FeatureTable {
+        var out = self
+        for name in values.keys.sorted() { out = try out.fillna(values[name]!, columns: [name]) }
+        return out
+    }
+
     private func filled(_ c: Column, _ value: Value, _ name: String) throws -> Column {
         guard let validity = c.validity else { return c }
         func wrong(_ what: String) -> FeatureError {

@@ -69,6 +69,7 @@ public struct Pipeline: Sendable, Equatable {
         var t = table
         var fitted: [FittedStep] = []
         for (i, step) in steps.enumerated() {
+            try step.checkColumns(t, index: i)
             do {
                 let (next, state) = try step.fit(t)
                 t = next
@@ -192,6 +193,29 @@ public struct PipelineStep: Sendable, Equatable {
         self.json = json
     }
 
+    /// The input columns the step reads, by key.
+    var inputColumns: [(key: String, names: [String])] {
+        switch args {
+        case .columns(let c), .cast(let c, _), .clip(let c, _, _), .log(let c, _), .minMax(let c, _, _), .cutBins(let c, _, _),
+             .hash(let c, _), .cross(let c, _, _), .count(let c, _):
+            return [("columns", c)]
+        case .rename(let m): return [("mapping", m.keys.sorted())]
+        case .fillna(_, let c): return c.map { [("columns", $0)] } ?? []
+        case .categorify(let g, _): return [("columns", g.flatMap { $0 })]
+        case .target(let g, let t, _, _, _): return [("columns", g.flatMap { $0 }), ("targets", t)]
+        }
+    }
+
+    /// Throws `steps[i] (op).key: no column named …` for an input column `table` lacks.
+    func checkColumns(_ table: FeatureTable, index: Int) throws {
+        for (key, names) in inputColumns {
+            for n in names where !table.contains(n) {
+                throw FeatureError.invalidPipeline(
+                    "steps[\(index)] (\(op.rawValue)).\(key): no column named '\(n)' (columns: \(table.names.joined(separator: ", ")))")
+            }
+        }
+    }
+
     /// Runs the step, returning the new table and (for fitted ops) the fitted state.
     func fit(_ t: FeatureTable) throws -> (FeatureTable, FittedState?) {
         switch args {
@@ -296,6 +320,7 @@ public struct FittedPipeline: Sendable, Equatable {
     public func apply(_ table: FeatureTable) throws -> FeatureTable {
         var t = table
         for (i, s) in steps.enumerated() {
+            try s.step.checkColumns(t, index: i)
             do { t = try s.step.apply(t, state: s.state) } catch let e as FeatureError {
                 throw FeatureError.invalidPipeline("steps[\(i)] (\(s.step.op.rawValue)): \(e.description)")
             }

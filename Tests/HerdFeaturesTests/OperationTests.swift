@@ -34,6 +34,11 @@ final class OperationTests: XCTestCase {
         XCTAssertEqual(filled["score"].values, [0.5, 1.5, 0, -1, 2, 4].map { .double($0) })
         XCTAssertEqual(filled["user"].nullCount, 1)
         XCTAssertEqual(try t.fillna(.string("?"), columns: ["user"])["user"][3], .string("?"))
+        let perColumn = try t.fillna(["user": .string("-"), "score": .double(9.5), "tags": .list([])])
+        XCTAssertEqual(perColumn["user"][3], .string("-"))
+        XCTAssertEqual(perColumn["score"][2], .double(9.5))
+        XCTAssertEqual(perColumn["tags"][2], .list([]))
+        XCTAssertEqual(perColumn["count"].nullCount, 1)
         XCTAssertThrowsError(try t.fillna(.string("?"), columns: ["count"])) {
             XCTAssertEqual("\($0)", "fillna: cannot fill column 'count' of type int64 with value ?")
         }

@@ -95,11 +95,19 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(message(#"{"steps":[{"op":"cut_bins","columns":["followers"],"bins":[10,1]}]}"#),
                        "invalid pipeline: steps[0] (cut_bins).bins: must be a non-empty, strictly increasing list of numbers")
         XCTAssertEqual(message(#"{"steps":[{"op":"drop","columns":["media"]},{"op":"min_max_scale","columns":["followrs"]}]}"#),
-                       "invalid pipeline: steps[1] (min_max_scale): no column named 'followrs' (columns: engaged_with_user_id, enaging_user_id, tokens, followers, language)")
+                       "invalid pipeline: steps[1] (min_max_scale).columns: no column named 'followrs' (columns: engaged_with_user_id, enaging_user_id, tokens, followers, language)")
+        XCTAssertEqual(message(#"{"steps":[{"op":"target_encode","columns":[["language","media"]],"targets":["label"]}]}"#),
+                       "invalid pipeline: steps[0] (target_encode).targets: no column named 'label' (columns: engaged_with_user_id, enaging_user_id, tokens, followers, media, language)")
         XCTAssertEqual(message(#"{"steps":[{"op":"log","columns":["media"]}]}"#),
                        "invalid pipeline: steps[0] (log): column 'media' has type string, expected int64 or double")
         XCTAssertEqual(message(#"{"stepz":[]}"#), #"invalid pipeline: unknown top-level key 'stepz' (expected "steps")"#)
         XCTAssertEqual(message("{"), "invalid pipeline: \(dir.file("bad.json")): not valid JSON")
+        // Applying a fitted pipeline to a table without a fitted column.
+        let fitted = try Pipeline.load(path: try dir.write("ok.json", #"{"steps":[{"op":"categorify","columns":[["media","language"]]}]}"#))
+            .fit(try table([("u1", "u2", ["t"], 1, "Photo", "en")])).1
+        XCTAssertThrowsError(try fitted.apply(try FeatureTable([("media", Column(strings: ["x"]))]))) {
+            XCTAssertEqual("\($0)", "invalid pipeline: steps[0] (categorify).columns: no column named 'language' (columns: media)")
+        }
         // A fitted pipeline without its state.
         let unfitted = try dir.write("f.json", #"{"format_version":1,"steps":[{"op":"categorify","columns":["a"]}]}"#)
         XCTAssertThrowsError(try FittedPipeline.load(path: unfitted)) {
