@@ -128,15 +128,15 @@ public struct CSVReader: Sendable {
             skipped += r.skipped
             lines += r.lines
         }
-        let built: [[Column]] = results.map { $0!.columns }
-        var columns = [Column?](repeating: nil, count: specs.count)
+        let built: [[ColumnBuilder]] = results.map { $0!.columns }
+        results = []
         let narrow = schema == nil && inferTypes
-        columns.withUnsafeMutableBufferPointer { out in
-            let o = UncheckedSendable(out)
-            Parallel.forEach(specs.count) { c in
-                let merged = Column.concatenate(built.map { $0[c] })
-                o.value[c] = narrow ? inferType(merged) : merged
-            }
+        // NOTE: columns are assembled one at a time, each with its parts copied in parallel into
+        // arrays allocated once at their final size: one dominant column (RecSys text tokens)
+        // would otherwise leave the other core idle, and growing arrays fault in pages twice.
+        let columns = (0..<specs.count).map { c -> Column? in
+            let merged = ColumnBuilder.assemble(built.map { $0[c] })
+            return narrow ? inferType(merged) : merged
         }
         let rows = columns.first??.count ?? 0
         if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
@@ -206,7 +206,7 @@ struct LocalError: Sendable {
 }
 
 struct PartResult: @unchecked Sendable {
-    var columns: [Column]
+    var columns: [ColumnBuilder]
     var lines: Int
     var skipped: Int
     var errors: [LocalError]
@@ -227,6 +227,16 @@ struct ColumnBuilder {
         var ints, doubles, strings, lists, valid: Int
     }
 
+    mutating func reserve(rows: Int) {
+        valid.reserveCapacity(rows)
+        switch type {
+        case .int64: ints.reserveCapacity(rows)
+        case .double: doubles.reserveCapacity(rows)
+        case .string: strings.offsets.reserveCapacity(rows + 1)
+        default: listOffsets.reserveCapacity(rows + 1)
+        }
+    }
+
     var mark: Mark {
         Mark(ints: ints.count, doubles: doubles.count, strings: strings.count, lists: listOffsets.count, valid: valid.count)
     }
@@ -240,17 +250,76 @@ struct ColumnBuilder {
         valid.removeSubrange(m.valid...)
     }
 
-    func finish() -> Column {
+    /// The column made of `parts` in order (all of one type), copied in parallel.
+    static func assemble(_ parts: [ColumnBuilder]) -> Column {
+        let type = parts[0].type
+        let rows = parts.map(\.valid.count)
+        let rowBase = prefixSums(rows)
+        let totalRows = rowBase.last!
+        var validity: Validity?
+        if parts.contains(where: { $0.valid.contains(false) }) {
+            var v = Validity(count: totalRows, valid: true)
+            for (p, part) in parts.enumerated() {
+                for (i, ok) in part.valid.enumerated() where !ok { v[rowBase[p] + i] = false }
+            }
+            validity = v
+        }
         let element = type.element ?? type
+        let elementCounts = type.isList ? parts.map { $0.listOffsets.last! } : rows
+        let elementBase = prefixSums(elementCounts)
         let flat: ColumnData
         switch element {
-        case .int64: flat = .int64(ints)
-        case .double: flat = .double(doubles)
-        default: flat = .string(strings)
+        case .int64: flat = .int64(gatherParts(parts.map(\.ints), elementBase))
+        case .double: flat = .double(gatherParts(parts.map(\.doubles), elementBase))
+        default:
+            let byteBase = prefixSums(parts.map(\.strings.bytes.count))
+            let bytes = gatherParts(parts.map(\.strings.bytes), byteBase)
+            let offsets = gatherOffsets(parts.map(\.strings.offsets), elementBase, byteBase)
+            flat = .string(StringData(offsets: offsets, bytes: bytes))
         }
-        let data = type.isList ? ColumnData.list(offsets: listOffsets, values: flat) : flat
-        return Column(type: type, data: data, validity: valid.contains(false) ? Validity(valid) : nil)
+        let data = type.isList
+            ? ColumnData.list(offsets: gatherOffsets(parts.map(\.listOffsets), rowBase, elementBase), values: flat)
+            : flat
+        return Column(type: type, data: data, validity: validity)
     }
+
+    private static func prefixSums(_ counts: [Int]) -> [Int] {
+        var out = [0]
+        for c in counts { out.append(out.last! + c) }
+        return out
+    }
+
+    /// `parts` back to back (`base[p]` = where part p starts; `base.last` = total).
+    private static func gatherParts<T>(_ parts: [[T]], _ base: [Int]) -> [T] {
+        [T](unsafeUninitializedCapacity: base.last!) { buf, n in
+            let out = UncheckedSendable(buf)
+            Parallel.forEach(parts.count) { p in
+                parts[p].withUnsafeBufferPointer { src in
+                    guard let s = src.baseAddress, src.count > 0 else { return }
+                    (out.value.baseAddress! + base[p]).initialize(from: s, count: src.count)
+                }
+            }
+            n = base.last!
+        }
+    }
+
+    /// Offset arrays (each `count + 1` long, from 0) joined: part p's offsets shifted by
+    /// `valueBase[p]`, placed after `countBase[p]`.
+    private static func gatherOffsets(_ parts: [[Int]], _ countBase: [Int], _ valueBase: [Int]) -> [Int] {
+        [Int](unsafeUninitializedCapacity: countBase.last! + 1) { buf, n in
+            buf[0] = 0
+            let out = UncheckedSendable(buf)
+            Parallel.forEach(parts.count) { p in
+                let shift = valueBase[p]
+                let dst = out.value.baseAddress! + countBase[p]
+                parts[p].withUnsafeBufferPointer { src in
+                    for i in 1..<src.count { (dst + i).initialize(to: src[i] + shift) }
+                }
+            }
+            n = countBase.last! + 1
+        }
+    }
+
 }
 
 /// Parses the lines of one part into column builders.
@@ -278,9 +347,18 @@ struct LineParser: Sendable {
         var lines = 0, skipped = 0
         var errors: [LocalError] = []
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
-            return PartResult(columns: builders.map { $0.finish() }, lines: 0, skipped: 0, errors: [])
+            return PartResult(columns: builders, lines: 0, skipped: 0, errors: [])
         }
         let end = start + bytes.count
+        // Reserve one slot per line for scalar columns (a memchr pass is far cheaper than
+        // regrowing arrays and faulting their pages in twice).
+        var lineCount = 1
+        var scan = UnsafeRawPointer(start)
+        while let nl = memchr(scan, 10, UnsafeRawPointer(end) - scan) {
+            lineCount += 1
+            scan = UnsafeRawPointer(nl) + 1
+        }
+        for c in builders.indices { builders[c].reserve(rows: lineCount) }
         var marks = builders.map(\.mark)
         var p = start
         while p < end {
@@ -300,7 +378,7 @@ struct LineParser: Sendable {
             }
             p = nl + 1
         }
-        return PartResult(columns: builders.map { $0.finish() }, lines: lines, skipped: skipped, errors: errors)
+        return PartResult(columns: builders, lines: lines, skipped: skipped, errors: errors)
     }
 
     /// Parses one line (without its newline); returns the reason when it is malformed.
