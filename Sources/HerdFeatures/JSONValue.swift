@@ -44,14 +44,4 @@ public enum JSONValue: Sendable, Equatable, Codable {
         case .object: return "an object"
         }
     }
-
-    /// Converts any `Encodable` (fitted state) to a JSON value.
-    static func from<T: Encodable>(_ value: T) throws -> JSONValue {
-        try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
-    }
-
-    /// Decodes a `Decodable` from this value.
-    func decode<T: Decodable>(_: T.Type) throws -> T {
-        try JSONDecoder().decode(T.self, from: JSONEncoder().encode(self))
-    }
 }

@@ -275,29 +275,6 @@ enum FittedState: Sendable, Equatable {
     case indices([StringIndex])
     case counts(CountEncoding)
     case target(TargetEncoding)
-
-    var json: JSONValue {
-        get throws {
-            switch self {
-            case .minMax(let s): return try .from(s)
-            case .standard(let s): return try .from(s)
-            case .indices(let s): return try .from(s)
-            case .counts(let s): return try .from(s)
-            case .target(let s): return try .from(s)
-            }
-        }
-    }
-
-    init(json: JSONValue, op: PipelineStep.Op) throws {
-        switch op {
-        case .minMaxScale: self = .minMax(try json.decode(MinMaxStats.self))
-        case .standardScale: self = .standard(try json.decode(StandardStats.self))
-        case .categorify: self = .indices(try json.decode([StringIndex].self))
-        case .countEncode: self = .counts(try json.decode(CountEncoding.self))
-        case .targetEncode: self = .target(try json.decode(TargetEncoding.self))
-        default: throw FeatureError.invalidPipeline("the \(op.rawValue) op takes no fitted state")
-        }
-    }
 }
 
 /// A step with its fitted state (nil for stateless ops).
@@ -328,53 +305,118 @@ public struct FittedPipeline: Sendable, Equatable {
         return t
     }
 
-    public var json: JSONValue {
-        get throws {
-            .object([
-                "format_version": .number(Double(Self.formatVersion)),
-                "steps": .array(try steps.map { s in
-                    guard case .object(var o) = s.step.json else { return s.step.json }
-                    if let state = s.state { o["fitted"] = try state.json }
-                    return .object(o)
-                }),
-            ])
-        }
-    }
-
-    /// Writes the fitted pipeline as pretty JSON (sorted keys).
+    /// Writes the fitted pipeline as pretty JSON (sorted keys): each step as written, plus
+    /// its `fitted` state.
     public func save(path: String) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(try json)
+        let data = try encoder.encode(FittedFileOut(steps: steps))
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw HerdDataError.io(path: path, message: "cannot write: \(error.localizedDescription)")
         }
     }
 
     public static func load(path: String) throws -> FittedPipeline {
-        let json = try readJSON(path: path)
-        guard case .object(let root) = json, case .array(let raw)? = root["steps"] else {
-            throw FeatureError.invalidPipeline("\(path): expected an object with \"steps\"")
+        _ = try SourceFingerprint(path: path)
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let file: FittedFile
+        do { file = try JSONDecoder().decode(FittedFile.self, from: data) } catch {
+            throw FeatureError.invalidPipeline("\(path): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }
-        guard case .number(let v)? = root["format_version"], Int(v) == formatVersion else {
-            throw FeatureError.invalidPipeline("\(path): not a fitted pipeline (format_version \(formatVersion) expected)")
+        guard file.formatVersion == formatVersion else {
+            throw FeatureError.invalidPipeline("\(path): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
         }
-        return FittedPipeline(steps: try raw.enumerated().map { i, value in
-            guard case .object(var o) = value else { throw FeatureError.invalidPipeline("steps[\(i)]: a step must be an object") }
-            let fitted = o.removeValue(forKey: "fitted")
-            let step = try PipelineStep(json: .object(o), index: i)
+        return FittedPipeline(steps: try file.steps.enumerated().map { i, raw in
+            let step = try PipelineStep(json: .object(raw.object), index: i)
+            if let e = raw.stateError { throw FeatureError.invalidPipeline("steps[\(i)].fitted: \(e)") }
             let needs = [.minMaxScale, .standardScale, .categorify, .countEncode, .targetEncode].contains(step.op)
-            if needs && fitted == nil { throw FeatureError.invalidPipeline("steps[\(i)].fitted: missing (was the pipeline fitted?)") }
-            var state: FittedState?
-            if let fitted {
-                do { state = try FittedState(json: fitted, op: step.op) } catch let e as FeatureError {
-                    throw FeatureError.invalidPipeline("steps[\(i)].fitted: \(e.description)")
-                } catch {
-                    throw FeatureError.invalidPipeline("steps[\(i)].fitted: unreadable fitted state for \(step.op.rawValue)")
-                }
-            }
-            return FittedStep(step: step, state: state)
+            if needs && raw.state == nil { throw FeatureError.invalidPipeline("steps[\(i)].fitted: missing (was the pipeline fitted?)") }
+            if !needs && raw.hasFitted { throw FeatureError.invalidPipeline("steps[\(i)].fitted: the \(step.op.rawValue) op takes no fitted state") }
+            return FittedStep(step: step, state: raw.state)
         })
+    }
+}
+
+/// The fitted-pipeline file, decoded in one pass.
+///
+/// NOTE: each step's `fitted` object is decoded straight into its typed state (a `StringIndex`
+/// may hold millions of values); only the small step arguments go through `JSONValue`.
+private struct FittedFile: Decodable {
+    var formatVersion: Int
+    var steps: [RawFittedStep]
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version"
+        case steps
+    }
+}
+
+/// The fitted-pipeline file, encoded in one pass (the states straight from their types).
+private struct FittedFileOut: Encodable {
+    var steps: [FittedStep]
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: AnyKey.self)
+        try c.encode(FittedPipeline.formatVersion, forKey: AnyKey(stringValue: "format_version"))
+        var list = c.nestedUnkeyedContainer(forKey: AnyKey(stringValue: "steps"))
+        for s in steps { try list.encode(StepOut(step: s)) }
+    }
+
+    struct StepOut: Encodable {
+        var step: FittedStep
+
+        func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: AnyKey.self)
+            if case .object(let o) = step.step.json {
+                for (k, v) in o { try c.encode(v, forKey: AnyKey(stringValue: k)) }
+            }
+            let key = AnyKey(stringValue: "fitted")
+            switch step.state {
+            case .minMax(let s)?: try c.encode(s, forKey: key)
+            case .standard(let s)?: try c.encode(s, forKey: key)
+            case .indices(let s)?: try c.encode(s, forKey: key)
+            case .counts(let s)?: try c.encode(s, forKey: key)
+            case .target(let s)?: try c.encode(s, forKey: key)
+            case nil: break
+            }
+        }
+    }
+}
+
+private struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+private struct RawFittedStep: Decodable {
+    var object: [String: JSONValue] = [:]
+    var hasFitted = false
+    var state: FittedState?
+    var stateError: String?
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: AnyKey.self)
+        for k in c.allKeys where k.stringValue != "fitted" { object[k.stringValue] = try c.decode(JSONValue.self, forKey: k) }
+        let key = AnyKey(stringValue: "fitted")
+        guard c.contains(key) else { return }
+        hasFitted = true
+        guard case .string(let name)? = object["op"], let op = PipelineStep.Op(rawValue: name) else { return }
+        do {
+            switch op {
+            case .minMaxScale: state = .minMax(try c.decode(MinMaxStats.self, forKey: key))
+            case .standardScale: state = .standard(try c.decode(StandardStats.self, forKey: key))
+            case .categorify: state = .indices(try c.decode([StringIndex].self, forKey: key))
+            case .countEncode: state = .counts(try c.decode(CountEncoding.self, forKey: key))
+            case .targetEncode: state = .target(try c.decode(TargetEncoding.self, forKey: key))
+            default: break
+            }
+        } catch let e as FeatureError {
+            stateError = e.description
+        } catch let e as DecodingError {
+            stateError = "unreadable fitted state for \(name): \(describe(e))"
+        }
     }
 }
 

@@ -108,6 +108,15 @@ final class PipelineTests: XCTestCase {
         XCTAssertThrowsError(try fitted.apply(try FeatureTable([("media", Column(strings: ["x"]))]))) {
             XCTAssertEqual("\($0)", "invalid pipeline: steps[0] (categorify).columns: no column named 'language' (columns: media)")
         }
+        // Fitted state that does not hold together.
+        let dup = try dir.write("d.json", #"{"format_version":1,"steps":[{"op":"categorify","columns":["a"],"fitted":[{"columns":["a"],"values":["x","x"],"freq_limit":1}]}]}"#)
+        XCTAssertThrowsError(try FittedPipeline.load(path: dup)) {
+            XCTAssertEqual("\($0)", "invalid pipeline: steps[0].fitted: string index over [\"a\"] lists 'x' twice")
+        }
+        let noVersion = try dir.write("v.json", #"{"format_version":7,"steps":[]}"#)
+        XCTAssertThrowsError(try FittedPipeline.load(path: noVersion)) {
+            XCTAssertEqual("\($0)", "invalid pipeline: \(noVersion): format_version 7 is not supported (expected 1)")
+        }
         // A fitted pipeline without its state.
         let unfitted = try dir.write("f.json", #"{"format_version":1,"steps":[{"op":"categorify","columns":["a"]}]}"#)
         XCTAssertThrowsError(try FittedPipeline.load(path: unfitted)) {
