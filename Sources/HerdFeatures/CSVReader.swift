@@ -212,42 +212,111 @@ struct PartResult: @unchecked Sendable {
     var errors: [LocalError]
 }
 
-/// Growable storage for one column of one part, with rollback to the start of a bad row.
-struct ColumnBuilder {
-    let type: ColumnType
-    var ints: [Int64] = []
-    var doubles: [Double] = []
-    var strings = StringData()
-    var listOffsets: [Int] = [0]
-    var valid: [Bool] = []
+/// A growable buffer of plain values (the parser's append target).
+///
+/// NOTE: a class over raw memory instead of an `Array`: the hot loop appends millions of tiny
+/// values (tokens of 3–8 bytes), and `Array.append(contentsOf:)` plus the uniqueness check of an
+/// array reached through `inout` cost more than the parsing itself.
+final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<T>
+    private(set) var count = 0
+    private var capacity: Int
 
-    init(type: ColumnType) { self.type = type }
+    init(capacity: Int = 16) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always)
+    func append(_ x: T) {
+        if count == capacity { grow(count + 1) }
+        base[count] = x
+        count += 1
+    }
+
+    @inline(__always)
+    func append(_ p: UnsafePointer<T>, _ n: Int) {
+        if count + n > capacity { grow(count + n) }
+        (base + count).update(from: p, count: n)
+        count += n
+    }
+
+    var last: T { base[count - 1] }
+
+    func reserve(_ n: Int) { if n > capacity { grow(n) } }
+
+    /// Drops everything after the first `n` values.
+    func truncate(_ n: Int) { count = n }
+
+    var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: base, count: count) }
+
+    private func grow(_ needed: Int) {
+        var c = capacity * 2
+        while c < needed { c *= 2 }
+        let bigger = UnsafeMutablePointer<T>.allocate(capacity: c)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = c
+    }
+}
+
+/// Growable storage for one column of one part, with rollback to the start of a bad row.
+///
+/// ```
+/// valid          [rows]          Bool per row
+/// listOffsets    [rows + 1]      list columns: elements of row i are offsets[i] ..< offsets[i+1]
+/// ints/doubles   [elements]      int64 / double values (or list elements)
+/// stringOffsets  [elements + 1]  string values (or list elements) in `bytes`
+/// ```
+struct ColumnBuilder: @unchecked Sendable {
+    let type: ColumnType
+    let ints = Buffer<Int64>()
+    let doubles = Buffer<Double>()
+    let bytes = Buffer<UInt8>(capacity: 256)
+    let stringOffsets = Buffer<Int>()
+    let listOffsets = Buffer<Int>()
+    let valid = Buffer<Bool>()
+
+    init(type: ColumnType) {
+        self.type = type
+        stringOffsets.append(0)
+        listOffsets.append(0)
+    }
 
     struct Mark {
         var ints, doubles, strings, lists, valid: Int
     }
 
-    mutating func reserve(rows: Int) {
-        valid.reserveCapacity(rows)
+    func reserve(rows: Int) {
+        valid.reserve(rows)
         switch type {
-        case .int64: ints.reserveCapacity(rows)
-        case .double: doubles.reserveCapacity(rows)
-        case .string: strings.offsets.reserveCapacity(rows + 1)
-        default: listOffsets.reserveCapacity(rows + 1)
+        case .int64: ints.reserve(rows)
+        case .double: doubles.reserve(rows)
+        case .string: stringOffsets.reserve(rows + 1)
+        default: listOffsets.reserve(rows + 1)
         }
     }
 
     var mark: Mark {
-        Mark(ints: ints.count, doubles: doubles.count, strings: strings.count, lists: listOffsets.count, valid: valid.count)
+        Mark(ints: ints.count, doubles: doubles.count, strings: stringOffsets.count, lists: listOffsets.count, valid: valid.count)
     }
 
-    mutating func rollback(to m: Mark) {
-        ints.removeSubrange(m.ints...)
-        doubles.removeSubrange(m.doubles...)
-        strings.bytes.removeSubrange(strings.offsets[m.strings]...)
-        strings.offsets.removeSubrange((m.strings + 1)...)
-        listOffsets.removeSubrange(m.lists...)
-        valid.removeSubrange(m.valid...)
+    func rollback(to m: Mark) {
+        ints.truncate(m.ints)
+        doubles.truncate(m.doubles)
+        stringOffsets.truncate(m.strings)
+        bytes.truncate(stringOffsets.last)
+        listOffsets.truncate(m.lists)
+        valid.truncate(m.valid)
+    }
+
+    @inline(__always)
+    func appendString(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        bytes.append(p, n)
+        stringOffsets.append(bytes.count)
     }
 
     /// The column made of `parts` in order (all of one type), copied in parallel.
@@ -257,24 +326,24 @@ struct ColumnBuilder {
         let rowBase = prefixSums(rows)
         let totalRows = rowBase.last!
         var validity: Validity?
-        if parts.contains(where: { $0.valid.contains(false) }) {
+        if parts.contains(where: { $0.valid.buffer.contains(false) }) {
             var v = Validity(count: totalRows, valid: true)
             for (p, part) in parts.enumerated() {
-                for (i, ok) in part.valid.enumerated() where !ok { v[rowBase[p] + i] = false }
+                for (i, ok) in part.valid.buffer.enumerated() where !ok { v[rowBase[p] + i] = false }
             }
             validity = v
         }
         let element = type.element ?? type
-        let elementCounts = type.isList ? parts.map { $0.listOffsets.last! } : rows
+        let elementCounts = type.isList ? parts.map { $0.listOffsets.last } : rows
         let elementBase = prefixSums(elementCounts)
         let flat: ColumnData
         switch element {
         case .int64: flat = .int64(gatherParts(parts.map(\.ints), elementBase))
         case .double: flat = .double(gatherParts(parts.map(\.doubles), elementBase))
         default:
-            let byteBase = prefixSums(parts.map(\.strings.bytes.count))
-            let bytes = gatherParts(parts.map(\.strings.bytes), byteBase)
-            let offsets = gatherOffsets(parts.map(\.strings.offsets), elementBase, byteBase)
+            let byteBase = prefixSums(parts.map(\.bytes.count))
+            let bytes = gatherParts(parts.map(\.bytes), byteBase)
+            let offsets = gatherOffsets(parts.map(\.stringOffsets), elementBase, byteBase)
             flat = .string(StringData(offsets: offsets, bytes: bytes))
         }
         let data = type.isList
@@ -290,14 +359,13 @@ struct ColumnBuilder {
     }
 
     /// `parts` back to back (`base[p]` = where part p starts; `base.last` = total).
-    private static func gatherParts<T>(_ parts: [[T]], _ base: [Int]) -> [T] {
+    private static func gatherParts<T>(_ parts: [Buffer<T>], _ base: [Int]) -> [T] {
         [T](unsafeUninitializedCapacity: base.last!) { buf, n in
             let out = UncheckedSendable(buf)
             Parallel.forEach(parts.count) { p in
-                parts[p].withUnsafeBufferPointer { src in
-                    guard let s = src.baseAddress, src.count > 0 else { return }
-                    (out.value.baseAddress! + base[p]).initialize(from: s, count: src.count)
-                }
+                let src = parts[p].buffer
+                guard let s = src.baseAddress, src.count > 0 else { return }
+                (out.value.baseAddress! + base[p]).initialize(from: s, count: src.count)
             }
             n = base.last!
         }
@@ -305,21 +373,19 @@ struct ColumnBuilder {
 
     /// Offset arrays (each `count + 1` long, from 0) joined: part p's offsets shifted by
     /// `valueBase[p]`, placed after `countBase[p]`.
-    private static func gatherOffsets(_ parts: [[Int]], _ countBase: [Int], _ valueBase: [Int]) -> [Int] {
+    private static func gatherOffsets(_ parts: [Buffer<Int>], _ countBase: [Int], _ valueBase: [Int]) -> [Int] {
         [Int](unsafeUninitializedCapacity: countBase.last! + 1) { buf, n in
             buf[0] = 0
             let out = UncheckedSendable(buf)
             Parallel.forEach(parts.count) { p in
                 let shift = valueBase[p]
                 let dst = out.value.baseAddress! + countBase[p]
-                parts[p].withUnsafeBufferPointer { src in
-                    for i in 1..<src.count { (dst + i).initialize(to: src[i] + shift) }
-                }
+                let src = parts[p].buffer
+                for i in 1..<src.count { (dst + i).initialize(to: src[i] + shift) }
             }
             n = countBase.last! + 1
         }
     }
-
 }
 
 /// Parses the lines of one part into column builders.
@@ -343,7 +409,7 @@ struct LineParser: Sendable {
     }
 
     func parse(_ bytes: UnsafeRawBufferPointer) -> PartResult {
-        var builders = specs.map { ColumnBuilder(type: $0.type) }
+        let builders = specs.map { ColumnBuilder(type: $0.type) }
         var lines = 0, skipped = 0
         var errors: [LocalError] = []
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -369,7 +435,7 @@ struct LineParser: Sendable {
             lines += 1
             if e > p {
                 for c in builders.indices { marks[c] = builders[c].mark }
-                if let reason = parseLine(p, e, &builders) {
+                if let reason = parseLine(p, e, builders) {
                     for c in builders.indices { builders[c].rollback(to: marks[c]) }
                     skipped += 1
                     if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
@@ -383,7 +449,7 @@ struct LineParser: Sendable {
 
     /// Parses one line (without its newline); returns the reason when it is malformed.
     @inline(__always)
-    private func parseLine(_ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ builders: inout [ColumnBuilder]) -> String? {
+    private func parseLine(_ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ builders: [ColumnBuilder]) -> String? {
         var p = lineStart
         let n = specs.count
         for c in 0..<n {
@@ -392,7 +458,7 @@ struct LineParser: Sendable {
             if q == lineEnd && c < n - 1 {
                 return "expected \(n) fields, found \(c + 1)"
             }
-            if let reason = parseField(c, p, q - p, &builders[c]) { return reason }
+            if let reason = parseField(c, p, q - p, builders[c]) { return reason }
             p = q + 1
         }
         if p <= lineEnd {  // a separator followed the last field
@@ -408,15 +474,15 @@ struct LineParser: Sendable {
     }
 
     @inline(__always)
-    private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: inout ColumnBuilder) -> String? {
+    private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: ColumnBuilder) -> String? {
         let type = types[c]
         if len == 0 {
             b.valid.append(false)
             switch type {
             case .int64: b.ints.append(0)
             case .double: b.doubles.append(0)
-            case .string: b.strings.offsets.append(b.strings.bytes.count)
-            default: b.listOffsets.append(b.listOffsets.last!)
+            case .string: b.stringOffsets.append(b.bytes.count)
+            default: b.listOffsets.append(b.listOffsets.last)
             }
             return nil
         }
@@ -429,7 +495,7 @@ struct LineParser: Sendable {
             guard let v = NumberParsing.double(p, len) else { return cannotParse(c, p, len, as: "double") }
             b.doubles.append(v)
         case .string:
-            b.strings.append(bytes: p, count: len)
+            b.appendString(p, len)
         default:
             let sep = listSeparators[c]
             let element = type.element!
@@ -448,7 +514,7 @@ struct LineParser: Sendable {
                     guard let v = NumberParsing.double(s, q - s) else { return cannotParse(c, s, q - s, as: "double list element") }
                     b.doubles.append(v)
                 default:
-                    b.strings.append(bytes: s, count: q - s)
+                    b.appendString(s, q - s)
                 }
                 if q >= end { break }
                 s = q + 1
@@ -456,7 +522,7 @@ struct LineParser: Sendable {
             if let m = maxListLength, count > m {
                 return "column '\(specs[c].name)': list of \(count) elements exceeds the maximum list length \(m)"
             }
-            b.listOffsets.append(b.listOffsets.last! + count)
+            b.listOffsets.append(b.listOffsets.last + count)
         }
         return nil
     }
