@@ -26,6 +26,7 @@ struct Preprocess: ParsableCommand {
     @Option(help: "Longest list a list field may hold (longer rows are malformed).") var maxListLength: Int?
     @Option(help: "Output directory (created if needed).") var out: String
     @Flag(help: "Also write DIR/table.csv.") var csv = false
+    @Option(help: "Print the first N rows of the transformed table.") var show = 0
     @Flag(help: "Print one JSON object as the last line.") var json = false
 
     func validate() throws {
@@ -86,6 +87,7 @@ struct Preprocess: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
         } else {
             for s in summary.skippedSamples { print("skipped \(s)") }
+            if show > 0 { print(output.show(show)) }
             print(String(format: "%d rows (%d skipped), %d columns; read %.2f s, %@ %.2f s, write %.2f s; %.0f rows/s",
                          summary.rows, summary.skippedRows, output.columnCount, t1.timeIntervalSince(t0), fitted == nil ? "fit+transform" : "apply",
                          t2.timeIntervalSince(t1), t3.timeIntervalSince(t2), rowsPerSecond))

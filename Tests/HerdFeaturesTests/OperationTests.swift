@@ -54,6 +54,20 @@ final class OperationTests: XCTestCase {
         XCTAssertEqual(back["s"].values, [.int(12), .null, .null, .int(-3)])
     }
 
+    func testOrderByAndShow() throws {
+        let t = try sampleTable()
+        XCTAssertEqual(try t.orderBy(["user", "count"])["count"].values, [.int(10), .int(-2), .int(3), .null, .int(7), .int(0)])
+        XCTAssertEqual(try t.orderBy(["score"], ascending: false)["score"].values, [4, 2, 1.5, 0.5, -1].map { .double($0) } + [.null])
+        let text = try t.select(["user", "count"]).show(2)
+        XCTAssertEqual(text, """
+        user | count
+        -----+------
+        a    | 3    
+        b    | null 
+        6 rows × 2 columns (first 2 shown)
+        """)
+    }
+
     func testNotNullAndListLength() throws {
         let t = try sampleTable()
         let d = try t.notNull(["score"], outColumns: ["has_score"]).listLength(["tags"])
