@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // Herd: a recommender-system toolkit. Module layers, dependencies pointing one way:
 //   CBLAS → HerdTensor (tensors & kernels) → HerdData (batch, readers, preprocessing)
+//         → HerdFeatures (FeatureTable: columnar tables, Friesian-style feature engineering)
 //         → HerdLayers (embeddings, layers) → HerdModels (DLRM, W&D) → HerdTraining (optimizers,
 //           metrics, trainer, export) → HerdCLI (commands, benchmarks) → herd (executable).
 // NOTE: no unsafeFlags here (they would make the package unusable as a dependency); the target CPU
@@ -12,7 +13,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "herd", targets: ["herd"]),
-        .library(name: "Herd", targets: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels", "HerdTraining"]),
+        .library(name: "Herd", targets: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -24,13 +25,14 @@ let package = Package(
         .target(name: "CHerdKernels"),
         .target(name: "HerdTensor", dependencies: ["CBLAS", "CHerdKernels"]),
         .target(name: "HerdData", dependencies: ["HerdTensor"]),
+        .target(name: "HerdFeatures", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdLayers", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
         .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
         .target(
             name: "HerdCLI",
             dependencies: [
-                "HerdTensor", "HerdData", "HerdLayers", "HerdModels", "HerdTraining",
+                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "herd", dependencies: ["HerdCLI", "HerdTensor"]),
@@ -41,5 +43,6 @@ let package = Package(
         .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
         .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdTraining", "HerdTestSupport"]),
+        .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
     ]
 )

@@ -1,0 +1,538 @@
+import Foundation
+import HerdData
+import HerdTensor
+
+/// What reading a delimited file found.
+public struct CSVReadSummary: Sendable, Equatable {
+    /// Rows in the table.
+    public var rows: Int
+    /// Malformed rows skipped (always 0 under `OnError.fail`).
+    public var skippedRows: Int
+    /// Lines in the file, header and blank lines included.
+    public var lines: Int
+    /// The first few skipped rows, with file-global line numbers.
+    public var skippedSamples: [RowError]
+}
+
+/// Reads CSV/TSV/`\x01`-separated text into a `FeatureTable`.
+///
+/// Format: one row per line (`\n`, an optional `\r` before it is dropped), fields split at a
+/// single byte `separator`; no quoting (NOTE: the click logs Herd targets — Criteo, RecSys 2021 —
+/// never quote; a quoted field is read verbatim, quotes included). An empty field is null. A
+/// list field is split at its column's list separator; each element is parsed as the element
+/// type. Blank lines are ignored but counted for line numbers. A UTF-8 byte-order mark is
+/// skipped.
+///
+/// Column names and types come from `schema` when given; otherwise names come from the header
+/// line (or are `_c0, _c1, …` as in Spark when there is none) and every column is read as
+/// strings and then narrowed to `int64` or `double` if every non-null value parses as one
+/// (`inferTypes`).
+///
+/// Parallelism: the file is mapped, cut at newlines into several parts per worker, and the
+/// parts are parsed concurrently (`Parallel.forEach`), then concatenated in file order. Line
+/// numbers in errors are exact: each part counts its own lines and the reader adds those of the
+/// parts before it. A malformed row (wrong field count, unparsable number, list longer than
+/// `maxListLength`) stops the read with `HerdDataError.malformedRow` (`file:line: reason`) under
+/// `OnError.fail`, or is skipped and counted under `.skip`.
+public struct CSVReader: Sendable {
+    public var separator: UInt8
+    public var header: Bool
+    public var schema: CSVSchema?
+    public var onError: OnError
+    public var maxListLength: Int?
+    public var inferTypes: Bool
+    /// Target bytes per parallel part (tests lower it to exercise part boundaries).
+    public var partBytes: Int
+
+    /// Skipped-row samples kept.
+    public static let sampleLimit = 10
+
+    public init(
+        separator: UInt8 = UInt8(ascii: ","), header: Bool = true, schema: CSVSchema? = nil,
+        onError: OnError = .fail, maxListLength: Int? = nil, inferTypes: Bool = true, partBytes: Int = 1 << 20
+    ) {
+        self.separator = schema?.separator.flatMap { $0.utf8.first } ?? separator
+        self.header = schema?.header ?? header
+        self.schema = schema
+        self.onError = onError
+        self.maxListLength = maxListLength ?? schema?.maxListLength
+        self.inferTypes = inferTypes
+        self.partBytes = max(1, partBytes)
+    }
+
+    /// Reads `path` into a table.
+    public func read(path: String) throws -> (table: FeatureTable, summary: CSVReadSummary) {
+        let file = try MappedFile(path: path)
+        guard file.bytes.count > 0 else { throw HerdDataError.emptyFile(path: path) }
+        var body = file.bytes
+        if body.count >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF {
+            body = UnsafeRawBufferPointer(rebasing: body[3...])
+        }
+        // Header.
+        var headerNames: [String]?
+        var firstLineLength = body.firstIndex(of: 10).map { $0 } ?? body.count
+        let firstLine = UnsafeRawBufferPointer(rebasing: body[0..<firstLineLength])
+        var lineBase = 0
+        if header {
+            var line = Array(firstLine)
+            if line.last == 13 { line.removeLast() }
+            headerNames = line.split(separator: separator, omittingEmptySubsequences: false).map {
+                String(decoding: $0, as: UTF8.self)
+            }
+            lineBase = 1
+            firstLineLength = min(firstLineLength + 1, body.count)
+            body = UnsafeRawBufferPointer(rebasing: body[firstLineLength...])
+        }
+        // Fields.
+        var specs: [FieldSpec]
+        if let schema {
+            try schema.validate()
+            specs = schema.columns.map {
+                FieldSpec(name: $0.name, type: $0.type, listSeparator: $0.listSeparator?.utf8.first ?? 0)
+            }
+        } else if let headerNames {
+            specs = headerNames.map { FieldSpec(name: $0, type: .string, listSeparator: 0) }
+            var seen = Set<String>()
+            for s in specs where !seen.insert(s.name).inserted {
+                throw FeatureError.invalidArgument("\(path):1: column '\(s.name)' appears twice in the header")
+            }
+        } else {
+            var line = Array(firstLine)
+            if line.last == 13 { line.removeLast() }
+            let n = line.split(separator: separator, omittingEmptySubsequences: false).count
+            specs = (0..<n).map { FieldSpec(name: "_c\($0)", type: .string, listSeparator: 0) }
+        }
+
+        // Parts, cut after newlines.
+        var parts = cut(body, target: max(partBytes, body.count / (64 * Parallel.threads) + 1))
+        if parts.isEmpty { parts = [UnsafeRawBufferPointer(start: nil, count: 0)] }
+        let parser = LineParser(
+            specs: specs, separator: separator, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
+        var results = [PartResult?](repeating: nil, count: parts.count)
+        results.withUnsafeMutableBufferPointer { out in
+            let o = UncheckedSendable(out)
+            Parallel.forEach(parts.count) { i in o.value[i] = parser.parse(parts[i]) }
+        }
+        // Merge in file order.
+        var skipped = 0
+        var samples: [RowError] = []
+        var lines = lineBase
+        for r in results {
+            let r = r!
+            if onError == .fail, let e = r.errors.first {
+                throw HerdDataError.malformedRow(RowError(file: path, line: lines + e.line + 1, reason: e.reason))
+            }
+            for e in r.errors where samples.count < Self.sampleLimit {
+                samples.append(RowError(file: path, line: lines + e.line + 1, reason: e.reason))
+            }
+            skipped += r.skipped
+            lines += r.lines
+        }
+        let built: [[ColumnBuilder]] = results.map { $0!.columns }
+        results = []
+        let narrow = schema == nil && inferTypes
+        // NOTE: columns are assembled one at a time, each with its parts copied in parallel into
+        // arrays allocated once at their final size: one dominant column (RecSys text tokens)
+        // would otherwise leave the other core idle, and growing arrays fault in pages twice.
+        let columns = (0..<specs.count).map { c -> Column? in
+            let merged = ColumnBuilder.assemble(built.map { $0[c] })
+            return narrow ? inferType(merged) : merged
+        }
+        let rows = columns.first??.count ?? 0
+        if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
+        let table = try FeatureTable(zip(specs.map(\.name), columns.map { $0! }).map { ($0, $1) })
+        return (table, CSVReadSummary(rows: rows, skippedRows: skipped, lines: lines, skippedSamples: samples))
+    }
+
+    /// Cuts `bytes` into parts of about `target` bytes, each ending after a newline (the last at
+    /// the end).
+    private func cut(_ bytes: UnsafeRawBufferPointer, target: Int) -> [UnsafeRawBufferPointer] {
+        var parts: [UnsafeRawBufferPointer] = []
+        var start = 0
+        while start < bytes.count {
+            var end = min(start + target, bytes.count)
+            if end < bytes.count {
+                let nl = memchr(bytes.baseAddress! + end - 1, 10, bytes.count - end + 1)
+                end = nl.map { bytes.baseAddress!.distance(to: UnsafeRawPointer($0)) + 1 } ?? bytes.count
+            }
+            parts.append(UnsafeRawBufferPointer(rebasing: bytes[start..<end]))
+            start = end
+        }
+        return parts
+    }
+}
+
+/// Narrows a string column to int64 or double when every non-null value parses as one.
+func inferType(_ column: Column) -> Column {
+    guard case .string(let s) = column.data else { return column }
+    var ints = [Int64](repeating: 0, count: s.count)
+    var allInt = true
+    s.bytes.withUnsafeBufferPointer { b in
+        let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        for i in 0..<s.count where !column.isNull(i) {
+            guard let v = NumberParsing.int64(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else {
+                allInt = false
+                return
+            }
+            ints[i] = v
+        }
+    }
+    if allInt { return Column(type: .int64, data: .int64(ints), validity: column.validity) }
+    var doubles = [Double](repeating: 0, count: s.count)
+    var allDouble = true
+    s.bytes.withUnsafeBufferPointer { b in
+        let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
+        for i in 0..<s.count where !column.isNull(i) {
+            guard let v = NumberParsing.double(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else {
+                allDouble = false
+                return
+            }
+            doubles[i] = v
+        }
+    }
+    if allDouble { return Column(type: .double, data: .double(doubles), validity: column.validity) }
+    return column
+}
+
+struct FieldSpec: Sendable {
+    var name: String
+    var type: ColumnType
+    var listSeparator: UInt8
+}
+
+struct LocalError: Sendable {
+    var line: Int
+    var reason: String
+}
+
+struct PartResult: @unchecked Sendable {
+    var columns: [ColumnBuilder]
+    var lines: Int
+    var skipped: Int
+    var errors: [LocalError]
+}
+
+/// A growable buffer of plain values (the parser's append target).
+///
+/// NOTE: a class over raw memory instead of an `Array`: the hot loop appends millions of tiny
+/// values (tokens of 3–8 bytes), and `Array.append(contentsOf:)` plus the uniqueness check of an
+/// array reached through `inout` cost more than the parsing itself.
+final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
+    private(set) var base: UnsafeMutablePointer<T>
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int = 16) {
+        self.capacity = max(capacity, 16)
+        base = .allocate(capacity: self.capacity)
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always)
+    func append(_ x: T) {
+        if count == capacity { grow(count + 1) }
+        base[count] = x
+        count += 1
+    }
+
+    @inline(__always)
+    func append(_ p: UnsafePointer<T>, _ n: Int) {
+        if count + n > capacity { grow(count + n) }
+        (base + count).update(from: p, count: n)
+        count += n
+    }
+
+    var last: T { base[count - 1] }
+
+    func reserve(_ n: Int) { if n > capacity { grow(n) } }
+
+    /// Drops everything after the first `n` values.
+    func truncate(_ n: Int) { count = n }
+
+    var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: base, count: count) }
+
+    private func grow(_ needed: Int) {
+        var c = capacity * 2
+        while c < needed { c *= 2 }
+        let bigger = UnsafeMutablePointer<T>.allocate(capacity: c)
+        bigger.update(from: base, count: count)
+        base.deallocate()
+        base = bigger
+        capacity = c
+    }
+}
+
+/// Growable storage for one column of one part, with rollback to the start of a bad row.
+///
+/// ```
+/// valid          [rows]          Bool per row
+/// listOffsets    [rows + 1]      list columns: elements of row i are offsets[i] ..< offsets[i+1]
+/// ints/doubles   [elements]      int64 / double values (or list elements)
+/// stringOffsets  [elements + 1]  string values (or list elements) in `bytes`
+/// ```
+final class ColumnBuilder: @unchecked Sendable {
+    let type: ColumnType
+    let ints = Buffer<Int64>()
+    let doubles = Buffer<Double>()
+    let bytes = Buffer<UInt8>(capacity: 256)
+    let stringOffsets = Buffer<Int>()
+    let listOffsets = Buffer<Int>()
+    let valid = Buffer<Bool>()
+
+    init(type: ColumnType) {
+        self.type = type
+        stringOffsets.append(0)
+        listOffsets.append(0)
+    }
+
+    struct Mark {
+        var ints, doubles, strings, lists, valid: Int
+    }
+
+    func reserve(rows: Int) {
+        valid.reserve(rows)
+        switch type {
+        case .int64: ints.reserve(rows)
+        case .double: doubles.reserve(rows)
+        case .string: stringOffsets.reserve(rows + 1)
+        default: listOffsets.reserve(rows + 1)
+        }
+    }
+
+    var mark: Mark {
+        Mark(ints: ints.count, doubles: doubles.count, strings: stringOffsets.count, lists: listOffsets.count, valid: valid.count)
+    }
+
+    func rollback(to m: Mark) {
+        ints.truncate(m.ints)
+        doubles.truncate(m.doubles)
+        stringOffsets.truncate(m.strings)
+        bytes.truncate(stringOffsets.last)
+        listOffsets.truncate(m.lists)
+        valid.truncate(m.valid)
+    }
+
+    @inline(__always)
+    func appendString(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        bytes.append(p, n)
+        stringOffsets.append(bytes.count)
+    }
+
+    /// The column made of `parts` in order (all of one type), copied in parallel.
+    static func assemble(_ parts: [ColumnBuilder]) -> Column {
+        let type = parts[0].type
+        let rows = parts.map(\.valid.count)
+        let rowBase = prefixSums(rows)
+        let totalRows = rowBase.last!
+        var validity: Validity?
+        if parts.contains(where: { $0.valid.buffer.contains(false) }) {
+            var v = Validity(count: totalRows, valid: true)
+            for (p, part) in parts.enumerated() {
+                for (i, ok) in part.valid.buffer.enumerated() where !ok { v[rowBase[p] + i] = false }
+            }
+            validity = v
+        }
+        let element = type.element ?? type
+        let elementCounts = type.isList ? parts.map { $0.listOffsets.last } : rows
+        let elementBase = prefixSums(elementCounts)
+        let flat: ColumnData
+        switch element {
+        case .int64: flat = .int64(gatherParts(parts.map(\.ints), elementBase))
+        case .double: flat = .double(gatherParts(parts.map(\.doubles), elementBase))
+        default:
+            let byteBase = prefixSums(parts.map(\.bytes.count))
+            let bytes = gatherParts(parts.map(\.bytes), byteBase)
+            let offsets = gatherOffsets(parts.map(\.stringOffsets), elementBase, byteBase)
+            flat = .string(StringData(offsets: offsets, bytes: bytes))
+        }
+        let data = type.isList
+            ? ColumnData.list(offsets: gatherOffsets(parts.map(\.listOffsets), rowBase, elementBase), values: flat)
+            : flat
+        return Column(type: type, data: data, validity: validity)
+    }
+
+    private static func prefixSums(_ counts: [Int]) -> [Int] {
+        var out = [0]
+        for c in counts { out.append(out.last! + c) }
+        return out
+    }
+
+    /// `parts` back to back (`base[p]` = where part p starts; `base.last` = total).
+    private static func gatherParts<T>(_ parts: [Buffer<T>], _ base: [Int]) -> [T] {
+        [T](unsafeUninitializedCapacity: base.last!) { buf, n in
+            let out = UncheckedSendable(buf)
+            Parallel.forEach(parts.count) { p in
+                let src = parts[p].buffer
+                guard let s = src.baseAddress, src.count > 0 else { return }
+                (out.value.baseAddress! + base[p]).initialize(from: s, count: src.count)
+            }
+            n = base.last!
+        }
+    }
+
+    /// Offset arrays (each `count + 1` long, from 0) joined: part p's offsets shifted by
+    /// `valueBase[p]`, placed after `countBase[p]`.
+    private static func gatherOffsets(_ parts: [Buffer<Int>], _ countBase: [Int], _ valueBase: [Int]) -> [Int] {
+        [Int](unsafeUninitializedCapacity: countBase.last! + 1) { buf, n in
+            buf[0] = 0
+            let out = UncheckedSendable(buf)
+            Parallel.forEach(parts.count) { p in
+                let shift = valueBase[p]
+                let dst = out.value.baseAddress! + countBase[p]
+                let src = parts[p].buffer
+                for i in 1..<src.count { (dst + i).initialize(to: src[i] + shift) }
+            }
+            n = countBase.last! + 1
+        }
+    }
+}
+
+/// Parses the lines of one part into column builders.
+struct LineParser: Sendable {
+    let specs: [FieldSpec]
+    let separator: UInt8
+    let maxListLength: Int?
+    let stopAtFirstError: Bool
+    // NOTE: the hot loop reads these plain arrays, not `specs` (whose `String` names would be
+    // retained and released per field).
+    private let types: [ColumnType]
+    private let listSeparators: [UInt8]
+
+    init(specs: [FieldSpec], separator: UInt8, maxListLength: Int?, stopAtFirstError: Bool) {
+        self.specs = specs
+        self.separator = separator
+        self.maxListLength = maxListLength
+        self.stopAtFirstError = stopAtFirstError
+        types = specs.map(\.type)
+        listSeparators = specs.map(\.listSeparator)
+    }
+
+    func parse(_ bytes: UnsafeRawBufferPointer) -> PartResult {
+        let builders = specs.map { ColumnBuilder(type: $0.type) }
+        // NOTE: unretained references: the hot loop would otherwise retain and release a
+        // builder for every field (a fifth of the parse time). `builders` keeps them alive.
+        let refs = builders.map { Unmanaged.passUnretained($0) }
+        var lines = 0, skipped = 0
+        var errors: [LocalError] = []
+        guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
+            return PartResult(columns: builders, lines: 0, skipped: 0, errors: [])
+        }
+        let end = start + bytes.count
+        // Reserve one slot per line for scalar columns (a memchr pass is far cheaper than
+        // regrowing arrays and faulting their pages in twice).
+        var lineCount = 1
+        var scan = UnsafeRawPointer(start)
+        while let nl = memchr(scan, 10, UnsafeRawPointer(end) - scan) {
+            lineCount += 1
+            scan = UnsafeRawPointer(nl) + 1
+        }
+        for c in builders.indices { builders[c].reserve(rows: lineCount) }
+        var marks = builders.map(\.mark)
+        var p = start
+        while p < end {
+            let nl = memchr(p, 10, end - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+            var e = nl
+            if e > p && e[-1] == 13 { e -= 1 }
+            let line = lines
+            lines += 1
+            if e > p {
+                for c in builders.indices { marks[c] = builders[c].mark }
+                if let reason = parseLine(p, e, refs) {
+                    for c in builders.indices { builders[c].rollback(to: marks[c]) }
+                    skipped += 1
+                    if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
+                    if stopAtFirstError { break }
+                }
+            }
+            p = nl + 1
+        }
+        return PartResult(columns: builders, lines: lines, skipped: skipped, errors: errors)
+    }
+
+    /// Parses one line (without its newline); returns the reason when it is malformed.
+    @inline(__always)
+    private func parseLine(_ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ builders: [Unmanaged<ColumnBuilder>]) -> String? {
+        var p = lineStart
+        let n = specs.count
+        for c in 0..<n {
+            var q = p
+            while q < lineEnd && q.pointee != separator { q += 1 }
+            if q == lineEnd && c < n - 1 {
+                return "expected \(n) fields, found \(c + 1)"
+            }
+            if let reason = builders[c]._withUnsafeGuaranteedRef({ parseField(c, p, q - p, $0) }) { return reason }
+            p = q + 1
+        }
+        if p <= lineEnd {  // a separator followed the last field
+            var found = n + 1
+            var q = p
+            while q < lineEnd {
+                if q.pointee == separator { found += 1 }
+                q += 1
+            }
+            return "expected \(n) fields, found \(found)"
+        }
+        return nil
+    }
+
+    @inline(__always)
+    private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: ColumnBuilder) -> String? {
+        let type = types[c]
+        if len == 0 {
+            b.valid.append(false)
+            switch type {
+            case .int64: b.ints.append(0)
+            case .double: b.doubles.append(0)
+            case .string: b.stringOffsets.append(b.bytes.count)
+            default: b.listOffsets.append(b.listOffsets.last)
+            }
+            return nil
+        }
+        b.valid.append(true)
+        switch type {
+        case .int64:
+            guard let v = NumberParsing.int64(p, len) else { return cannotParse(c, p, len, as: "int64") }
+            b.ints.append(v)
+        case .double:
+            guard let v = NumberParsing.double(p, len) else { return cannotParse(c, p, len, as: "double") }
+            b.doubles.append(v)
+        case .string:
+            b.appendString(p, len)
+        default:
+            let sep = listSeparators[c]
+            let element = type.element!
+            var count = 0
+            var s = p
+            let end = p + len
+            while true {
+                var q = s
+                while q < end && q.pointee != sep { q += 1 }
+                count += 1
+                switch element {
+                case .int64:
+                    guard let v = NumberParsing.int64(s, q - s) else { return cannotParse(c, s, q - s, as: "int64 list element") }
+                    b.ints.append(v)
+                case .double:
+                    guard let v = NumberParsing.double(s, q - s) else { return cannotParse(c, s, q - s, as: "double list element") }
+                    b.doubles.append(v)
+                default:
+                    b.appendString(s, q - s)
+                }
+                if q >= end { break }
+                s = q + 1
+            }
+            if let m = maxListLength, count > m {
+                return "column '\(specs[c].name)': list of \(count) elements exceeds the maximum list length \(m)"
+            }
+            b.listOffsets.append(b.listOffsets.last + count)
+        }
+        return nil
+    }
+
+    private func cannotParse(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, as what: String) -> String {
+        var text = String(decoding: UnsafeBufferPointer(start: p, count: min(len, 40)), as: UTF8.self)
+        if len > 40 { text += "…" }
+        return "column '\(specs[c].name)': cannot parse '\(text)' as \(what)"
+    }
+}

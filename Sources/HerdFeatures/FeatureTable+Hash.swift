@@ -1,0 +1,84 @@
+import Foundation
+import HerdTensor
+
+extension FeatureTable {
+    /// The text Friesian hashes for row `r` of a scalar column: Python's `str(x)` — strings as
+    /// they are, int64 in decimal, doubles in shortest round-trip form (`1.0`, `0.25`), null as
+    /// `None`.
+    func appendHashText(_ c: Column, _ r: Int, to out: inout [UInt8]) {
+        if c.isNull(r) {
+            out += "None".utf8
+            return
+        }
+        switch c.data {
+        case .string(let s): out += s.bytes[s.offsets[r]..<s.offsets[r + 1]]
+        case .int64(let v): out += String(v[r]).utf8
+        case .double(let v): out += String(v[r]).utf8
+        case .list: preconditionFailure("list columns are rejected before hashing")
+        }
+    }
+
+    func requireScalar(_ name: String) throws -> Column {
+        let c = try column(name)
+        guard !c.type.isList else { throw FeatureError.wrongType(column: name, type: c.type, expected: "a scalar column") }
+        return c
+    }
+
+    /// Friesian `hash_encode(columns, bins, method="md5")`: each value becomes
+    /// `int(md5(str(x)).hexdigest(), 16) % bins` (int64 in `0..<bins`; null hashes as `None`).
+    public func hashEncode(_ columns: [String], bins: Int) throws -> FeatureTable {
+        guard bins >= 1, bins < 1 << 55 else { throw FeatureError.invalidArgument("hashEncode: bins must be in 1..<2^55, got \(bins)") }
+        var out = self
+        for name in columns {
+            let c = try requireScalar(name)
+            out = try out.with(name, hashed(rows: rowCount, bins: bins) { r, text in appendHashText(c, r, to: &text) })
+        }
+        return out
+    }
+
+    /// Friesian `cross_hash_encode(columns, bins, cross_col_name)`: the values' texts
+    /// concatenated (Spark `concat`, no separator; a null anywhere makes the whole text `None`)
+    /// and MD5-hashed into `bins` buckets, as a new int64 column named `name` (default
+    /// `crossed_<c1>_<c2>…`).
+    public func crossHashEncode(_ columns: [String], bins: Int, name: String? = nil) throws -> FeatureTable {
+        guard columns.count >= 2 else { throw FeatureError.invalidArgument("crossHashEncode: needs at least 2 columns, got \(columns.count)") }
+        guard bins >= 1, bins < 1 << 55 else { throw FeatureError.invalidArgument("crossHashEncode: bins must be in 1..<2^55, got \(bins)") }
+        let cs = try columns.map { try requireScalar($0) }
+        let column = hashed(rows: rowCount, bins: bins) { r, text in
+            if cs.contains(where: { $0.isNull(r) }) {
+                text += "None".utf8
+                return
+            }
+            for c in cs { appendHashText(c, r, to: &text) }
+        }
+        return try with(name ?? "crossed_" + columns.joined(separator: "_"), column)
+    }
+
+    /// Friesian `cross_columns(crossed_columns, bucket_sizes)`: one `crossHashEncode` per group,
+    /// named `<c1>_<c2>…`.
+    public func crossColumns(_ groups: [[String]], sizes: [Int]) throws -> FeatureTable {
+        guard groups.count == sizes.count else {
+            throw FeatureError.invalidArgument("crossColumns: \(groups.count) column groups but \(sizes.count) sizes")
+        }
+        var out = self
+        for (g, size) in zip(groups, sizes) { out = try out.crossHashEncode(g, bins: size, name: g.joined(separator: "_")) }
+        return out
+    }
+
+    /// Hashes the text `text(r, &buffer)` of every row into `bins`, in parallel.
+    private func hashed(rows: Int, bins: Int, _ text: (Int, inout [UInt8]) -> Void) -> Column {
+        var ids = [Int64](repeating: 0, count: rows)
+        ids.withUnsafeMutableBufferPointer { buf in
+            let b = UncheckedSendable(buf)
+            Parallel.forRanges(rows, minPerWorker: 1024) { range in
+                var scratch: [UInt8] = []
+                for r in range {
+                    scratch.removeAll(keepingCapacity: true)
+                    text(r, &scratch)
+                    b.value[r] = Int64(scratch.withUnsafeBytes { MD5.bucket($0, UInt64(bins)) })
+                }
+            }
+        }
+        return Column(type: .int64, data: .int64(ids))
+    }
+}
