@@ -186,7 +186,7 @@ final class RecSys2021GeneratorTests: XCTestCase {
         try RecSys2021Generator(rows: 100, seed: 1).write(to: dir.path)
         let data = try Data(contentsOf: URL(fileURLWithPath: dir.file("schema.json")))
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
-        XCTAssertEqual(json["field_separator"] as? String, "\u{1}")
+        XCTAssertEqual(json["separator"] as? String, "\u{1}")
         let columns = try XCTUnwrap(json["columns"] as? [[String: Any]])
         let names = columns.compactMap { $0["name"] as? String }
         XCTAssertEqual(names, [
@@ -199,12 +199,13 @@ final class RecSys2021GeneratorTests: XCTestCase {
         ])
         let types = columns.compactMap { $0["type"] as? String }
         XCTAssertEqual(types.count, 24)
-        XCTAssertTrue(types.allSatisfy { ["string", "int64", "double", "bool", "list"].contains($0) })
-        for c in columns where c["type"] as? String == "list" {
+        XCTAssertTrue(types.allSatisfy { ["string", "int64", "double", "string_list", "int64_list"].contains($0) })
+        for c in columns where (c["type"] as? String)?.hasSuffix("_list") == true {
             XCTAssertEqual(c["list_separator"] as? String, "\t")
         }
-        XCTAssertEqual(columns.filter { $0["type"] as? String == "list" }.count, 5)
-        XCTAssertEqual(columns[12]["type"] as? String, "bool")
+        XCTAssertEqual(columns.filter { ($0["type"] as? String)?.hasSuffix("_list") == true }.count, 5)
+        XCTAssertEqual(columns[0]["type"] as? String, "int64_list")
+        XCTAssertEqual(columns[12]["type"] as? String, "string")  // is_verified: "true"/"false"
         XCTAssertEqual(columns[10]["type"] as? String, "int64")
         XCTAssertEqual(try JSONDecoder().decode(RecSys2021Schema.self, from: data), RecSys2021Schema.standard)
         // Every line has as many fields as the schema has columns.
