@@ -36,3 +36,28 @@ final class RecSys2021WorkflowTests: XCTestCase {
         XCTAssertEqual(Double(positives) / Double(out.rowCount), oracle.trainPositiveRate, accuracy: 1e-9)
     }
 }
+
+final class FeatureTableBatchTests: XCTestCase {
+    func testBatchFollowsTheSpecWithNullsListsAndAnyLabel() throws {
+        let t = try FeatureTable([
+            ("user", Column(int64s: [1, nil, 2])),
+            ("tags", Column(int64Lists: [[1, 3], nil, []])),
+            ("x", Column(doubles: [0.5, nil, 2])),
+            ("like", Column(int64s: [0, 1, 0])),
+            ("reply", Column(int64s: [1, 0, nil])),
+        ])
+        let spec = try BatchSpec.infer(sparse: ["user", "tags"], dense: ["x"], labels: ["like", "reply"], tables: [t])
+        XCTAssertEqual(spec.sparse.map(\.cardinality), [3, 4])
+        let b = try t.batch(spec)
+        XCTAssertEqual(b.dense.array, [0.5, 0, 2])
+        XCTAssertEqual(b.labels, [1, 1, 0])
+        XCTAssertEqual(Array(b.sparse.bag(feature: 0, row: 0)), [1])
+        XCTAssertEqual(Array(b.sparse.bag(feature: 0, row: 1)), [])
+        XCTAssertEqual(Array(b.sparse.bag(feature: 1, row: 0)), [1, 3])
+        XCTAssertEqual(Array(b.sparse.bag(feature: 1, row: 2)), [])
+        var small = spec
+        small.sparse[1].cardinality = 3
+        XCTAssertThrowsError(try t.batch(small)) { XCTAssertTrue("\($0)".contains("'tags' row 0: id 3 outside 0..<3"), "\($0)") }
+        XCTAssertThrowsError(try BatchSpec.infer(sparse: ["x"], dense: [], labels: [], tables: [t])) { XCTAssertTrue("\($0)".contains("int64")) }
+    }
+}
