@@ -17,7 +17,7 @@ struct Preprocess: ParsableCommand {
     @Option(help: "Pipeline file: {\"steps\": [{\"op\": \"categorify\", …}, …]}.") var pipeline: String?
     @Option(name: .customLong("apply"), help: "A fitted pipeline (pipeline.fitted.json of an earlier run) to apply instead of fitting.")
     var fitted: String?
-    @Option(help: "Input file (CSV/TSV or any single-byte separator).") var input: String
+    @Option(help: "Input file: CSV/TSV (any single-byte separator), or a .herdtable written by an earlier run.") var input: String
     @Option(help: "Schema file: column names, types, list separators (JSON). Without it the header names the columns and types are inferred.")
     var schema: String?
     @Option(help: "Field separator when there is no schema or it sets none: a character, 'tab', or '\\x01'.") var separator: String = ","
@@ -46,9 +46,16 @@ struct Preprocess: ParsableCommand {
 
     func run() throws {
         let t0 = Date()
-        let schema = try self.schema.map { try CSVSchema.load(path: $0) }
-        let reader = CSVReader(separator: try separatorByte(), header: !noHeader, schema: schema, onError: onError, maxListLength: maxListLength)
-        let (table, summary) = try reader.read(path: input)
+        let table: FeatureTable
+        let summary: CSVReadSummary
+        if input.hasSuffix(".herdtable") {
+            table = try TableFile.read(path: input)
+            summary = CSVReadSummary(rows: table.rowCount, skippedRows: 0, lines: table.rowCount, skippedSamples: [])
+        } else {
+            let schema = try self.schema.map { try CSVSchema.load(path: $0) }
+            let reader = CSVReader(separator: try separatorByte(), header: !noHeader, schema: schema, onError: onError, maxListLength: maxListLength)
+            (table, summary) = try reader.read(path: input)
+        }
         let t1 = Date()
         let output: FeatureTable
         let fittedPipeline: FittedPipeline

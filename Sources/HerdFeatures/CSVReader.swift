@@ -12,6 +12,13 @@ public struct CSVReadSummary: Sendable, Equatable {
     public var lines: Int
     /// The first few skipped rows, with file-global line numbers.
     public var skippedSamples: [RowError]
+
+    public init(rows: Int, skippedRows: Int, lines: Int, skippedSamples: [RowError]) {
+        self.rows = rows
+        self.skippedRows = skippedRows
+        self.lines = lines
+        self.skippedSamples = skippedSamples
+    }
 }
 
 /// Reads CSV/TSV/`\x01`-separated text into a `FeatureTable`.
@@ -63,6 +70,9 @@ public struct CSVReader: Sendable {
     /// Reads `path` into a table.
     public func read(path: String) throws -> (table: FeatureTable, summary: CSVReadSummary) {
         let file = try MappedFile(path: path)
+        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit unmaps the
+        // bytes every column still points into until the copies are done.
+        defer { withExtendedLifetime(file) {} }
         guard file.bytes.count > 0 else { throw HerdDataError.emptyFile(path: path) }
         var body = file.bytes
         if body.count >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF {
