@@ -70,8 +70,8 @@ public struct CSVReader: Sendable {
     /// Reads `path` into a table.
     public func read(path: String) throws -> (table: FeatureTable, summary: CSVReadSummary) {
         let file = try MappedFile(path: path)
-        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit unmaps the
-        // bytes every column still points into until the copies are done.
+        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
+        // the bytes that are still being parsed or copied below.
         defer { withExtendedLifetime(file) {} }
         guard file.bytes.count > 0 else { throw HerdDataError.emptyFile(path: path) }
         var body = file.bytes

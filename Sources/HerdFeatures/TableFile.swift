@@ -153,8 +153,8 @@ public enum TableFile {
     /// Reads a table written by `write`.
     public static func read(path: String) throws -> FeatureTable {
         let file = try MappedFile(path: path)
-        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit unmaps the
-        // bytes every column still points into until the copies are done.
+        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
+        // the bytes that are still being parsed or copied below.
         defer { withExtendedLifetime(file) {} }
         let bytes = file.bytes
         func bad(_ reason: String) -> FeatureError { .invalidTableFile(path: path, reason: reason) }
