@@ -138,14 +138,18 @@ public struct CSVReader: Sendable {
             skipped += r.skipped
             lines += r.lines
         }
-        let built: [[ColumnBuilder]] = results.map { $0!.columns }
+        // Builders by column, then by part.
+        var built: [[ColumnBuilder]] = (0..<specs.count).map { c in results.map { $0!.columns[c] } }
         results = []
         let narrow = schema == nil && inferTypes
         // NOTE: columns are assembled one at a time, each with its parts copied in parallel into
         // arrays allocated once at their final size: one dominant column (RecSys text tokens)
         // would otherwise leave the other core idle, and growing arrays fault in pages twice.
+        // A column's builders are freed as soon as it is assembled, so the peak is the parsed
+        // data plus one column, not twice the data.
         let columns = (0..<specs.count).map { c -> Column? in
-            let merged = ColumnBuilder.assemble(built.map { $0[c] })
+            let merged = ColumnBuilder.assemble(built[c])
+            built[c] = []
             return narrow ? inferType(merged) : merged
         }
         let rows = columns.first??.count ?? 0

@@ -75,12 +75,21 @@ extension FeatureTable {
     /// columns when it is integral), a `.string` fills string columns; an empty list (`.list([])`)
     /// fills list columns. Naming a column whose type does not accept `value` is an error.
     public func fillna(_ value: Value, columns: [String]? = nil) throws -> FeatureTable {
-        let targets = columns ?? names.filter { n in (try? filled(self[n], value, n)) != nil }
+        let targets = columns ?? zip(names, self.columns).filter { accepts($0.1.type, value) }.map(\.0)
         var out = self
         for name in targets {
             out = try out.with(name, try filled(try column(name), value, name))
         }
         return out
+    }
+
+    private func accepts(_ type: ColumnType, _ value: Value) -> Bool {
+        switch (type, value) {
+        case (.int64, .int), (.double, .int), (.double, .double), (.string, .string): return true
+        case (.int64, .double(let x)): return x.rounded() == x && Int64(exactly: x) != nil
+        case (_, .list(let l)): return type.isList && l.isEmpty
+        default: return false
+        }
     }
 
     /// Replaces nulls with a value per column (`column → value`, same rules as above).
