@@ -150,8 +150,9 @@ public enum TableFile {
         }
     }
 
-    /// Reads a table written by `write`.
-    public static func read(path: String) throws -> FeatureTable {
+    /// Reads a table written by `write`; with `columns`, only those (in that order) — the other
+    /// columns' pages are never touched.
+    public static func read(path: String, columns: [String]? = nil) throws -> FeatureTable {
         let file = try MappedFile(path: path)
         // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
         // the bytes that are still being parsed or copied below.
@@ -167,16 +168,25 @@ public enum TableFile {
         } catch {
             throw bad("unreadable header")
         }
+        var wanted = header.columns
+        if let columns {
+            wanted = try columns.map { name in
+                guard let c = header.columns.first(where: { $0.name == name }) else {
+                    throw FeatureError.unknownColumn(name, available: header.columns.map(\.name))
+                }
+                return c
+            }
+        }
         // Columns are copied out of the mapping in parallel, one task per column.
-        var results = [Result<Column, Error>?](repeating: nil, count: header.columns.count)
+        var results = [Result<Column, Error>?](repeating: nil, count: wanted.count)
         let rows = header.rows
         results.withUnsafeMutableBufferPointer { out in
             let o = UncheckedSendable(out)
-            Parallel.forEach(header.columns.count) { i in
-                o.value[i] = Result { try readColumn(header.columns[i], rows: rows, bytes: bytes, bad: bad) }
+            Parallel.forEach(wanted.count) { i in
+                o.value[i] = Result { try readColumn(wanted[i], rows: rows, bytes: bytes, bad: bad) }
             }
         }
-        return try FeatureTable(zip(header.columns, results).map { ($0.name, try $1!.get()) })
+        return try FeatureTable(zip(wanted, results).map { ($0.name, try $1!.get()) })
     }
 
     private static func readColumn(

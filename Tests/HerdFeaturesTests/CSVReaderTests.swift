@@ -122,6 +122,10 @@ final class CSVReaderTests: XCTestCase {
         let path = dir.file("t.herdtable")
         try TableFile.write(t, to: path)
         XCTAssertEqual(try TableFile.read(path: path), t)
+        XCTAssertEqual(try TableFile.read(path: path, columns: ["ids", "user"]), try t.select(["ids", "user"]))
+        XCTAssertThrowsError(try TableFile.read(path: path, columns: ["nope"])) {
+            XCTAssertEqual("\($0)", "no column named 'nope' (columns: user, count, score, tags, ids)")
+        }
         // Truncation is detected.
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         try data.prefix(data.count - 10).write(to: URL(fileURLWithPath: path))
