@@ -17,11 +17,12 @@ struct Preprocess: ParsableCommand {
     @Option(help: "Pipeline file: {\"steps\": [{\"op\": \"categorify\", …}, …]}.") var pipeline: String?
     @Option(name: .customLong("apply"), help: "A fitted pipeline (pipeline.fitted.json of an earlier run) to apply instead of fitting.")
     var fitted: String?
-    @Option(help: "Input file (CSV/TSV or any single-byte separator).") var input: String
+    @Option(help: "Input file: CSV/TSV (any single-byte separator), or a .herdtable written by an earlier run.") var input: String
     @Option(help: "Schema file: column names, types, list separators (JSON). Without it the header names the columns and types are inferred.")
     var schema: String?
     @Option(help: "Field separator when there is no schema or it sets none: a character, 'tab', or '\\x01'.") var separator: String = ","
     @Flag(help: "The file has no header line (columns are named _c0, _c1, … without a schema).") var noHeader = false
+    @Option(help: "Quote character for quoted fields (e.g. '\"'); by default every byte is data.") var quote: String?
     @Option(help: "What to do with a malformed row: fail (default) or skip and count.") var onError: OnError = .fail
     @Option(help: "Longest list a list field may hold (longer rows are malformed).") var maxListLength: Int?
     @Option(help: "Output directory (created if needed).") var out: String
@@ -32,6 +33,7 @@ struct Preprocess: ParsableCommand {
     func validate() throws {
         guard (pipeline == nil) != (fitted == nil) else { throw ValidationError("give exactly one of --pipeline and --apply") }
         _ = try separatorByte()
+        if let quote, quote.utf8.count != 1 { throw ValidationError("--quote must be one byte, got '\(quote)'") }
     }
 
     func separatorByte() throws -> UInt8 {
@@ -46,9 +48,17 @@ struct Preprocess: ParsableCommand {
 
     func run() throws {
         let t0 = Date()
-        let schema = try self.schema.map { try CSVSchema.load(path: $0) }
-        let reader = CSVReader(separator: try separatorByte(), header: !noHeader, schema: schema, onError: onError, maxListLength: maxListLength)
-        let (table, summary) = try reader.read(path: input)
+        let table: FeatureTable
+        let summary: CSVReadSummary
+        if input.hasSuffix(".herdtable") {
+            table = try TableFile.read(path: input)
+            summary = CSVReadSummary(rows: table.rowCount, skippedRows: 0, lines: table.rowCount, skippedSamples: [])
+        } else {
+            let schema = try self.schema.map { try CSVSchema.load(path: $0) }
+            let reader = CSVReader(separator: try separatorByte(), header: !noHeader, schema: schema, onError: onError, maxListLength: maxListLength,
+                                   quote: quote?.utf8.first)
+            (table, summary) = try reader.read(path: input)
+        }
         let t1 = Date()
         let output: FeatureTable
         let fittedPipeline: FittedPipeline
@@ -65,7 +75,7 @@ struct Preprocess: ParsableCommand {
         var written = [tablePath]
         if csv {
             let csvPath = (out as NSString).appendingPathComponent("table.csv")
-            try CSVWriter.write(output, to: csvPath)
+            try CSVWriter.write(output, to: csvPath, quote: quote?.utf8.first)
             written.append(csvPath)
         }
         if fitted == nil {

@@ -12,13 +12,23 @@ public struct CSVReadSummary: Sendable, Equatable {
     public var lines: Int
     /// The first few skipped rows, with file-global line numbers.
     public var skippedSamples: [RowError]
+
+    public init(rows: Int, skippedRows: Int, lines: Int, skippedSamples: [RowError]) {
+        self.rows = rows
+        self.skippedRows = skippedRows
+        self.lines = lines
+        self.skippedSamples = skippedSamples
+    }
 }
 
 /// Reads CSV/TSV/`\x01`-separated text into a `FeatureTable`.
 ///
 /// Format: one row per line (`\n`, an optional `\r` before it is dropped), fields split at a
-/// single byte `separator`; no quoting (NOTE: the click logs Herd targets — Criteo, RecSys 2021 —
-/// never quote; a quoted field is read verbatim, quotes included). An empty field is null. A
+/// single byte `separator`. Quoting is off by default (NOTE: the click logs Herd targets —
+/// Criteo, RecSys 2021 — never quote, and a tweet may start with `"`); with `quote` set, a field
+/// that starts with the quote character runs to the matching closing quote, `""` inside stands
+/// for one quote, and `""` alone is an empty string rather than null; quoted fields may not
+/// contain newlines. An empty field is null. A
 /// list field is split at its column's list separator; each element is parsed as the element
 /// type. Blank lines are ignored but counted for line numbers. A UTF-8 byte-order mark is
 /// skipped.
@@ -40,6 +50,8 @@ public struct CSVReader: Sendable {
     public var schema: CSVSchema?
     public var onError: OnError
     public var maxListLength: Int?
+    /// Quote character (usually `"`), or nil (default) to read every byte verbatim.
+    public var quote: UInt8?
     public var inferTypes: Bool
     /// Target bytes per parallel part (tests lower it to exercise part boundaries).
     public var partBytes: Int
@@ -49,13 +61,14 @@ public struct CSVReader: Sendable {
 
     public init(
         separator: UInt8 = UInt8(ascii: ","), header: Bool = true, schema: CSVSchema? = nil,
-        onError: OnError = .fail, maxListLength: Int? = nil, inferTypes: Bool = true, partBytes: Int = 1 << 20
+        onError: OnError = .fail, maxListLength: Int? = nil, quote: UInt8? = nil, inferTypes: Bool = true, partBytes: Int = 1 << 20
     ) {
         self.separator = schema?.separator.flatMap { $0.utf8.first } ?? separator
         self.header = schema?.header ?? header
         self.schema = schema
         self.onError = onError
         self.maxListLength = maxListLength ?? schema?.maxListLength
+        self.quote = quote ?? schema?.quote.flatMap { $0.utf8.first }
         self.inferTypes = inferTypes
         self.partBytes = max(1, partBytes)
     }
@@ -63,6 +76,9 @@ public struct CSVReader: Sendable {
     /// Reads `path` into a table.
     public func read(path: String) throws -> (table: FeatureTable, summary: CSVReadSummary) {
         let file = try MappedFile(path: path)
+        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
+        // the bytes that are still being parsed or copied below.
+        defer { withExtendedLifetime(file) {} }
         guard file.bytes.count > 0 else { throw HerdDataError.emptyFile(path: path) }
         var body = file.bytes
         if body.count >= 3 && body[0] == 0xEF && body[1] == 0xBB && body[2] == 0xBF {
@@ -76,8 +92,20 @@ public struct CSVReader: Sendable {
         if header {
             var line = Array(firstLine)
             if line.last == 13 { line.removeLast() }
-            headerNames = line.split(separator: separator, omittingEmptySubsequences: false).map {
-                String(decoding: $0, as: UTF8.self)
+            let q = quote
+            headerNames = line.split(separator: separator, omittingEmptySubsequences: false).map { name in
+                var bytes = Array(name)
+                if let q, bytes.count >= 2, bytes.first == q, bytes.last == q {  // "name", "" → "
+                    bytes = Array(bytes.dropFirst().dropLast())
+                    var k = 0
+                    var unescaped: [UInt8] = []
+                    while k < bytes.count {
+                        unescaped.append(bytes[k])
+                        k += bytes[k] == q ? 2 : 1
+                    }
+                    bytes = unescaped
+                }
+                return String(decoding: bytes, as: UTF8.self)
             }
             lineBase = 1
             firstLineLength = min(firstLineLength + 1, body.count)
@@ -107,7 +135,7 @@ public struct CSVReader: Sendable {
         var parts = cut(body, target: max(partBytes, body.count / (64 * Parallel.threads) + 1))
         if parts.isEmpty { parts = [UnsafeRawBufferPointer(start: nil, count: 0)] }
         let parser = LineParser(
-            specs: specs, separator: separator, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
+            specs: specs, separator: separator, quote: quote, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
         var results = [PartResult?](repeating: nil, count: parts.count)
         results.withUnsafeMutableBufferPointer { out in
             let o = UncheckedSendable(out)
@@ -128,14 +156,18 @@ public struct CSVReader: Sendable {
             skipped += r.skipped
             lines += r.lines
         }
-        let built: [[ColumnBuilder]] = results.map { $0!.columns }
+        // Builders by column, then by part.
+        var built: [[ColumnBuilder]] = (0..<specs.count).map { c in results.map { $0!.columns[c] } }
         results = []
         let narrow = schema == nil && inferTypes
         // NOTE: columns are assembled one at a time, each with its parts copied in parallel into
         // arrays allocated once at their final size: one dominant column (RecSys text tokens)
         // would otherwise leave the other core idle, and growing arrays fault in pages twice.
+        // A column's builders are freed as soon as it is assembled, so the peak is the parsed
+        // data plus one column, not twice the data.
         let columns = (0..<specs.count).map { c -> Column? in
-            let merged = ColumnBuilder.assemble(built.map { $0[c] })
+            let merged = ColumnBuilder.assemble(built[c])
+            built[c] = []
             return narrow ? inferType(merged) : merged
         }
         let rows = columns.first??.count ?? 0
@@ -392,6 +424,7 @@ final class ColumnBuilder: @unchecked Sendable {
 struct LineParser: Sendable {
     let specs: [FieldSpec]
     let separator: UInt8
+    let quote: UInt8?
     let maxListLength: Int?
     let stopAtFirstError: Bool
     // NOTE: the hot loop reads these plain arrays, not `specs` (whose `String` names would be
@@ -399,9 +432,10 @@ struct LineParser: Sendable {
     private let types: [ColumnType]
     private let listSeparators: [UInt8]
 
-    init(specs: [FieldSpec], separator: UInt8, maxListLength: Int?, stopAtFirstError: Bool) {
+    init(specs: [FieldSpec], separator: UInt8, quote: UInt8? = nil, maxListLength: Int?, stopAtFirstError: Bool) {
         self.specs = specs
         self.separator = separator
+        self.quote = quote
         self.maxListLength = maxListLength
         self.stopAtFirstError = stopAtFirstError
         types = specs.map(\.type)
@@ -413,6 +447,7 @@ struct LineParser: Sendable {
         // NOTE: unretained references: the hot loop would otherwise retain and release a
         // builder for every field (a fifth of the parse time). `builders` keeps them alive.
         let refs = builders.map { Unmanaged.passUnretained($0) }
+        let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields
         var lines = 0, skipped = 0
         var errors: [LocalError] = []
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -438,7 +473,7 @@ struct LineParser: Sendable {
             lines += 1
             if e > p {
                 for c in builders.indices { marks[c] = builders[c].mark }
-                if let reason = parseLine(p, e, refs) {
+                if let reason = parseLine(p, e, refs, scratch) {
                     for c in builders.indices { builders[c].rollback(to: marks[c]) }
                     skipped += 1
                     if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
@@ -452,11 +487,54 @@ struct LineParser: Sendable {
 
     /// Parses one line (without its newline); returns the reason when it is malformed.
     @inline(__always)
-    private func parseLine(_ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ builders: [Unmanaged<ColumnBuilder>]) -> String? {
+    private func parseLine(
+        _ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ builders: [Unmanaged<ColumnBuilder>], _ scratch: Buffer<UInt8>
+    ) -> String? {
         var p = lineStart
         let n = specs.count
         for c in 0..<n {
             var q = p
+            if let quote, p < lineEnd, p.pointee == quote {
+                // Quoted: find the closing quote ("" is an escaped quote).
+                var r = p + 1
+                var escaped = false
+                while true {
+                    while r < lineEnd && r.pointee != quote { r += 1 }
+                    if r >= lineEnd { return "column '\(specs[c].name)': unterminated quoted field (quoted fields cannot span lines)" }
+                    if r + 1 < lineEnd && r[1] == quote {
+                        escaped = true
+                        r += 2
+                        continue
+                    }
+                    break
+                }
+                q = r + 1
+                if q < lineEnd && q.pointee != separator { return "column '\(specs[c].name)': text after the closing quote" }
+                if q == lineEnd && c < n - 1 { return "expected \(n) fields, found \(c + 1)" }
+                var start = p + 1
+                var len = r - start
+                if escaped {
+                    scratch.truncate(0)
+                    var k = start
+                    while k < r {
+                        scratch.append(k.pointee)
+                        k += k.pointee == quote ? 2 : 1
+                    }
+                    start = UnsafePointer(scratch.base)
+                    len = scratch.count
+                }
+                let reason = builders[c]._withUnsafeGuaranteedRef { b -> String? in
+                    if len == 0 && types[c] == .string {  // "" is an empty string, not null
+                        b.valid.append(true)
+                        b.stringOffsets.append(b.bytes.count)
+                        return nil
+                    }
+                    return parseField(c, start, len, b)
+                }
+                if let reason { return reason }
+                p = q + 1
+                continue
+            }
             while q < lineEnd && q.pointee != separator { q += 1 }
             if q == lineEnd && c < n - 1 {
                 return "expected \(n) fields, found \(c + 1)"

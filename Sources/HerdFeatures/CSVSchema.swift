@@ -11,7 +11,8 @@ import HerdData
 /// ```
 ///
 /// `type` is one of `int64`, `double`, `string`, `int64_list`, `double_list`, `string_list`;
-/// `list_separator` (one byte) is required for list types. `separator` and `header` override the
+/// `list_separator` (one byte) is required for list types. `quote` (one byte, e.g. `"\""`) turns
+/// on quoted fields. `separator` and `header` override the
 /// reader's options when present; `max_list_length` caps every list column (a longer list is a
 /// malformed row).
 public struct CSVSchema: Sendable, Equatable, Codable {
@@ -36,16 +37,19 @@ public struct CSVSchema: Sendable, Equatable, Codable {
     public var separator: String?
     public var header: Bool?
     public var maxListLength: Int?
+    /// Quote character (one byte, usually `"`); absent = no quoting.
+    public var quote: String?
 
-    public init(columns: [Field], separator: String? = nil, header: Bool? = nil, maxListLength: Int? = nil) {
+    public init(columns: [Field], separator: String? = nil, header: Bool? = nil, maxListLength: Int? = nil, quote: String? = nil) {
         self.columns = columns
         self.separator = separator
         self.header = header
         self.maxListLength = maxListLength
+        self.quote = quote
     }
 
     enum CodingKeys: String, CodingKey {
-        case columns, separator, header
+        case columns, separator, header, quote
         case maxListLength = "max_list_length"
     }
 
@@ -79,6 +83,9 @@ public struct CSVSchema: Sendable, Equatable, Codable {
         }
         if let s = separator, s.utf8.count != 1 {
             throw FeatureError.invalidArgument("separator must be one byte, got '\(s)'")
+        }
+        if let q = quote, q.utf8.count != 1 {
+            throw FeatureError.invalidArgument("quote must be one byte, got '\(q)'")
         }
         if let m = maxListLength, m < 0 { throw FeatureError.invalidArgument("max_list_length must be >= 0") }
     }

@@ -5,12 +5,15 @@ import HerdData
 /// list elements joined by `listSeparator`; doubles in Swift's shortest round-trip form (so a
 /// read back gives the same bits).
 ///
-/// NOTE: no quoting, like the reader: values containing the separator, the list separator or a
-/// newline are written as they are and would not read back; a null list and an empty list both
-/// write as an empty field.
+/// Without `quote` (the default, like the reader) values are written verbatim, so a value
+/// containing the separator or a newline would not read back. With `quote` (e.g. `"`), a string
+/// or list field containing the separator, the quote, `\r` or `\n` — or an empty string — is
+/// quoted with inner quotes doubled, which `CSVReader(quote:)` reads back (newlines excepted).
+/// A null list and an empty list both write as an empty field.
 public enum CSVWriter {
     public static func write(
-        _ table: FeatureTable, to path: String, separator: UInt8 = UInt8(ascii: ","), listSeparator: UInt8 = UInt8(ascii: "|")
+        _ table: FeatureTable, to path: String, separator: UInt8 = UInt8(ascii: ","), listSeparator: UInt8 = UInt8(ascii: "|"),
+        quote: UInt8? = nil
     ) throws {
         var out: [UInt8] = []
         out.reserveCapacity(1 << 20)
@@ -26,11 +29,30 @@ public enum CSVWriter {
             }
             out.removeAll(keepingCapacity: true)
         }
+        var field: [UInt8] = []
         do {
             for r in 0..<table.rowCount {
                 for (c, column) in table.columns.enumerated() {
                     if c > 0 { out.append(separator) }
-                    if !column.isNull(r) { appendValue(column.data, r, listSeparator, &out) }
+                    if column.isNull(r) { continue }
+                    guard let quote, !column.type.isNumeric else {
+                        appendValue(column.data, r, listSeparator, &out)
+                        continue
+                    }
+                    field.removeAll(keepingCapacity: true)
+                    appendValue(column.data, r, listSeparator, &field)
+                    let needs = (field.isEmpty && column.type == .string)
+                        || field.contains { $0 == separator || $0 == quote || $0 == 10 || $0 == 13 }
+                    if !needs {
+                        out += field
+                        continue
+                    }
+                    out.append(quote)
+                    for b in field {
+                        out.append(b)
+                        if b == quote { out.append(quote) }
+                    }
+                    out.append(quote)
                 }
                 out.append(10)
                 if out.count > 1 << 20 { try flush() }

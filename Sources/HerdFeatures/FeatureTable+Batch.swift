@@ -6,7 +6,7 @@ import HerdTensor
 ///
 /// - `sparse`: categorical id columns (`int64`, or `int64_list` for multi-hot bags), already
 ///   encoded (`categorify`, `hash_encode`, `cut_bins`, `cross_hash_encode`): ids in
-///   `0..<cardinality`, 0 meaning unknown; a null is an empty bag.
+///   `0..<cardinality`, 0 meaning unknown; a null id is 0, a null list an empty bag.
 /// - `dense`: numeric columns (`double` or `int64`), nulls as 0.
 /// - `labels`: one or more 0/1 columns; the row's label is 1 when any of them is positive (the
 ///   RecSys "any engagement" label). Empty for unlabelled tables.
@@ -45,7 +45,7 @@ public struct BatchSpec: Codable, Sendable, Equatable {
                     if case .int64(let v)? = c.listParts?.values { values = v } else { values = nil }
                 default: values = nil
                 }
-                guard let values else { throw FeatureError.invalidArgument("sparse column '\(name)' must be int64 or int64_list ids, is \(c.type)") }
+                guard let values else { throw FeatureError.wrongType(column: name, type: c.type, expected: "int64 or int64_list ids") }
                 maxID = max(maxID, values.max() ?? 0)
             }
             specs.append(Sparse(name: name, cardinality: Int(maxID) + 1))
@@ -62,7 +62,7 @@ extension FeatureTable {
         let dense = Tensor(shape: [b, spec.dense.count])
         for (j, name) in spec.dense.enumerated() {
             let c = try column(name)
-            guard let v = c.numericValues else { throw FeatureError.invalidArgument("dense column '\(name)' must be numeric, is \(c.type)") }
+            guard let v = c.numericValues else { throw FeatureError.wrongType(column: name, type: c.type, expected: "a numeric column") }
             for r in 0..<b where !c.isNull(r) { dense[r * spec.dense.count + j] = Float(v[r]) }
         }
         var offsets: [Int32] = [0], ids: [Int32] = []
@@ -79,7 +79,7 @@ extension FeatureTable {
             case .int64:
                 let v = c.int64Values!
                 for r in 0..<b {
-                    if !c.isNull(r) { try add(v[r], row: r) }
+                    try add(c.isNull(r) ? 0 : v[r], row: r)
                     offsets.append(Int32(ids.count))
                 }
             case .int64List:
@@ -89,7 +89,7 @@ extension FeatureTable {
                     offsets.append(Int32(ids.count))
                 }
             default:
-                throw FeatureError.invalidArgument("sparse column '\(s.name)' must be int64 or int64_list ids, is \(c.type); encode it first (categorify, hash_encode, cut_bins)")
+                throw FeatureError.wrongType(column: s.name, type: c.type, expected: "int64 or int64_list ids")
             }
         }
         var labels: [Float] = []
@@ -97,10 +97,19 @@ extension FeatureTable {
             labels = [Float](repeating: 0, count: b)
             for name in spec.labels {
                 let c = try column(name)
-                guard let v = c.numericValues else { throw FeatureError.invalidArgument("label column '\(name)' must be numeric 0/1, is \(c.type)") }
+                guard let v = c.numericValues else { throw FeatureError.wrongType(column: name, type: c.type, expected: "a numeric 0/1 label") }
                 for r in 0..<b where !c.isNull(r) && v[r] > 0 { labels[r] = 1 }
             }
         }
         return Batch(dense: dense, sparse: KeyedJagged(features: spec.sparse.count, batchSize: b, offsets: offsets, ids: ids), labels: labels)
+    }
+}
+
+extension FeatureTable {
+    /// The rows `rows` (all when nil) as a `Batch`, with cardinalities inferred from those rows and
+    /// one label column (or none): `batch(_:)` with `BatchSpec.infer`.
+    public func batch(rows: [Int]? = nil, dense: [String], sparse: [String], label: String?) throws -> Batch {
+        let t = rows.map { gather($0) } ?? self
+        return try t.batch(try BatchSpec.infer(sparse: sparse, dense: dense, labels: label.map { [$0] } ?? [], tables: [t]))
     }
 }

@@ -75,12 +75,21 @@ extension FeatureTable {
     /// columns when it is integral), a `.string` fills string columns; an empty list (`.list([])`)
     /// fills list columns. Naming a column whose type does not accept `value` is an error.
     public func fillna(_ value: Value, columns: [String]? = nil) throws -> FeatureTable {
-        let targets = columns ?? names.filter { n in (try? filled(self[n], value, n)) != nil }
+        let targets = columns ?? zip(names, self.columns).filter { accepts($0.1.type, value) }.map(\.0)
         var out = self
         for name in targets {
             out = try out.with(name, try filled(try column(name), value, name))
         }
         return out
+    }
+
+    private func accepts(_ type: ColumnType, _ value: Value) -> Bool {
+        switch (type, value) {
+        case (.int64, .int), (.double, .int), (.double, .double), (.string, .string): return true
+        case (.int64, .double(let x)): return x.rounded() == x && Int64(exactly: x) != nil
+        case (_, .list(let l)): return type.isList && l.isEmpty
+        default: return false
+        }
     }
 
     /// Replaces nulls with a value per column (`column → value`, same rules as above).
@@ -203,16 +212,47 @@ extension FeatureTable {
     /// Friesian `cut_bins` with a list of boundaries: `bins` (strictly increasing) define
     /// `bins.count + 1` bins and each value is replaced by its bin index, as an int64:
     /// `x < bins[0]` → 0, `bins[i-1] ≤ x < bins[i]` → i, `x ≥ bins.last` → `bins.count`.
-    /// Nulls stay null. `outColumns` (same count) writes new columns instead of replacing.
-    public func cutBins(_ columns: [String], bins: [Double], outColumns: [String]? = nil) throws -> FeatureTable {
+    /// Nulls stay null.
+    ///
+    /// Output names as Friesian: `outColumns`, else `<column>_bin`; `drop` (default true) removes
+    /// the input column. An output named like its input replaces it in place.
+    public func cutBins(_ columns: [String], bins: [Double], outColumns: [String]? = nil, drop: Bool = true) throws -> FeatureTable {
         guard !bins.isEmpty, zip(bins, bins.dropFirst()).allSatisfy({ $0 < $1 }) else {
             throw FeatureError.invalidArgument("cutBins: bins must be non-empty and strictly increasing")
         }
+        return try cutBins(columns, edges: Dictionary(uniqueKeysWithValues: columns.map { ($0, bins) }), outColumns: outColumns, drop: drop)
+    }
+
+    /// Friesian `cut_bins` with a bin count: `binCount` equal-width bins between each column's
+    /// min and max (boundaries `min + i·(max − min)/binCount`, i = 0…binCount), so
+    /// `binCount + 2` buckets counting those below min and from max on. Returns the fitted
+    /// boundaries per column, to re-apply with `cutBins(_:edges:…)`.
+    public func cutBins(_ columns: [String], binCount: Int, outColumns: [String]? = nil, drop: Bool = true) throws -> (FeatureTable, [String: [Double]]) {
+        guard binCount >= 1 else { throw FeatureError.invalidArgument("cutBins: the bin count must be >= 1, got \(binCount)") }
+        var edges: [String: [Double]] = [:]
+        for name in columns {
+            let (v, validity) = try numeric(name)
+            var lo = Double.infinity, hi = -Double.infinity
+            for i in 0..<v.count where validity?[i] ?? true {
+                lo = Swift.min(lo, v[i])
+                hi = Swift.max(hi, v[i])
+            }
+            guard lo < hi else {
+                throw FeatureError.invalidArgument("cutBins: column '\(name)' has no range to split (min \(lo), max \(hi)); give explicit bins")
+            }
+            edges[name] = (0...binCount).map { $0 == binCount ? hi : lo + Double($0) * (hi - lo) / Double(binCount) }
+        }
+        return (try cutBins(columns, edges: edges, outColumns: outColumns, drop: drop), edges)
+    }
+
+    /// `cutBins` with boundaries per column (fitted by `cutBins(_:binCount:…)`).
+    public func cutBins(_ columns: [String], edges: [String: [Double]], outColumns: [String]? = nil, drop: Bool = true) throws -> FeatureTable {
         if let o = outColumns, o.count != columns.count {
             throw FeatureError.invalidArgument("cutBins: \(o.count) output columns for \(columns.count) columns")
         }
         var out = self
         for (k, name) in columns.enumerated() {
+            guard let bins = edges[name] else { throw FeatureError.invalidArgument("cutBins: no boundaries for column '\(name)'") }
             let (v, validity) = try numeric(name)
             let ids = v.map { x -> Int64 in
                 // Binary search: number of boundaries ≤ x.
@@ -223,7 +263,9 @@ extension FeatureTable {
                 }
                 return Int64(lo)
             }
-            out = try out.with(outColumns?[k] ?? name, Column(type: .int64, data: .int64(ids), validity: validity))
+            let target = outColumns?[k] ?? name + "_bin"
+            out = try out.with(target, Column(type: .int64, data: .int64(ids), validity: validity))
+            if drop && target != name { out = try out.drop([name]) }
         }
         return out
     }

@@ -25,7 +25,7 @@ import HerdData
 /// | `log` | `columns`, `clipping`? (true) |
 /// | `min_max_scale` | `columns`, `min`? (0), `max`? (1) — fitted |
 /// | `standard_scale` | `columns` — fitted |
-/// | `cut_bins` | `columns`, `bins`, `out_columns`? |
+/// | `cut_bins` | `columns`, `bins` (boundaries, or a count of equal-width bins — fitted), `out_columns`?, `drop`? (true) |
 /// | `categorify` | `columns` (a name, or a list of names sharing one index), `freq_limit`? (1) — fitted |
 /// | `hash_encode` | `columns`, `bins` |
 /// | `cross_hash_encode` | `columns` (≥ 2), `bins`, `name`? |
@@ -122,7 +122,8 @@ public struct PipelineStep: Sendable, Equatable {
         case clip([String], Double?, Double?)
         case log([String], Bool)
         case minMax([String], Double, Double)
-        case cutBins([String], [Double], [String]?)
+        case cutBins([String], [Double], [String]?, Bool)
+        case cutBinCount([String], Int, [String]?, Bool)
         case categorify([[String]], Int)
         case hash([String], Int)
         case cross([String], Int, String?)
@@ -158,13 +159,18 @@ public struct PipelineStep: Sendable, Equatable {
         case .minMaxScale: args = .minMax(try r.names("columns"), try r.optionalDouble("min") ?? 0, try r.optionalDouble("max") ?? 1)
         case .cutBins:
             let columns = try r.names("columns")
-            let bins = try r.doubles("bins")
-            guard !bins.isEmpty, zip(bins, bins.dropFirst()).allSatisfy({ $0 < $1 }) else {
-                throw r.error("bins", "must be a non-empty, strictly increasing list of numbers")
-            }
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
-            args = .cutBins(columns, bins, outs)
+            let drop = try r.optionalBool("drop") ?? true
+            if case .number = o["bins"] {
+                args = .cutBinCount(columns, try r.int("bins", min: 1), outs, drop)
+            } else {
+                let bins = try r.doubles("bins")
+                guard !bins.isEmpty, zip(bins, bins.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                    throw r.error("bins", "must be a bin count or a non-empty, strictly increasing list of numbers")
+                }
+                args = .cutBins(columns, bins, outs, drop)
+            }
         case .categorify:
             let groups = try r.groups("columns")
             let limit = try r.optionalInt("freq_limit", min: 1) ?? 1
@@ -196,7 +202,7 @@ public struct PipelineStep: Sendable, Equatable {
     /// The input columns the step reads, by key.
     var inputColumns: [(key: String, names: [String])] {
         switch args {
-        case .columns(let c), .cast(let c, _), .clip(let c, _, _), .log(let c, _), .minMax(let c, _, _), .cutBins(let c, _, _),
+        case .columns(let c), .cast(let c, _), .clip(let c, _, _), .log(let c, _), .minMax(let c, _, _), .cutBins(let c, _, _, _), .cutBinCount(let c, _, _, _),
              .hash(let c, _), .cross(let c, _, _), .count(let c, _):
             return [("columns", c)]
         case .rename(let m): return [("mapping", m.keys.sorted())]
@@ -222,6 +228,9 @@ public struct PipelineStep: Sendable, Equatable {
         case .minMax(let c, let lo, let hi):
             let (out, stats) = try t.minMaxScale(c, outMin: lo, outMax: hi)
             return (out, .minMax(stats))
+        case .cutBinCount(let c, let n, let outs, let drop):
+            let (out, edges) = try t.cutBins(c, binCount: n, outColumns: outs, drop: drop)
+            return (out, .binEdges(edges))
         case .columns(let c) where op == .standardScale:
             let (out, stats) = try t.standardScale(c)
             return (out, .standard(stats))
@@ -249,7 +258,8 @@ public struct PipelineStep: Sendable, Equatable {
         case (.fillna(let v, let c), _): return try t.fillna(v, columns: c)
         case (.clip(let c, let lo, let hi), _): return try t.clip(c, min: lo, max: hi)
         case (.log(let c, let clipping), _): return try t.log(c, clipping: clipping)
-        case (.cutBins(let c, let bins, let outs), _): return try t.cutBins(c, bins: bins, outColumns: outs)
+        case (.cutBins(let c, let bins, let outs, let drop), _): return try t.cutBins(c, bins: bins, outColumns: outs, drop: drop)
+        case (.cutBinCount(let c, _, let outs, let drop), .binEdges(let edges)?): return try t.cutBins(c, edges: edges, outColumns: outs, drop: drop)
         case (.hash(let c, let bins), _): return try t.hashEncode(c, bins: bins)
         case (.cross(let c, let bins, let name), _): return try t.crossHashEncode(c, bins: bins, name: name)
         case (.count(let c, let outs), _) where op == .notNull: return try t.notNull(c, outColumns: outs)
@@ -275,6 +285,7 @@ enum FittedState: Sendable, Equatable {
     case indices([StringIndex])
     case counts(CountEncoding)
     case target(TargetEncoding)
+    case binEdges([String: [Double]])
 }
 
 /// A step with its fitted state (nil for stateless ops).
@@ -329,7 +340,10 @@ public struct FittedPipeline: Sendable, Equatable {
         return FittedPipeline(steps: try file.steps.enumerated().map { i, raw in
             let step = try PipelineStep(json: .object(raw.object), index: i)
             if let e = raw.stateError { throw FeatureError.invalidPipeline("steps[\(i)].fitted: \(e)") }
-            let needs = [.minMaxScale, .standardScale, .categorify, .countEncode, .targetEncode].contains(step.op)
+            let needs: Bool
+            if case .cutBinCount = step.args { needs = true } else {
+                needs = [.minMaxScale, .standardScale, .categorify, .countEncode, .targetEncode].contains(step.op)
+            }
             if needs && raw.state == nil { throw FeatureError.invalidPipeline("steps[\(i)].fitted: missing (was the pipeline fitted?)") }
             if !needs && raw.hasFitted { throw FeatureError.invalidPipeline("steps[\(i)].fitted: the \(step.op.rawValue) op takes no fitted state") }
             return FittedStep(step: step, state: raw.state)
@@ -377,6 +391,7 @@ private struct FittedFileOut: Encodable {
             case .indices(let s)?: try c.encode(s, forKey: key)
             case .counts(let s)?: try c.encode(s, forKey: key)
             case .target(let s)?: try c.encode(s, forKey: key)
+            case .binEdges(let s)?: try c.encode(s, forKey: key)
             case nil: break
             }
         }
@@ -410,6 +425,7 @@ private struct RawFittedStep: Decodable {
             case .categorify: state = .indices(try c.decode([StringIndex].self, forKey: key))
             case .countEncode: state = .counts(try c.decode(CountEncoding.self, forKey: key))
             case .targetEncode: state = .target(try c.decode(TargetEncoding.self, forKey: key))
+            case .cutBins: state = .binEdges(try c.decode([String: [Double]].self, forKey: key))
             default: break
             }
         } catch let e as FeatureError {

@@ -1,5 +1,6 @@
 import Foundation
 import HerdData
+import HerdTensor
 
 /// Herd's own binary columnar table file (`.herdtable`).
 ///
@@ -149,9 +150,13 @@ public enum TableFile {
         }
     }
 
-    /// Reads a table written by `write`.
-    public static func read(path: String) throws -> FeatureTable {
+    /// Reads a table written by `write`; with `columns`, only those (in that order) — the other
+    /// columns' pages are never touched.
+    public static func read(path: String, columns: [String]? = nil) throws -> FeatureTable {
         let file = try MappedFile(path: path)
+        // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
+        // the bytes that are still being parsed or copied below.
+        defer { withExtendedLifetime(file) {} }
         let bytes = file.bytes
         func bad(_ reason: String) -> FeatureError { .invalidTableFile(path: path, reason: reason) }
         guard bytes.count >= 16, Array(bytes[0..<8]) == magic else { throw bad("missing HERDTBL1 magic") }
@@ -163,59 +168,79 @@ public enum TableFile {
         } catch {
             throw bad("unreadable header")
         }
-        var pairs: [(String, Column)] = []
-        for ch in header.columns {
-            var queue = ch.buffers[...]
-            func take(_ kind: String) throws -> UnsafeRawBufferPointer {
-                guard let b = queue.popFirst(), b.kind == kind else { throw bad("column '\(ch.name)': expected a \(kind) buffer") }
-                guard b.offset >= 0, b.length >= 0, b.offset <= bytes.count - b.length else {
-                    throw bad("column '\(ch.name)': \(kind) buffer runs past the end of the file (truncated?)")
+        var wanted = header.columns
+        if let columns {
+            wanted = try columns.map { name in
+                guard let c = header.columns.first(where: { $0.name == name }) else {
+                    throw FeatureError.unknownColumn(name, available: header.columns.map(\.name))
                 }
-                return UnsafeRawBufferPointer(rebasing: bytes[b.offset..<(b.offset + b.length)])
+                return c
             }
-            func array<T>(_ b: UnsafeRawBufferPointer, _: T.Type) throws -> [T] {
-                guard b.count % MemoryLayout<T>.stride == 0 else { throw bad("column '\(ch.name)': buffer size") }
-                return [T](unsafeUninitializedCapacity: b.count / MemoryLayout<T>.stride) { out, n in
-                    if b.count > 0 { UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: b.baseAddress!, byteCount: b.count) }
-                    n = b.count / MemoryLayout<T>.stride
-                }
-            }
-            func offsets(_ b: UnsafeRawBufferPointer, count: Int, limit: Int?) throws -> [Int] {
-                let o = try array(b, Int64.self).map { Int($0) }
-                guard o.count == count + 1, o.first == 0,
-                      zip(o, o.dropFirst()).allSatisfy({ $0 <= $1 }), limit.map({ o.last! == $0 }) ?? true
-                else { throw bad("column '\(ch.name)': inconsistent offsets") }
-                return o
-            }
-            func readData(_ type: ColumnType, count: Int) throws -> ColumnData {
-                switch type {
-                case .int64:
-                    let v = try array(try take("values"), Int64.self)
-                    guard v.count == count else { throw bad("column '\(ch.name)': \(v.count) values, expected \(count)") }
-                    return .int64(v)
-                case .double:
-                    let v = try array(try take("values"), Double.self)
-                    guard v.count == count else { throw bad("column '\(ch.name)': \(v.count) values, expected \(count)") }
-                    return .double(v)
-                case .string:
-                    let ob = try take("offsets")
-                    let by = try take("bytes")
-                    let o = try offsets(ob, count: count, limit: by.count)
-                    return .string(StringData(offsets: o, bytes: Array(by)))
-                default:
-                    let o = try offsets(try take("list_offsets"), count: count, limit: nil)
-                    return .list(offsets: o, values: try readData(type.element!, count: o.last!))
-                }
-            }
-            var validity: Validity?
-            if ch.buffers.first?.kind == "validity" {
-                let words = try array(try take("validity"), UInt64.self)
-                guard words.count == (header.rows + 63) / 64 else { throw bad("column '\(ch.name)': validity size") }
-                validity = Validity(words: words, count: header.rows)
-            }
-            let data = try readData(ch.type, count: header.rows)
-            pairs.append((ch.name, Column(type: ch.type, data: data, validity: validity)))
         }
-        return try FeatureTable(pairs)
+        // Columns are copied out of the mapping in parallel, one task per column.
+        var results = [Result<Column, Error>?](repeating: nil, count: wanted.count)
+        let rows = header.rows
+        results.withUnsafeMutableBufferPointer { out in
+            let o = UncheckedSendable(out)
+            Parallel.forEach(wanted.count) { i in
+                o.value[i] = Result { try readColumn(wanted[i], rows: rows, bytes: bytes, bad: bad) }
+            }
+        }
+        return try FeatureTable(zip(wanted, results).map { ($0.name, try $1!.get()) })
+    }
+
+    private static func readColumn(
+        _ ch: ColumnHeader, rows: Int, bytes: UnsafeRawBufferPointer, bad: (String) -> FeatureError
+    ) throws -> Column {
+        var queue = ch.buffers[...]
+        func take(_ kind: String) throws -> UnsafeRawBufferPointer {
+            guard let b = queue.popFirst(), b.kind == kind else { throw bad("column '\(ch.name)': expected a \(kind) buffer") }
+            guard b.offset >= 0, b.length >= 0, b.offset <= bytes.count - b.length else {
+                throw bad("column '\(ch.name)': \(kind) buffer runs past the end of the file (truncated?)")
+            }
+            return UnsafeRawBufferPointer(rebasing: bytes[b.offset..<(b.offset + b.length)])
+        }
+        func array<T>(_ b: UnsafeRawBufferPointer, _: T.Type) throws -> [T] {
+            guard b.count % MemoryLayout<T>.stride == 0 else { throw bad("column '\(ch.name)': buffer size") }
+            return [T](unsafeUninitializedCapacity: b.count / MemoryLayout<T>.stride) { out, n in
+                if b.count > 0 { UnsafeMutableRawPointer(out.baseAddress!).copyMemory(from: b.baseAddress!, byteCount: b.count) }
+                n = b.count / MemoryLayout<T>.stride
+            }
+        }
+        func offsets(_ b: UnsafeRawBufferPointer, count: Int, limit: Int?) throws -> [Int] {
+            let o = try array(b, Int64.self).map { Int($0) }
+            guard o.count == count + 1, o.first == 0,
+                  zip(o, o.dropFirst()).allSatisfy({ $0 <= $1 }), limit.map({ o.last! == $0 }) ?? true
+            else { throw bad("column '\(ch.name)': inconsistent offsets") }
+            return o
+        }
+        func readData(_ type: ColumnType, count: Int) throws -> ColumnData {
+            switch type {
+            case .int64:
+                let v = try array(try take("values"), Int64.self)
+                guard v.count == count else { throw bad("column '\(ch.name)': \(v.count) values, expected \(count)") }
+                return .int64(v)
+            case .double:
+                let v = try array(try take("values"), Double.self)
+                guard v.count == count else { throw bad("column '\(ch.name)': \(v.count) values, expected \(count)") }
+                return .double(v)
+            case .string:
+                let ob = try take("offsets")
+                let by = try take("bytes")
+                let o = try offsets(ob, count: count, limit: by.count)
+                return .string(StringData(offsets: o, bytes: Array(by)))
+            default:
+                let o = try offsets(try take("list_offsets"), count: count, limit: nil)
+                return .list(offsets: o, values: try readData(type.element!, count: o.last!))
+            }
+        }
+        var validity: Validity?
+        if ch.buffers.first?.kind == "validity" {
+            let words = try array(try take("validity"), UInt64.self)
+            guard words.count == (rows + 63) / 64 else { throw bad("column '\(ch.name)': validity size") }
+            validity = Validity(words: words, count: rows)
+        }
+        let data = try readData(ch.type, count: rows)
+        return Column(type: ch.type, data: data, validity: validity)
     }
 }

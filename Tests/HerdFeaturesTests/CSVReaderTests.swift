@@ -75,6 +75,34 @@ final class CSVReaderTests: XCTestCase {
         }
     }
 
+    func testQuotedFields() throws {
+        let dir = try TemporaryDirectory()
+        let text = "\"id\",name,tags\n1,\"a, b\",\"x|y\"\n2,\"say \"\"hi\"\"\",\n3,\"\",z\n4,,\n"
+        let path = try dir.write("q.csv", text)
+        let schema = CSVSchema(columns: [.init(name: "id", type: .int64), .init(name: "name", type: .string),
+                                         .init(name: "tags", type: .stringList, listSeparator: "|")], quote: "\"")
+        let (t, _) = try CSVReader(schema: schema).read(path: path)
+        XCTAssertEqual(t["name"].values, [.string("a, b"), .string("say \"hi\""), .string(""), .null])
+        XCTAssertEqual(t["tags"].values, [.list([.string("x"), .string("y")]), .null, .list([.string("z")]), .null])
+        // Header names are unquoted too; without quoting the quotes are data.
+        let (h, _) = try CSVReader(quote: UInt8(ascii: "\"")).read(path: path)
+        XCTAssertEqual(h.names, ["id", "name", "tags"])
+        XCTAssertThrowsError(try CSVReader().read(path: path)) {
+            XCTAssertEqual("\($0)", "\(path):2: expected 3 fields, found 4")
+        }
+        // Errors name the line.
+        let bad = try dir.write("b.csv", "id,name\n1,\"open\n2,\"x\"y\n")
+        XCTAssertThrowsError(try CSVReader(quote: UInt8(ascii: "\"")).read(path: bad)) {
+            XCTAssertEqual("\($0)", "\(bad):2: column 'name': unterminated quoted field (quoted fields cannot span lines)")
+        }
+        let (_, s) = try CSVReader(onError: .skip, quote: UInt8(ascii: "\"")).read(path: try dir.write("c.csv", "id,name\n1,\"x\"y\n2,ok\n"))
+        XCTAssertEqual(s.skippedSamples.map(\.reason), ["column 'name': text after the closing quote"])
+        // Writer round trip with quoting.
+        let out = dir.file("w.csv")
+        try CSVWriter.write(t, to: out, quote: UInt8(ascii: "\""))
+        XCTAssertEqual(try CSVReader(schema: schema).read(path: out).table, t)
+    }
+
     func testMaxListLengthIsEnforced() throws {
         let dir = try TemporaryDirectory()
         let path = try dir.write("l.tsv", "1\ta,b\n2\ta,b,c,d\n3\t\n")
@@ -122,6 +150,10 @@ final class CSVReaderTests: XCTestCase {
         let path = dir.file("t.herdtable")
         try TableFile.write(t, to: path)
         XCTAssertEqual(try TableFile.read(path: path), t)
+        XCTAssertEqual(try TableFile.read(path: path, columns: ["ids", "user"]), try t.select(["ids", "user"]))
+        XCTAssertThrowsError(try TableFile.read(path: path, columns: ["nope"])) {
+            XCTAssertEqual("\($0)", "no column named 'nope' (columns: user, count, score, tags, ids)")
+        }
         // Truncation is detected.
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
         try data.prefix(data.count - 10).write(to: URL(fileURLWithPath: path))

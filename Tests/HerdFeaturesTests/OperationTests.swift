@@ -95,9 +95,15 @@ final class OperationTests: XCTestCase {
         if case .double(let x) = std["score"][5] { XCTAssertEqual(x, 2.6 / 3.425.squareRoot(), accuracy: 1e-12) } else { XCTFail() }
         // Friesian cut_bins [1, 1e2, 1e3]: x<1 → 0, [1,100) → 1, [100,1000) → 2, ≥1000 → 3.
         let counts = try FeatureTable([("n", Column(int64s: [0, 1, 99, 100, 5000, nil, -7]))])
-        let binned = try counts.cutBins(["n"], bins: [1, 100, 1000], outColumns: ["n_bin"])
+        let binned = try counts.cutBins(["n"], bins: [1, 100, 1000])
+        XCTAssertEqual(binned.names, ["n_bin"])  // Friesian: <column>_bin, input dropped
         XCTAssertEqual(binned["n_bin"].values, [.int(0), .int(1), .int(1), .int(2), .int(3), .null, .int(0)])
-        XCTAssertEqual(binned["n"], counts["n"])
+        XCTAssertEqual(try counts.cutBins(["n"], bins: [1], outColumns: ["n"])["n"].values, ([0, 1, 1, 1, 1, nil, 0] as [Int64?]).map { $0.map { Value.int($0) } ?? .null })
+        XCTAssertEqual(try counts.cutBins(["n"], bins: [1], outColumns: ["b"], drop: false).names, ["n", "b"])
+        // A bin count: equal-width over [min, max] = [-7, 5000], 2 bins → edges -7, 2496.5, 5000.
+        let (counted, edges) = try counts.cutBins(["n"], binCount: 2)
+        XCTAssertEqual(edges["n"], [-7, 2496.5, 5000])
+        XCTAssertEqual(counted["n_bin"].values, ([1, 1, 1, 1, 3, nil, 1] as [Int64?]).map { $0.map { Value.int($0) } ?? .null })
         XCTAssertThrowsError(try counts.cutBins(["n"], bins: [3, 2]))
     }
 

@@ -7,7 +7,8 @@ final class PipelineTests: XCTestCase {
     {"steps": [
       {"op": "fillna", "columns": ["followers"], "value": 0},
       {"op": "categorify", "columns": [["engaged_with_user_id", "enaging_user_id"], "tokens"], "freq_limit": 2},
-      {"op": "cut_bins", "columns": ["followers"], "bins": [1, 100, 1000], "out_columns": ["followers_bin"]},
+      {"op": "cut_bins", "columns": ["followers"], "bins": [1, 100, 1000], "out_columns": ["followers_bin"], "drop": false},
+      {"op": "cut_bins", "columns": ["followers"], "bins": 2, "out_columns": ["followers_half"], "drop": false},
       {"op": "log", "columns": ["followers"]},
       {"op": "min_max_scale", "columns": ["followers"]},
       {"op": "cross_hash_encode", "columns": ["media", "language"], "bins": 600},
@@ -39,15 +40,17 @@ final class PipelineTests: XCTestCase {
         ])
         let path = try dir.write("p.json", pipelineJSON)
         let pipeline = try Pipeline.load(path: path)
-        XCTAssertEqual(pipeline.steps.map(\.op.rawValue), ["fillna", "categorify", "cut_bins", "log", "min_max_scale", "cross_hash_encode", "hash_encode", "count_encode", "target_encode", "drop"])
+        XCTAssertEqual(pipeline.steps.map(\.op.rawValue), ["fillna", "categorify", "cut_bins", "cut_bins", "log", "min_max_scale", "cross_hash_encode", "hash_encode", "count_encode", "target_encode", "drop"])
         let (out, fitted) = try pipeline.fit(train)
         // users: u2 ×3, u1 ×2, u3 ×2, u4 ×1 (dropped by freq_limit 2) → u2=1, u1=2, u3=3.
         XCTAssertEqual(out["engaged_with_user_id"].int64Values, [2, 1, 3, 0])
         XCTAssertEqual(out["enaging_user_id"].int64Values, [1, 3, 2, 1])
         XCTAssertEqual(out["tokens"].values, [[1, 2], [1], [], [2, 0]].map { .list($0.map { .int($0) }) })
         XCTAssertEqual(out["followers_bin"].int64Values, [1, 0, 3, 2])
+        // 2 equal-width bins over [0, 2000]: edges 0, 1000, 2000 → 5 → 1, 0 → 1, 2000 → 3, 150 → 1.
+        XCTAssertEqual(out["followers_half"].int64Values, [1, 1, 3, 1])
         XCTAssertEqual(out["media_count"].int64Values, [2, 1, 2, 1])
-        XCTAssertEqual(out.names, ["engaged_with_user_id", "enaging_user_id", "tokens", "followers", "language", "followers_bin", "crossed_media_language", "media_count", "language_te_followers_bin"])
+        XCTAssertEqual(out.names, ["engaged_with_user_id", "enaging_user_id", "tokens", "followers", "language", "followers_bin", "followers_half", "crossed_media_language", "media_count", "language_te_followers_bin"])
         // language en: bins 1, 3; fr: 0; es: 2; mean 1.5 → en (4 + 1.5) / 3.
         XCTAssertEqual(out["language_te_followers_bin"].doubleValues!, [5.5 / 3, 1.5 / 2, 5.5 / 3, 3.5 / 2], accuracy: 1e-12)
         XCTAssertEqual(out["followers"][2], .double(1))
@@ -69,6 +72,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(applied["followers"][0], out["followers"][0])  // same raw 5 → same scaled value
         XCTAssertEqual(applied["crossed_media_language"][0], out["crossed_media_language"][0])
         XCTAssertEqual(applied["media_count"].int64Values, [2, 0])
+        XCTAssertEqual(applied["followers_half"].int64Values, [1, 3])  // fitted edges, not the new table's
         XCTAssertEqual(applied["language_te_followers_bin"].doubleValues!, [5.5 / 3, 1.5], accuracy: 1e-12)
         XCTAssertEqual(try fitted.apply(test), applied)
     }
@@ -93,7 +97,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(message(#"{"steps":[{"op":"log","columns":["followers"],"base":2}]}"#),
                        "invalid pipeline: steps[0] (log): unknown key 'base'")
         XCTAssertEqual(message(#"{"steps":[{"op":"cut_bins","columns":["followers"],"bins":[10,1]}]}"#),
-                       "invalid pipeline: steps[0] (cut_bins).bins: must be a non-empty, strictly increasing list of numbers")
+                       "invalid pipeline: steps[0] (cut_bins).bins: must be a bin count or a non-empty, strictly increasing list of numbers")
         XCTAssertEqual(message(#"{"steps":[{"op":"drop","columns":["media"]},{"op":"min_max_scale","columns":["followrs"]}]}"#),
                        "invalid pipeline: steps[1] (min_max_scale).columns: no column named 'followrs' (columns: engaged_with_user_id, enaging_user_id, tokens, followers, language)")
         XCTAssertEqual(message(#"{"steps":[{"op":"target_encode","columns":[["language","media"]],"targets":["label"]}]}"#),
