@@ -40,8 +40,9 @@ let package = Package(
         .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
         .testTarget(name: "HerdLayersTests", dependencies: ["HerdLayers", "HerdTestSupport"]),
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
-        .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdTestSupport"]),
+        .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdFeatures", "HerdTestSupport"]),
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
+        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
     ]
 )

@@ -64,6 +64,7 @@ struct BenchKernels: AsyncParsableCommand {
             results["gemm_\(name)_parallel_gflops"] = flops / par / 1e9
             print(String(format: "sgemm %@ %dx%dx%d: %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d", name, m, n, k, flops / single / 1e9, flops / par / 1e9, Parallel.threads))
         }
+        benchBF16(into: &results)
         let roof = measureGemmRoofline()
         results["gemm_roofline_gflops"] = roof / 1e9
         print(String(format: "roofline (every worker in its own SGEMM): %.1f GFLOP/s", roof / 1e9))
@@ -101,6 +102,38 @@ struct BenchKernels: AsyncParsableCommand {
         results["bias_relu_gbytes_per_s"] = Double(2048 * 512 * 8) / relu / 1e9
         print(String(format: "bias+ReLU [2048, 512]: %.1f GB/s", Double(2048 * 512 * 8) / relu / 1e9))
         if json { print(jsonLine(results.mapValues { $0 as Any }.merging(["others_busy": quiet ?? -1]) { a, _ in a })) }
+    }
+}
+
+/// BF16: rounding throughput, `gemmBF16` against `gemm` on MLP shapes (1 thread), and what
+/// rounding a layer's weight costs next to that layer's forward GEMM (the case for re-rounding the
+/// weight at every forward instead of caching it across steps).
+func benchBF16(into results: inout [String: Double]) {
+    print("bf16 backend: \(BF16GEMM.note)")
+    let n = 1 << 20
+    let src = Tensor(shape: [n]), dst = Tensor(shape: [n])
+    for i in 0..<n { src[i] = Float(i) * 1e-3 }
+    let packed = UnsafeMutablePointer<UInt16>.allocate(capacity: n)
+    defer { packed.deallocate() }
+    let tPacked = timeIt { BF16.convert(src.data, count: n, into: packed) }
+    let tFloat = timeIt { BF16.roundInFloat(src.data, count: n, into: dst.data) }
+    results["bf16_convert_gfloats_per_s"] = Double(n) / tPacked / 1e9
+    results["bf16_round_in_float_gfloats_per_s"] = Double(n) / tFloat / 1e9
+    print(String(format: "bf16 rounding (1 thread): to packed %.2f G floats/s, in FP32 storage %.2f G floats/s", Double(n) / tPacked / 1e9, Double(n) / tFloat / 1e9))
+    for (m, nn, k) in [(1024, 512, 512), (1024, 1024, 429)] {
+        // Forward shape: x[M, K] · Wᵀ, W [N, K].
+        let x = Tensor(shape: [m, k]), w = Tensor(shape: [nn, k]), y = Tensor(shape: [m, nn])
+        x.fill(0.1); w.fill(0.2)
+        let xb = BF16Buffer.ensure(nil, from: x.data, count: m * k), wb = BF16Buffer.ensure(nil, from: w.data, count: nn * k)
+        let t32 = timeIt { gemm(.none, .transposed, m: m, n: nn, k: k, a: x.data, lda: k, b: w.data, ldb: k, c: y.data, ldc: nn) }
+        let t16 = timeIt { gemmBF16(.none, .transposed, m: m, n: nn, k: k, a: xb, lda: k, b: wb, ldb: k, c: y.data, ldc: nn) }
+        let tw = timeIt { wb.assign(from: w.data, count: nn * k) }
+        let tx = timeIt { xb.assign(from: x.data, count: m * k) }
+        let flops = 2.0 * Double(m * nn * k)
+        results["gemm_bf16_\(m)x\(nn)x\(k)_gflops"] = flops / t16 / 1e9
+        results["gemm_fp32_\(m)x\(nn)x\(k)_gflops"] = flops / t32 / 1e9
+        print(String(format: "gemm %dx%dx%d (1 thread): fp32 %.1f GFLOP/s, bf16 %.1f GFLOP/s; rounding W[%d,%d] %.3f ms = %.1f%% of the bf16 GEMM, x[%d,%d] %.3f ms",
+                     m, nn, k, flops / t32 / 1e9, flops / t16 / 1e9, nn, k, tw * 1e3, 100 * tw / t16, m, k, tx * 1e3))
     }
 }
 

@@ -1,8 +1,9 @@
 import ArgumentParser
 import Foundation
 import HerdData
+import HerdTensor
 
-/// `herd bench-preprocess --data FILE`: times the text → cache pipeline (fit, then parse +
+/// `herd bench preprocess --data FILE`: times the text → cache pipeline (fit, then parse +
 /// transform + cache write), and one epoch of shuffled batches from the cache. A synchronous
 /// `ParsableCommand`, like `GenerateCriteo`.
 public struct BenchPreprocess: ParsableCommand {
@@ -27,6 +28,9 @@ public struct BenchPreprocess: ParsableCommand {
 
     @Option(help: "Bytes per parse chunk.")
     var chunkMiB: Int = 8
+
+    @Flag(help: "Print one JSON object as the last line (rows_per_s = rows / (fit + transform-and-cache seconds), peak_rss_bytes).")
+    var json = false
 
     public init() {}
 
@@ -70,5 +74,16 @@ public struct BenchPreprocess: ParsableCommand {
         print(String(format: "%-38@ %8.2f s %12.0f rows/s", "block-shuffled epoch (64k-row blocks)" as NSString,
                      blockedSeconds, Double(seenBlocked) / blockedSeconds))
         print("table sizes: \(state.tableSizes.map(String.init).joined(separator: ","))")
+        if json {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            let total = fitSeconds + buildSeconds
+            print(jsonLine([
+                "who": "herd", "rows": dataset.rows, "bytes": bytes, "rows_per_s": rows / total, "wall_s": total,
+                "mb_per_s": Double(bytes) / 1e6 / total, "fit_seconds": fitSeconds, "transform_cache_seconds": buildSeconds,
+                "shuffled_epoch_rows_per_s": Double(seen) / epochSeconds, "peak_rss_bytes": Int(usage.ru_maxrss) * 1024,
+                "freq_limit": hashing == nil ? freqLimit : 0, "hashing": hashing ?? 0, "threads": Parallel.threads,
+            ]))
+        }
     }
 }

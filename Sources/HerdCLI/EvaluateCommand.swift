@@ -11,6 +11,10 @@ struct ExportDataOptions: ParsableArguments {
     @Option(help: "Directory for the binary columnar cache (default: beside the data file).") var cacheDir: String?
     @Option(help: "Rows per inference batch.") var batchSize = 8192
 
+    func validate() throws {
+        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
+    }
+
     /// Loads the export and opens the data with its feature state.
     func open() throws -> (ModelExport, CriteoDataset) {
         let export = try ModelExport.load(from: URL(fileURLWithPath: model))
@@ -65,7 +69,7 @@ struct Predict: AsyncParsableCommand {
         let seconds = Date().timeIntervalSince(t0)
         var text = ""
         text.reserveCapacity(p.count * 10)
-        for v in p { text += String(format: "%.6f\n", v) }
+        for v in p { text += String(format: "%.7g\n", v) }  // NOTE: %g keeps tiny probabilities (a fixed 6 decimals rounds them to 0)
         try AtomicFile.write(Data(text.utf8), to: URL(fileURLWithPath: out))
         if json {
             print(jsonLine(["rows": dataset.rows, "skipped_rows": dataset.skippedRows, "out": out, "samples_per_s": Double(dataset.rows) / max(seconds, 1e-9)]))

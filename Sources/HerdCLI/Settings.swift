@@ -20,6 +20,20 @@ struct Settings {
         values = obj
     }
 
+    /// Refuses keys that are not in `known`, so that a misspelt setting is not silently ignored.
+    func rejectUnknownKeys(_ known: Set<String>) throws {
+        let unknown = values.keys.filter { !known.contains($0) }.sorted()
+        guard !unknown.isEmpty else { return }
+        let hints = unknown.compactMap { key -> String? in
+            let dashed = key.replacingOccurrences(of: "_", with: "-").lowercased()
+            return dashed != key && known.contains(dashed) ? "\"\(dashed)\"" : nil
+        }
+        throw ValidationError(
+            "--config \(path ?? ""): unknown setting\(unknown.count > 1 ? "s" : "") \(unknown.map { "\"\($0)\"" }.joined(separator: ", "))"
+                + (hints.isEmpty ? "" : " (did you mean \(hints.joined(separator: ", "))?)")
+                + "; the keys are the flag names without dashes: \(known.sorted().joined(separator: ", "))")
+    }
+
     private func bad(_ key: String, _ what: String) -> ValidationError {
         ValidationError("--config \(path ?? ""): \"\(key)\" must be \(what)")
     }

@@ -9,7 +9,7 @@ import HerdTraining
 /// `herd train`: fit features, train DLRM or W&D, validate, checkpoint, export.
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a DLRM or Wide & Deep model on Criteo-format click logs and export it.",
+        abstract: "Train a DLRM, Wide & Deep, DeepFM or DCN-v2 model on Criteo-format click logs and export it.",
         discussion: """
             Reads Kaggle/Terabyte TSV or the same 40 columns as CSV (with or without a header). Dense \
             features become log(max(x,0)+1); categoricals are hashed (--max-ind-range) or mapped through a \
@@ -19,7 +19,7 @@ struct Train: AsyncParsableCommand {
             {"epochs": 2, "batch-size": 4096}), then flags.
             """)
 
-    @Option(help: "Model: dlrm or wnd.") var model: ModelKind
+    @Option(help: "Model: dlrm, wnd, deepfm or dcn.") var model: ModelKind
     @Option(help: "Training file (Criteo TSV/CSV).") var train: String
     @Option(help: "Validation file; metrics in the summary are computed on it.") var valid: String?
     @Option(help: "Output directory: OUT/model (export) and OUT/checkpoints.") var out: String
@@ -38,6 +38,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Decay steps, 0 = no decay (default 0).") var decaySteps: Int?
     @Option(help: "Seed for initialisation and shuffling (default 0).") var seed: UInt64?
     @Flag(inversion: .prefixedNo, help: "Shuffle rows every epoch (default on).") var shuffle: Bool?
+    @Option(help: "Shuffle blocks of N rows, then rows within each block, instead of all rows (for caches larger than memory: reads stay local).") var shuffleBlockRows: Int?
 
     @Option(help: "Validate every N steps as well as after each epoch (default 0 = per epoch only).") var validateEvery: Int?
     @Option(help: "Checkpoint every N steps as well as after each epoch (default 0 = per epoch only).") var checkpointEvery: Int?
@@ -58,15 +59,22 @@ struct Train: AsyncParsableCommand {
     @Option(help: "DLRM bottom MLP widths, input excluded (default 512-256-64-16; last = embedding dim).") var bottomMlp: String?
     @Option(help: "DLRM top MLP widths after the interaction (default 512-256-1).") var topMlp: String?
     @Option(help: "DLRM interaction: dot or cat (default dot).") var interaction: String?
-    @Option(help: "W&D deep MLP widths (default 1024-512-256-1).") var deepMlp: String?
+    @Option(help: "Deep MLP widths (W&D default 1024-512-256-1, DeepFM 400-400-400-1, DCN 512-256-1).") var deepMlp: String?
     @Option(help: "W&D hashed crosses for the wide part: field pairs like 0:1,2:5 (C1 is field 0).") var crosses: String?
     @Option(help: "W&D buckets per cross (default 10000).") var crossBuckets: Int?
+    @Option(help: "DCN cross layers (default 3).") var crossLayers: Int?
+    @Option(help: "GEMM precision of the MLPs: fp32 (default) or bf16 (BF16 operands, FP32 accumulation and master weights; native on CPUs with avx512_bf16, emulated elsewhere).") var precision: Precision?
 
     @Flag(help: "Print one JSON summary object as the last line (progress goes to stderr).") var json = false
 
     func run() async throws {
         let s = try Settings(file: config)
+        try s.rejectUnknownKeys(settingKeys)
         let outURL = URL(fileURLWithPath: out)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out): exists and is not a directory")
+        }
         try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
         let onErr = try onError ?? s.enumValue("on-error") ?? .fail
         let log = Log(json: json)
@@ -97,6 +105,7 @@ struct Train: AsyncParsableCommand {
         tc.maxSteps = try maxSteps ?? s.int("max-steps")
         tc.batchSize = try batchSize ?? s.int("batch-size") ?? 2048
         tc.shuffleSeed = (try shuffle ?? s.bool("shuffle") ?? true) ? seedValue : nil
+        tc.shuffleBlockRows = try shuffleBlockRows ?? s.int("shuffle-block-rows")
         tc.validateEvery = try validateEvery ?? s.int("validate-every") ?? 0
         tc.checkpointEvery = try checkpointEvery ?? s.int("checkpoint-every") ?? 0
         tc.keepCheckpoints = try keepCheckpoints ?? s.int("keep-checkpoints") ?? 3
@@ -124,9 +133,19 @@ struct Train: AsyncParsableCommand {
         if resume {
             if let step = try trainer.resume() { log.line("resumed from the checkpoint at step \(step)") } else { log.line("no checkpoint to resume from in \(out)/checkpoints; starting afresh") }
         }
-        log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base)")
+        log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base), precision \(m.precision.rawValue)"
+                 + (m.precision == .bf16 ? " [\(BF16GEMM.note)]" : ""))
 
-        var result = try trainer.run()
+        // NOTE: the summary and the target check need metrics of the final weights; a run that ends
+        // mid-epoch (--max-steps) or resumes a finished run has none, or older ones, from the trainer.
+        func finish(_ r: TrainResult) -> TrainResult {
+            guard let validData, trainer.lastValidationStep != r.state.globalStep || r.validation == nil else { return r }
+            var r = r
+            r.validation = trainer.evaluate(validData).0
+            log.line(String(format: "validation at step %d (end of run): AUC %.4f  logloss %.4f  accuracy %.4f", r.state.globalStep, r.validation!.auc, r.validation!.logloss, r.validation!.accuracy))
+            return r
+        }
+        var result = finish(try trainer.run())
         var attempt = 0
         func met(_ v: BinaryMetrics?) -> Bool {
             guard let v else { return true }
@@ -138,7 +157,7 @@ struct Train: AsyncParsableCommand {
             log.line(String(format: "target missed (AUC %.4f, accuracy %.4f); retry %d of %d: %d more epoch(s) from the last checkpoint", v.auc, v.accuracy, attempt, retries, tc.epochs))
             _ = try trainer.resume()
             trainer.extend(epochs: tc.epochs)
-            result = try trainer.run()
+            result = finish(try trainer.run())
         }
 
         let exportURL = outURL.appendingPathComponent("model")
@@ -148,8 +167,9 @@ struct Train: AsyncParsableCommand {
         var summary: [String: Any] = [
             "model": modelConfig.kind.rawValue, "export": exportURL.path, "epochs": result.state.epoch, "steps": result.state.globalStep,
             "samples_per_s": result.samplesPerSecond, "rows": trainData.rows, "skipped_rows": trainData.skippedRows + (validData?.skippedRows ?? 0),
-            "stopped_early": result.state.stoppedEarly, "retries": attempt,
+            "stopped_early": result.state.stoppedEarly, "retries": attempt, "gemm_precision": m.precision.rawValue,
         ]
+        if m.precision == .bf16 { summary["bf16_backend"] = BF16GEMM.backend.rawValue }
         if let v = result.validation {
             summary.merge(metricsDictionary(v)) { a, _ in a }
             summary["valid_rows"] = v.count
@@ -161,12 +181,25 @@ struct Train: AsyncParsableCommand {
             print(String(format: "training: %.0f samples/s over %d steps", result.samplesPerSecond, result.state.globalStep))
         }
         if !reached {
-            throw TargetMissed(message: "the target was not reached after \(attempt) retries" + (result.validation.map { String(format: " (AUC %.4f, accuracy %.4f)", $0.auc, $0.accuracy) } ?? ""))
+            throw TargetMissed(message: "the target was not reached after \(attempt) \(attempt == 1 ? "retry" : "retries")" + (result.validation.map { String(format: " (AUC %.4f, accuracy %.4f)", $0.auc, $0.accuracy) } ?? ""))
         }
+    }
+
+    /// The keys `--config` takes: every option's flag name (`maxIndRange` → `max-ind-range`), except
+    /// the inputs and outputs and the flags that only make sense on the command line.
+    var settingKeys: Set<String> {
+        let names = Mirror(reflecting: self).children.compactMap { $0.label.map { $0.hasPrefix("_") ? String($0.dropFirst()) : $0 } }
+        let kebab = names.map { name in
+            name.reduce(into: "") { out, c in
+                if c.isUppercase { out += "-" + c.lowercased() } else { out.append(c) }
+            }
+        }
+        return Set(kebab).subtracting(["model", "train", "valid", "out", "config", "resume", "json"])
     }
 
     func makeModelConfig(_ s: Settings, tableSizes: [Int], seed: UInt64) throws -> ModelConfig {
         let dim = try embeddingDim ?? s.int("embedding-dim") ?? 16
+        let prec = try precision ?? s.enumValue("precision") ?? .fp32
         switch model {
         case .dlrm:
             var c = DLRMConfig(tableSizes: tableSizes)
@@ -177,6 +210,7 @@ struct Train: AsyncParsableCommand {
             guard let k = InteractionKind(rawValue: inter) else { throw ValidationError("--interaction must be dot or cat, not '\(inter)'") }
             c.interaction = k
             c.seed = seed
+            c.precision = prec
             return .dlrm(c)
         case .wnd:
             var c = WideAndDeepConfig(tableSizes: tableSizes)
@@ -191,7 +225,25 @@ struct Train: AsyncParsableCommand {
             }
             c.crossBuckets = try crossBuckets ?? s.int("cross-buckets") ?? 10_000
             c.seed = seed
+            c.precision = prec
             return .wnd(c)
+        case .deepfm where prec != .fp32, .dcn where prec != .fp32:
+            throw ValidationError("--precision \(prec.rawValue) is supported for dlrm and wnd")
+        case .deepfm:
+            var c = DeepFMConfig(tableSizes: tableSizes)
+            c.embeddingDim = dim
+            c.deepMLP = try widths(deepMlp ?? s.string("deep-mlp")) ?? c.deepMLP
+            c.seed = seed
+            return .deepfm(c)
+        case .dcn:
+            var c = DCNConfig(tableSizes: tableSizes)
+            c.embeddingDim = dim
+            c.deepMLP = try widths(deepMlp ?? s.string("deep-mlp")) ?? c.deepMLP
+            c.crossLayers = try crossLayers ?? s.int("cross-layers") ?? c.crossLayers
+            c.seed = seed
+            return .dcn(c)
+        case .twotower:
+            throw ValidationError("--model twotower needs user and item features; Criteo click logs have no such split (train it on a recsys feature table)")
         }
     }
 

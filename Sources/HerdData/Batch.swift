@@ -114,3 +114,23 @@ public struct KeyedJagged: Sendable, Equatable {
         return KeyedJagged(features: features, batchSize: n, offsets: newOffsets, ids: newIds)
     }
 }
+
+extension KeyedJagged {
+    /// The given features (in that order) as a new KeyedJagged; each feature's ids are one
+    /// contiguous block, so this is a block copy per feature.
+    public func select(features chosen: [Int]) -> KeyedJagged {
+        if chosen == Array(0..<features) { return self }
+        let b = batchSize
+        var newIds: [Int32] = []
+        var newOffsets: [Int32] = [0]
+        newOffsets.reserveCapacity(chosen.count * b + 1)
+        for f in chosen {
+            precondition(f >= 0 && f < features, "feature \(f) outside 0..<\(features)")
+            let lo = Int(offsets[f * b]), hi = Int(offsets[f * b + b])
+            let shift = Int32(newIds.count - lo)
+            newIds.append(contentsOf: ids[lo..<hi])
+            for r in 0..<b { newOffsets.append(offsets[f * b + r + 1] + shift) }
+        }
+        return KeyedJagged(features: chosen.count, batchSize: b, offsets: newOffsets, ids: newIds)
+    }
+}

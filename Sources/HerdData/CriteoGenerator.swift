@@ -49,61 +49,28 @@ public struct CriteoGenerator: Sendable {
         let train = try FileWriter(path: dir.appendingPathComponent("train.txt").path)
         let test = try FileWriter(path: dir.appendingPathComponent("test.txt").path)
 
-        // Blocks never straddle the split: train blocks first, then test blocks.
-        var blocks: [(range: Range<Int>, test: Bool)] = []
-        for start in stride(from: 0, to: trainCount, by: Self.blockRows) {
-            blocks.append((start..<min(start + Self.blockRows, trainCount), false))
-        }
-        for start in stride(from: trainCount, to: rows, by: Self.blockRows) {
-            blocks.append((start..<min(start + Self.blockRows, rows), true))
-        }
+        let blocks = GenerationBlock.split(rows: rows, trainCount: trainCount, blockRows: Self.blockRows)
         var trainPositives = 0, testPositives = 0
         var testProbabilities: [Double] = [], testLabels: [Bool] = [], testMainEffects: [Double] = []
         testProbabilities.reserveCapacity(testCount)
         testLabels.reserveCapacity(testCount)
-        /// Writes finished blocks in order and accumulates the oracle's inputs.
-        func writeRound(_ outputs: [GeneratedBlock], tests: [Bool]) throws {
-            for (block, isTest) in zip(outputs, tests) {
-                let positives = block.labels.reduce(0) { $0 + ($1 ? 1 : 0) }
-                if isTest {
-                    try test.write(block.text)
-                    testPositives += positives
-                    testProbabilities += block.probabilities
-                    testMainEffects += block.mainEffectLogits
-                    testLabels += block.labels
-                } else {
-                    try train.write(block.text)
-                    trainPositives += positives
-                }
+        /// Writes one finished block (blocks arrive in order) and accumulates the oracle's inputs.
+        func writeBlock(_ block: GeneratedBlock, isTest: Bool) throws {
+            let positives = block.labels.reduce(0) { $0 + ($1 ? 1 : 0) }
+            if isTest {
+                try test.write(block.text)
+                testPositives += positives
+                testProbabilities += block.probabilities
+                testMainEffects += block.mainEffectLogits
+                testLabels += block.labels
+            } else {
+                try train.write(block.text)
+                trainPositives += positives
             }
         }
 
-        // NOTE: pipelined like `CriteoReader`: task 0 of each parallel step writes the previous
-        // round while the other tasks generate the next one.
-        let perRound = 4 * Parallel.threads
-        var pending: (outputs: [GeneratedBlock], tests: [Bool])?
-        var roundStart = 0
-        while pending != nil || roundStart < blocks.count {
-            let round = Array(blocks[roundStart..<min(roundStart + perRound, blocks.count)])
-            let previous = pending
-            let offset = previous == nil ? 0 : 1
-            var outputs = [GeneratedBlock?](repeating: nil, count: round.count)
-            var failure: Error?
-            outputs.withUnsafeMutableBufferPointer { out in
-                let out = UncheckedSendable(out)
-                Parallel.forEach(round.count + offset) { task in
-                    if let previous, task == 0 {
-                        do { try writeRound(previous.outputs, tests: previous.tests) } catch { failure = error }
-                        return
-                    }
-                    let i = task - offset
-                    out.value[i] = generate(block: roundStart + i, rows: round[i].range)
-                }
-            }
-            if let failure { throw failure }
-            pending = round.isEmpty ? nil : (outputs.map { $0! }, round.map(\.test))
-            roundStart += round.count
-        }
+        try generatePipelined(blocks, generate: { index, block in generate(block: index, rows: block.range) },
+                              consume: { output, block in try writeBlock(output, isTest: block.test) })
         try train.close()
         try test.close()
 

@@ -1,52 +1,106 @@
 import HerdData
 import HerdTensor
 
-extension FeatureTable {
-    /// The rows `rows` (all when nil) as a training/serving `Batch`: `dense` numeric columns
-    /// narrowed to Float (null → 0) in `[B, Fd]`; `sparse` int64 columns (one-hot bags) or int64
-    /// list columns (multi-hot bags; a null list is an empty bag) as feature-major `KeyedJagged`
-    /// ids, which must lie in `0..<Int32.max` (encode them first: categorify, hash_encode,
-    /// cut_bins); `label` a numeric column (null → 0), or nil for unlabelled batches.
-    public func batch(rows: [Int]? = nil, dense: [String], sparse: [String], label: String?) throws -> Batch {
-        let rows = rows ?? Array(0..<rowCount)
-        let b = rows.count
-        let d = Tensor(shape: [b, dense.count])
-        for (j, name) in dense.enumerated() {
-            let (v, validity) = try numeric(name)
-            for (i, r) in rows.enumerated() { d.data[i * dense.count + j] = validity?[r] ?? true ? Float(v[r]) : 0 }
+/// Which columns of a feature table feed a model, and how: the bridge from feature engineering to
+/// the one `Batch` type.
+///
+/// - `sparse`: categorical id columns (`int64`, or `int64_list` for multi-hot bags), already
+///   encoded (`categorify`, `hash_encode`, `cut_bins`, `cross_hash_encode`): ids in
+///   `0..<cardinality`, 0 meaning unknown; a null is an empty bag.
+/// - `dense`: numeric columns (`double` or `int64`), nulls as 0.
+/// - `labels`: one or more 0/1 columns; the row's label is 1 when any of them is positive (the
+///   RecSys "any engagement" label). Empty for unlabelled tables.
+public struct BatchSpec: Codable, Sendable, Equatable {
+    public struct Sparse: Codable, Sendable, Equatable {
+        public var name: String
+        public var cardinality: Int
+        public init(name: String, cardinality: Int) {
+            self.name = name
+            self.cardinality = cardinality
         }
-        var offsets: [Int32] = [0]
-        offsets.reserveCapacity(sparse.count * b + 1)
-        var ids: [Int32] = []
-        ids.reserveCapacity(sparse.count * b)
-        func id(_ x: Int64, _ name: String) throws -> Int32 {
-            guard x >= 0, x < Int64(Int32.max) else {
-                throw FeatureError.invalidArgument("batch: column '\(name)' holds id \(x), outside 0..<\(Int32.max) (encode it first)")
-            }
-            return Int32(x)
-        }
+    }
+
+    public var sparse: [Sparse]
+    public var dense: [String]
+    public var labels: [String]
+
+    public init(sparse: [Sparse], dense: [String], labels: [String]) {
+        self.sparse = sparse
+        self.dense = dense
+        self.labels = labels
+    }
+
+    /// A spec whose cardinalities are the largest id + 1 in `tables` (the training table at least:
+    /// ids come from indices fitted on it, so its largest id is the index size).
+    public static func infer(sparse: [String], dense: [String], labels: [String], tables: [FeatureTable]) throws -> BatchSpec {
+        var specs: [Sparse] = []
         for name in sparse {
+            var maxID: Int64 = 0
+            for t in tables {
+                let c = try t.column(name)
+                let values: [Int64]?
+                switch c.type {
+                case .int64: values = c.int64Values
+                case .int64List:
+                    if case .int64(let v)? = c.listParts?.values { values = v } else { values = nil }
+                default: values = nil
+                }
+                guard let values else { throw FeatureError.invalidArgument("sparse column '\(name)' must be int64 or int64_list ids, is \(c.type)") }
+                maxID = max(maxID, values.max() ?? 0)
+            }
+            specs.append(Sparse(name: name, cardinality: Int(maxID) + 1))
+        }
+        return BatchSpec(sparse: specs, dense: dense, labels: labels)
+    }
+}
+
+extension FeatureTable {
+    /// Every row as one `Batch` (dense `[B, Fd]`, sparse feature-major, labels) following `spec`.
+    /// Ids outside `0..<cardinality` are an error naming the column and row.
+    public func batch(_ spec: BatchSpec) throws -> Batch {
+        let b = rowCount
+        let dense = Tensor(shape: [b, spec.dense.count])
+        for (j, name) in spec.dense.enumerated() {
             let c = try column(name)
-            switch c.data {
-            case .int64(let v):
-                for r in rows {
-                    ids.append(c.isNull(r) ? 0 : try id(v[r], name))
+            guard let v = c.numericValues else { throw FeatureError.invalidArgument("dense column '\(name)' must be numeric, is \(c.type)") }
+            for r in 0..<b where !c.isNull(r) { dense[r * spec.dense.count + j] = Float(v[r]) }
+        }
+        var offsets: [Int32] = [0], ids: [Int32] = []
+        offsets.reserveCapacity(spec.sparse.count * b + 1)
+        for s in spec.sparse {
+            let c = try column(s.name)
+            func add(_ id: Int64, row: Int) throws {
+                guard id >= 0 && id < Int64(s.cardinality) else {
+                    throw FeatureError.invalidArgument("sparse column '\(s.name)' row \(row): id \(id) outside 0..<\(s.cardinality)")
+                }
+                ids.append(Int32(id))
+            }
+            switch c.type {
+            case .int64:
+                let v = c.int64Values!
+                for r in 0..<b {
+                    if !c.isNull(r) { try add(v[r], row: r) }
                     offsets.append(Int32(ids.count))
                 }
-            case .list(let o, .int64(let v)):
-                for r in rows {
-                    if !c.isNull(r) { for e in o[r]..<o[r + 1] { ids.append(try id(v[e], name)) } }
+            case .int64List:
+                guard let (o, inner) = c.listParts, case .int64(let v) = inner else { fallthrough }
+                for r in 0..<b {
+                    if !c.isNull(r) { for k in o[r]..<o[r + 1] { try add(v[k], row: r) } }
                     offsets.append(Int32(ids.count))
                 }
             default:
-                throw FeatureError.wrongType(column: name, type: c.type, expected: "int64 or int64_list ids")
+                throw FeatureError.invalidArgument("sparse column '\(s.name)' must be int64 or int64_list ids, is \(c.type); encode it first (categorify, hash_encode, cut_bins)")
             }
         }
         var labels: [Float] = []
-        if let label {
-            let (v, validity) = try numeric(label)
-            labels = rows.map { validity?[$0] ?? true ? Float(v[$0]) : 0 }
+        if !spec.labels.isEmpty {
+            labels = [Float](repeating: 0, count: b)
+            for name in spec.labels {
+                let c = try column(name)
+                guard let v = c.numericValues else { throw FeatureError.invalidArgument("label column '\(name)' must be numeric 0/1, is \(c.type)") }
+                for r in 0..<b where !c.isNull(r) && v[r] > 0 { labels[r] = 1 }
+            }
         }
-        return Batch(dense: d, sparse: KeyedJagged(features: sparse.count, batchSize: b, offsets: offsets, ids: ids), labels: labels)
+        return Batch(dense: dense, sparse: KeyedJagged(features: spec.sparse.count, batchSize: b, offsets: offsets, ids: ids), labels: labels)
     }
 }

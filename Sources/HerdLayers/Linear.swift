@@ -10,22 +10,34 @@ public enum Activation: String, Sendable, Codable {
 /// `weight` is `[O, I]` and `bias` `[O]` (PyTorch's `nn.Linear` layout, so exported weights load
 /// into PyTorch as they are). Forward keeps a reference to its input and owns its output buffer;
 /// backward accumulates `dW += dyᵀ · x`, `db += Σ_b dy` and returns `dx = dy · W` when asked.
+///
+/// With `precision == .bf16` the three GEMMs take BF16 operands with FP32 accumulation
+/// (`gemmBF16`); the weight stays an FP32 master copy. Each operand is rounded once per step: `x`
+/// and `W` in forward (kept for backward: `dW` reads `x`, `dx` reads `W`), `dy` once in backward.
+/// The weight is re-rounded at every forward rather than cached across steps: training changes it
+/// every step, and rounding `O·I` values costs about `1/B` of the forward GEMM.
 public final class Linear: @unchecked Sendable {
     public let inputs: Int
     public let outputs: Int
     public let activation: Activation
+    public let precision: Precision
     public let weight: Parameter
     public let bias: Parameter
 
     private var input: Tensor?
     private var output: Tensor?
     private var inputGrad: Tensor?
+    // BF16 copies of this step's operands (bf16 precision only).
+    private var inputBF16: BF16Buffer?
+    private var weightBF16: BF16Buffer?
+    private var outputGradBF16: BF16Buffer?
 
     /// A layer with DLRM's initialisation: `W ~ N(0, 2/(I+O))`, `b ~ N(0, 1/O)`.
-    public init(name: String, inputs: Int, outputs: Int, activation: Activation, rng: inout SplitMix64) {
+    public init(name: String, inputs: Int, outputs: Int, activation: Activation, precision: Precision = .fp32, rng: inout SplitMix64) {
         self.inputs = inputs
         self.outputs = outputs
         self.activation = activation
+        self.precision = precision
         let w = Tensor(shape: [outputs, inputs])
         let ws = (2 / Float(inputs + outputs)).squareRoot()
         for i in 0..<w.count { w[i] = rng.nextGaussian() * ws }
@@ -42,11 +54,15 @@ public final class Linear: @unchecked Sendable {
         inputs = other.inputs
         outputs = other.outputs
         activation = other.activation
+        precision = other.precision
         weight = Parameter(name: other.weight.name, value: other.weight.value)
         bias = Parameter(name: other.bias.name, value: other.bias.value)
     }
 
     public var parameters: [Parameter] { [weight, bias] }
+
+    /// The output of the last forward pass.
+    public var lastOutput: Tensor? { output }
 
     /// `x [B, I]` → `y [B, O]`. The returned tensor is owned by the layer and reused by the next call.
     public func forward(_ x: Tensor) -> Tensor {
@@ -55,7 +71,15 @@ public final class Linear: @unchecked Sendable {
         let y = Tensor.ensure(output, shape: [b, outputs])
         output = y
         input = x
-        gemm(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs, c: y.data, ldc: outputs)
+        if precision == .bf16 {
+            let xb = BF16Buffer.ensure(inputBF16, from: x.data, count: b * inputs)
+            let wb = BF16Buffer.ensure(weightBF16, from: weight.value.data, count: outputs * inputs)
+            inputBF16 = xb
+            weightBF16 = wb
+            gemmBF16(.none, .transposed, m: b, n: outputs, k: inputs, a: xb, lda: inputs, b: wb, ldb: inputs, c: y.data, ldc: outputs)
+        } else {
+            gemm(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs, c: y.data, ldc: outputs)
+        }
         switch activation {
         case .none: Kernels.addBias(y.data, rows: b, cols: outputs, ld: outputs, bias: bias.value.data)
         case .relu: Kernels.addBiasReLU(y.data, rows: b, cols: outputs, ld: outputs, bias: bias.value.data)
@@ -71,9 +95,22 @@ public final class Linear: @unchecked Sendable {
         let b = x.rows
         precondition(dy.rows == b && dy.columns == outputs, "Linear.backward: dy is \(dy.shape), expected [\(b), \(outputs)]")
         if activation == .relu { Kernels.reluBackward(dy.data, output: y.data, count: b * outputs) }
+        Kernels.accumulateColumnSums(dy.data, rows: b, cols: outputs, ld: outputs, into: bias.grad.data)
+        if precision == .bf16 {
+            guard let xb = inputBF16, let wb = weightBF16 else { preconditionFailure("Linear.backward before forward") }
+            let dyb = BF16Buffer.ensure(outputGradBF16, from: dy.data, count: b * outputs)
+            outputGradBF16 = dyb
+            // dW[O, I] += dyᵀ[O, B] · x[B, I]
+            gemmBF16(.transposed, .none, m: outputs, n: inputs, k: b, a: dyb, lda: outputs, b: xb, ldb: inputs, beta: 1, c: weight.grad.data, ldc: inputs)
+            guard needInputGradient else { return nil }
+            let dx = Tensor.ensure(inputGrad, shape: [b, inputs])
+            inputGrad = dx
+            // dx[B, I] = dy[B, O] · W[O, I]
+            gemmBF16(.none, .none, m: b, n: inputs, k: outputs, a: dyb, lda: outputs, b: wb, ldb: inputs, c: dx.data, ldc: inputs)
+            return dx
+        }
         // dW[O, I] += dyᵀ[O, B] · x[B, I]
         gemm(.transposed, .none, m: outputs, n: inputs, k: b, a: dy.data, lda: outputs, b: x.data, ldb: inputs, beta: 1, c: weight.grad.data, ldc: inputs)
-        Kernels.accumulateColumnSums(dy.data, rows: b, cols: outputs, ld: outputs, into: bias.grad.data)
         guard needInputGradient else { return nil }
         let dx = Tensor.ensure(inputGrad, shape: [b, inputs])
         inputGrad = dx

@@ -1,50 +1,79 @@
 import HerdTensor
 
 /// A stack of `Linear` layers, ReLU between them; the last layer's activation is configurable
-/// (DLRM's bottom MLP ends in ReLU, a top MLP producing a logit does not).
+/// (DLRM's bottom MLP ends in ReLU, a top MLP producing a logit does not). Hidden layers may add
+/// batch normalisation (Linear → BatchNorm → ReLU, Friesian's W&D) and dropout after the ReLU.
 ///
 /// `sizes` lists widths including the input: `[13, 512, 256, 64, 16]` is 13 → 512 → 256 → 64 → 16.
 public final class MLP: @unchecked Sendable {
     public let sizes: [Int]
     public let layers: [Linear]
+    /// One per hidden layer when batch normalisation is on, else empty.
+    public let norms: [BatchNorm]
+    /// One per hidden layer when dropout is on, else empty.
+    public let dropouts: [Dropout]
 
-    public init(name: String, sizes: [Int], lastActivation: Activation, rng: inout SplitMix64) {
+    public init(name: String, sizes: [Int], lastActivation: Activation, precision: Precision = .fp32, rng: inout SplitMix64,
+                batchNorm: Bool = false, dropout: Float = 0) {
         precondition(sizes.count >= 2, "an MLP needs at least an input and an output size")
         self.sizes = sizes
-        var layers: [Linear] = []
+        var layers: [Linear] = [], norms: [BatchNorm] = [], dropouts: [Dropout] = []
         for i in 0..<(sizes.count - 1) {
-            let act: Activation = i == sizes.count - 2 ? lastActivation : .relu
-            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, rng: &rng))
+            let hidden = i < sizes.count - 2
+            let act: Activation = hidden ? (batchNorm ? .none : .relu) : lastActivation
+            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, precision: precision, rng: &rng))
+            if hidden && batchNorm { norms.append(BatchNorm(name: "\(name).\(i).norm", features: sizes[i + 1], relu: true)) }
+            if hidden && dropout > 0 { dropouts.append(Dropout(rate: dropout, seed: rng.next())) }
         }
         self.layers = layers
+        self.norms = norms
+        self.dropouts = dropouts
     }
 
     /// A replica sharing weights (see `Linear.init(sharing:)`).
     public init(sharing other: MLP) {
         sizes = other.sizes
         layers = other.layers.map { Linear(sharing: $0) }
+        norms = other.norms.map { BatchNorm(sharing: $0) }
+        dropouts = other.dropouts.map { Dropout(rate: $0.rate, seed: $0.seed) }
     }
 
-    public var parameters: [Parameter] { layers.flatMap(\.parameters) }
+    public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
+    /// Non-trained state to export (batch-norm running statistics).
+    public var buffers: [(String, Tensor)] { norms.flatMap(\.buffers) }
+    public var precision: Precision { layers[0].precision }
     public var inputs: Int { sizes.first! }
     public var outputs: Int { sizes.last! }
 
     /// Multiply–accumulates per sample in the forward pass.
     public var macsPerSample: Int { zip(sizes, sizes.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 } }
 
+    /// Training (batch statistics, dropout) or inference for the following passes.
+    public func setMode(_ mode: ForwardMode) {
+        for n in norms { n.mode = mode }
+        for d in dropouts { d.mode = mode }
+    }
+
     /// `x [B, sizes.first]` → `[B, sizes.last]` (owned by the last layer).
     public func forward(_ x: Tensor) -> Tensor {
         var h = x
-        for l in layers { h = l.forward(h) }
+        for (i, l) in layers.enumerated() {
+            h = l.forward(h)
+            if i < norms.count { h = norms[i].forward(h) }
+            if i < dropouts.count { dropouts[i].forward(h) }
+        }
         return h
     }
 
     /// Backward from `dy [B, sizes.last]`; returns `dx [B, sizes.first]` when `needInputGradient`.
     @discardableResult
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
-        var g: Tensor? = dy
+        var g: Tensor = dy
         for (i, l) in layers.enumerated().reversed() {
-            g = l.backward(g!, needInputGradient: i > 0 || needInputGradient)
+            if i < dropouts.count { dropouts[i].backward(g) }
+            if i < norms.count { g = norms[i].backward(g) }
+            guard let next = l.backward(g, needInputGradient: i > 0 || needInputGradient) else { return nil }
+            g = next
         }
         return g
     }

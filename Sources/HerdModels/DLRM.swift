@@ -20,8 +20,24 @@ public struct DLRMConfig: Codable, Sendable, Equatable {
     public var embeddingSpec: String = "dense"
     /// Initialisation seed.
     public var seed: UInt64 = 0
+    /// GEMM precision of the MLPs (`bf16`: BF16 operands, FP32 accumulation and master weights).
+    public var precision: Precision = .fp32
 
     public init(tableSizes: [Int]) { self.tableSizes = tableSizes }
+
+    /// Decodes a config; `precision` may be absent (configs written before it existed are FP32).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        tableSizes = try c.decode([Int].self, forKey: .tableSizes)
+        denseFeatures = try c.decode(Int.self, forKey: .denseFeatures)
+        embeddingDim = try c.decode(Int.self, forKey: .embeddingDim)
+        bottomMLP = try c.decode([Int].self, forKey: .bottomMLP)
+        topMLP = try c.decode([Int].self, forKey: .topMLP)
+        interaction = try c.decode(InteractionKind.self, forKey: .interaction)
+        embeddingSpec = try c.decode(String.self, forKey: .embeddingSpec)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+    }
 
     /// Checks the sizes fit together; throws with a message naming the offending setting.
     public func validate() throws {
@@ -46,6 +62,7 @@ public final class DLRM: RankingModel, @unchecked Sendable {
     public let interactionArch: Interaction
     public let overArch: MLP
     public var kind: ModelKind { .dlrm }
+    public var precision: Precision { config.precision }
 
     private var t: Tensor?  // [B, Fs+1, D]
     private var r: Tensor?  // [B, W]
@@ -56,14 +73,14 @@ public final class DLRM: RankingModel, @unchecked Sendable {
         try config.validate()
         self.config = config
         var rng = SplitMix64(seed: config.seed)
-        denseArch = MLP(name: "dense_arch", sizes: [config.denseFeatures] + config.bottomMLP, lastActivation: .relu, rng: &rng)
+        denseArch = MLP(name: "dense_arch", sizes: [config.denseFeatures] + config.bottomMLP, lastActivation: .relu, precision: config.precision, rng: &rng)
         var tables: [any EmbeddingTable] = []
         for (f, n) in config.tableSizes.enumerated() {
             tables.append(try makeEmbeddingTable(spec: config.embeddingSpec, name: "sparse_arch.\(f)", rows: n, dimension: config.embeddingDim, rng: &rng))
         }
         sparseArch = EmbeddingBagCollection(tables: tables)
         interactionArch = Interaction(kind: config.interaction, vectors: tables.count + 1, dimension: config.embeddingDim)
-        overArch = MLP(name: "over_arch", sizes: [interactionArch.outputs] + config.topMLP, lastActivation: .none, rng: &rng)
+        overArch = MLP(name: "over_arch", sizes: [interactionArch.outputs] + config.topMLP, lastActivation: .none, precision: config.precision, rng: &rng)
     }
 
     private init(sharing o: DLRM) {
@@ -76,6 +93,11 @@ public final class DLRM: RankingModel, @unchecked Sendable {
 
     public func replica() -> any RankingModel { DLRM(sharing: self) }
 
+    public func setMode(_ mode: ForwardMode) {
+        denseArch.setMode(mode)
+        overArch.setMode(mode)
+    }
+
     public var groups: [ParameterGroup] {
         [ParameterGroup(name: "dense", parameters: denseArch.parameters + overArch.parameters),
          ParameterGroup(name: "sparse", collections: [sparseArch])]
@@ -83,6 +105,7 @@ public final class DLRM: RankingModel, @unchecked Sendable {
 
     public var namedWeights: [(String, Tensor)] {
         (denseArch.parameters + overArch.parameters).map { ($0.name, $0.value) }
+            + denseArch.buffers + overArch.buffers
             + sparseArch.tables.map { ("\($0.name).weight", $0.weight) }
     }
 

@@ -5,11 +5,17 @@ import Foundation
 public enum ModelConfig: Sendable, Equatable {
     case dlrm(DLRMConfig)
     case wnd(WideAndDeepConfig)
+    case twotower(TwoTowerConfig)
+    case deepfm(DeepFMConfig)
+    case dcn(DCNConfig)
 
     public var kind: ModelKind {
         switch self {
         case .dlrm: return .dlrm
         case .wnd: return .wnd
+        case .twotower: return .twotower
+        case .deepfm: return .deepfm
+        case .dcn: return .dcn
         }
     }
 
@@ -18,6 +24,9 @@ public enum ModelConfig: Sendable, Equatable {
         switch self {
         case .dlrm(let c): return try DLRM(config: c)
         case .wnd(let c): return try WideAndDeep(config: c)
+        case .twotower(let c): return try TwoTower(config: c)
+        case .deepfm(let c): return try DeepFM(config: c)
+        case .dcn(let c): return try DCN(config: c)
         }
     }
 
@@ -28,6 +37,9 @@ public enum ModelConfig: Sendable, Equatable {
         switch self {
         case .dlrm(let c): return try e.encode(c)
         case .wnd(let c): return try e.encode(c)
+        case .twotower(let c): return try e.encode(c)
+        case .deepfm(let c): return try e.encode(c)
+        case .dcn(let c): return try e.encode(c)
         }
     }
 
@@ -36,6 +48,9 @@ public enum ModelConfig: Sendable, Equatable {
         switch kind {
         case .dlrm: return .dlrm(try JSONDecoder().decode(DLRMConfig.self, from: json))
         case .wnd: return .wnd(try JSONDecoder().decode(WideAndDeepConfig.self, from: json))
+        case .twotower: return .twotower(try JSONDecoder().decode(TwoTowerConfig.self, from: json))
+        case .deepfm: return .deepfm(try JSONDecoder().decode(DeepFMConfig.self, from: json))
+        case .dcn: return .dcn(try JSONDecoder().decode(DCNConfig.self, from: json))
         }
     }
 }

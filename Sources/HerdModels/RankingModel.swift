@@ -24,6 +24,8 @@ public struct ParameterGroup: @unchecked Sendable {
 /// buffers, which is how data-parallel training and inference split a batch across cores.
 public protocol RankingModel: AnyObject, Sendable {
     var kind: ModelKind { get }
+    /// GEMM precision of the dense layers (see `Precision`).
+    var precision: Precision { get }
     /// `batch` → logits `[B, 1]` (a buffer owned by the model, valid until the next forward).
     func forward(_ batch: Batch) -> Tensor
     /// Backward from `dLogits [B, 1]`: accumulates dense gradients, sets sparse row gradients.
@@ -36,9 +38,15 @@ public protocol RankingModel: AnyObject, Sendable {
     var forwardMACsPerSample: Int { get }
     /// Another instance over the same weights (see above).
     func replica() -> any RankingModel
+    /// Training (batch statistics, dropout masks seeded by step and shard) or inference for the
+    /// following forward passes.
+    func setMode(_ mode: ForwardMode)
 }
 
 extension RankingModel {
+    /// FP32 unless a model says otherwise.
+    public var precision: Precision { .fp32 }
+
     /// Sets every dense gradient to zero (sparse gradients are replaced by each backward).
     public func zeroGrad() {
         for g in groups { for p in g.parameters { p.zeroGrad() } }

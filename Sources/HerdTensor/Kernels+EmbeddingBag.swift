@@ -92,7 +92,7 @@ extension Kernels {
                 pairs.append(UInt64(UInt32(bitPattern: ids[j])) << 32 | UInt64(bag))
             }
         }
-        pairs.sort()
+        radixSortByHighWord(&pairs)
         var unique = 0
         var last: UInt64 = .max
         for p in pairs where p >> 32 != last { unique += 1; last = p >> 32 }
@@ -151,5 +151,35 @@ extension Kernels {
         let raw = UnsafeRawPointer(p)
         var off = 0
         while off < count * 4 { herd_prefetch_write(raw + off); off += 64 }
+    }
+}
+
+/// Sorts `(id << 32 | bag)` keys by id with a stable LSD radix sort on 11-bit digits of the id
+/// (only as many passes as the largest id needs). Stability keeps bags ascending within an id, so
+/// the order equals a full sort of the keys.
+///
+/// NOTE: a comparison sort of ~2k keys per table per step cost more than the scatter it feeds.
+@usableFromInline
+func radixSortByHighWord(_ keys: inout [UInt64]) {
+    let n = keys.count
+    guard n > 1 else { return }
+    var maxID: UInt64 = 0
+    for k in keys { maxID = max(maxID, k >> 32) }
+    var passes = 0
+    while passes < 3 && (passes == 0 || maxID >> UInt64(11 * passes) != 0) { passes += 1 }
+    var tmp = [UInt64](repeating: 0, count: n)
+    var counts = [Int](repeating: 0, count: 2048)
+    for p in 0..<passes {
+        let shift = UInt64(32 + 11 * p)
+        for i in 0..<2048 { counts[i] = 0 }
+        for k in keys { counts[Int((k >> shift) & 2047)] += 1 }
+        var sum = 0
+        for i in 0..<2048 { let c = counts[i]; counts[i] = sum; sum += c }
+        for k in keys {
+            let d = Int((k >> shift) & 2047)
+            tmp[counts[d]] = k
+            counts[d] += 1
+        }
+        swap(&keys, &tmp)
     }
 }

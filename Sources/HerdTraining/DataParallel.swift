@@ -29,8 +29,8 @@ public final class DataParallel: @unchecked Sendable {
 
     /// Forward + BCE + backward over `batch` (which must have labels). The loss is the mean over
     /// the batch; returns the summed loss and the probabilities `[B]`. Gradients are left summed in
-    /// `model` (dense) and merged per table in its collections (sparse).
-    public func forwardBackward(_ batch: Batch) -> (lossSum: Double, probabilities: [Float]) {
+    /// `model` (dense) and merged per table in its collections (sparse). `step` seeds dropout masks.
+    public func forwardBackward(_ batch: Batch, step: Int = 0) -> (lossSum: Double, probabilities: [Float]) {
         precondition(batch.labels.count == batch.count, "training batch without labels")
         let parts = shards(batch.count)
         let scale = 1 / Float(batch.count)
@@ -44,6 +44,12 @@ public final class DataParallel: @unchecked Sendable {
                     let shard = parts.count == 1 ? batch : batch.slice(r)
                     let m = replicas[i]
                     m.zeroGrad()
+                    m.setMode(.training(step: step, shard: i))
+                    if let custom = m as? any CustomLossModel, let (loss, p) = custom.customTrainStep(shard, gradScale: scale) {
+                        lossBox.value[i] = loss
+                        (probBox.value + r.lowerBound).update(from: p, count: r.count)
+                        return
+                    }
                     let logits = m.forward(shard)
                     let dz = Tensor(shape: [r.count, 1])
                     let loss = shard.labels.withUnsafeBufferPointer { labels in
@@ -104,6 +110,7 @@ public final class DataParallel: @unchecked Sendable {
             let probBox = UncheckedSendable(buffer.baseAddress!)
             Parallel.forEach(parts.count) { i in
                 let r = parts[i]
+                replicas[i].setMode(.inference)
                 let logits = replicas[i].forward(parts.count == 1 ? batch : batch.slice(r))
                 Kernels.sigmoid(logits.data, into: probBox.value + r.lowerBound, count: r.count)
             }

@@ -11,6 +11,9 @@ public struct TrainerConfig: Codable, Sendable, Equatable {
     public var batchSize = 2048
     /// Shuffle seed (nil: file order).
     public var shuffleSeed: UInt64? = 0
+    /// Shuffle blocks of this many rows, then rows within a block (nil: all rows). Keeps reads of a
+    /// cache larger than memory local.
+    public var shuffleBlockRows: Int?
     /// Validate every N steps (0: only at the end of each epoch).
     public var validateEvery = 0
     /// Checkpoint every N steps (0: only at the end of each epoch), when a checkpoint directory is set.
@@ -40,7 +43,30 @@ public struct TrainerState: Codable, Sendable, Equatable {
     public var samplesSeen = 0
     public var trainingSeconds = 0.0
     public var stoppedEarly = false
+    /// What fixes the sequence of batches and steps; a resumed run must use the same (nil in
+    /// checkpoints written before it was recorded).
+    public var schedule: StepSchedule?
     public init() {}
+}
+
+/// The settings that fix which rows every step sees and how a step is split across workers: a
+/// run resumed with different ones would match neither the old nor the new setting.
+public struct StepSchedule: Codable, Sendable, Equatable {
+    public var batchSize: Int
+    public var shuffleSeed: UInt64?
+    public var shuffleBlockRows: Int?
+    public var workers: Int
+    public var trainRows: Int
+
+    /// The first difference from `other`, in words, or nil.
+    func difference(from other: StepSchedule) -> String? {
+        if batchSize != other.batchSize { return "batch size \(other.batchSize) (checkpoint) vs \(batchSize) (now)" }
+        if shuffleSeed != other.shuffleSeed { return "shuffle seed \(other.shuffleSeed.map(String.init) ?? "off") (checkpoint) vs \(shuffleSeed.map(String.init) ?? "off") (now)" }
+        if shuffleBlockRows != other.shuffleBlockRows { return "shuffle block rows \(other.shuffleBlockRows.map(String.init) ?? "none") (checkpoint) vs \(shuffleBlockRows.map(String.init) ?? "none") (now)" }
+        if workers != other.workers { return "\(other.workers) workers (checkpoint) vs \(workers) (now; set HERD_THREADS=\(other.workers))" }
+        if trainRows != other.trainRows { return "\(other.trainRows) training rows (checkpoint) vs \(trainRows) (now)" }
+        return nil
+    }
 }
 
 /// What a trainer reports while it runs.
@@ -83,14 +109,18 @@ public final class Trainer: @unchecked Sendable {
     public let checkpoints: CheckpointStore?
     public private(set) var state = TrainerState()
     public private(set) var lastValidation: BinaryMetrics?
+    /// The global step `lastValidation` was measured at.
+    public private(set) var lastValidationStep: Int?
     private let onEvent: @Sendable (TrainerEvent) -> Void
 
     public init(model: any RankingModel, config: TrainerConfig, train: any BatchSource, valid: (any BatchSource)?,
                 checkpointDirectory: URL? = nil, workers: Int = Parallel.threads,
                 onEvent: @escaping @Sendable (TrainerEvent) -> Void = { _ in }) throws {
         guard config.batchSize > 0 else { throw TrainingError("batch size must be positive, got \(config.batchSize)") }
-        guard config.epochs > 0 || config.maxSteps != nil else { throw TrainingError("epochs must be positive") }
+        guard config.epochs > 0 else { throw TrainingError("epochs must be positive, got \(config.epochs)") }
+        if let m = config.maxSteps, m <= 0 { throw TrainingError("max steps must be positive, got \(m)") }
         guard train.rows > 0 else { throw TrainingError("the training data has no rows") }
+        guard config.keepCheckpoints >= 1 else { throw TrainingError("checkpoints kept must be at least 1, got \(config.keepCheckpoints)") }
         self.model = model
         self.config = config
         self.train = train
@@ -114,16 +144,27 @@ public final class Trainer: @unchecked Sendable {
         do { s = try JSONDecoder().decode(TrainerState.self, from: ck.state) } catch {
             throw TrainingError("checkpoint at step \(ck.step) has an unreadable state.json: \(error)")
         }
+        if let saved = s.schedule, let diff = currentSchedule.difference(from: saved) {
+            throw TrainingError("cannot resume from the checkpoint at step \(ck.step): it was trained with \(diff); resume with the same settings or start afresh in another --out directory")
+        }
         do { try model.loadWeights(ck.tensors) } catch { throw TrainingError("checkpoint at step \(ck.step) does not fit this model: \(error)") }
         try optimizers.load(state: ck.tensors)
         state = s
         return ck.step
     }
 
+    /// The step schedule of this trainer's configuration and data.
+    var currentSchedule: StepSchedule {
+        StepSchedule(batchSize: config.batchSize, shuffleSeed: config.shuffleSeed, shuffleBlockRows: config.shuffleBlockRows,
+                     workers: parallel.workers, trainRows: train.rows)
+    }
+
     /// Writes a checkpoint of weights, optimizer slots and state now.
     public func saveCheckpoint() throws {
         guard let store = checkpoints else { return }
-        let data = try JSONEncoder().encode(state)
+        var saved = state
+        saved.schedule = currentSchedule
+        let data = try JSONEncoder().encode(saved)
         try store.save(step: state.globalStep, tensors: model.namedWeights + optimizers.state, state: data)
         onEvent(.checkpointed(globalStep: state.globalStep))
     }
@@ -143,8 +184,8 @@ public final class Trainer: @unchecked Sendable {
             let epochStart = state.trainingSeconds, epochSamples = state.samplesSeen
             while state.stepInEpoch < steps && !finished {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                let batch = train.batch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch)
-                let (loss, _) = parallel.forwardBackward(batch)
+                let batch = train.batch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch, blockRows: config.shuffleBlockRows)
+                let (loss, _) = parallel.forwardBackward(batch, step: state.globalStep)
                 guard loss.isFinite else {
                     throw TrainingError("the loss became \(loss) at step \(state.globalStep) (epoch \(state.epoch + 1)); lower the learning rate (--lr) or check the input for extreme values")
                 }
@@ -179,6 +220,7 @@ public final class Trainer: @unchecked Sendable {
         guard let valid else { return }
         let (m, _) = evaluate(valid)
         lastValidation = m
+        lastValidationStep = state.globalStep
         let improved = state.bestAUC.map { m.auc > $0 } ?? true
         if improved {
             state.bestAUC = m.auc

@@ -31,3 +31,16 @@ final class KeyedJaggedTests: XCTestCase {
         XCTAssertEqual(s.sparse, kj.slice(1..<3))
     }
 }
+
+final class KeyedJaggedSelectTests: XCTestCase {
+    func testSelectCopiesChosenFeaturesInOrder() {
+        let kj = KeyedJagged(features: 3, batchSize: 2, offsets: [0, 1, 3, 3, 4, 5, 7], ids: [1, 2, 3, 4, 5, 6, 7])
+        let s = kj.select(features: [2, 0])
+        XCTAssertEqual(s.features, 2)
+        XCTAssertEqual(Array(s.bag(feature: 0, row: 0)), [5])
+        XCTAssertEqual(Array(s.bag(feature: 0, row: 1)), [6, 7])
+        XCTAssertEqual(Array(s.bag(feature: 1, row: 1)), [2, 3])
+        XCTAssertEqual(s.ids, [5, 6, 7, 1, 2, 3])
+        XCTAssertEqual(kj.select(features: [0, 1, 2]), kj)
+    }
+}

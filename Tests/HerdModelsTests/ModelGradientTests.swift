@@ -1,3 +1,4 @@
+import Foundation
 import HerdData
 import HerdLayers
 import HerdModels
@@ -15,8 +16,9 @@ final class ModelGradientTests: XCTestCase {
         return Batch(dense: randomTensor([b, 3], seed: seed), sparse: KeyedJagged(oneHot: ids, features: tableSizes.count, batchSize: b), labels: [])
     }
 
-    func check(_ model: any RankingModel, _ batch: Batch, file: StaticString = #filePath, line: UInt = #line) {
+    func check(_ model: any RankingModel, _ batch: Batch, buffers: Int = 0, file: StaticString = #filePath, line: UInt = #line) {
         let c = randomTensor([batch.count, 1], seed: 42).array
+        model.setMode(.training(step: 1, shard: 0))
         _ = model.forward(batch)
         model.zeroGrad()
         model.backward(Tensor(shape: [batch.count, 1], values: c))
@@ -27,7 +29,7 @@ final class ModelGradientTests: XCTestCase {
                 for (t, grad) in zip(coll.tables, coll.gradients) { tensors.append((t.name, t.weight, densify(grad, rows: t.rows))) }
             }
         }
-        XCTAssertEqual(tensors.count, model.namedWeights.count, "every weight has a gradient", file: file, line: line)
+        XCTAssertEqual(tensors.count + buffers, model.namedWeights.count, "every weight has a gradient", file: file, line: line)
         var gc = GradientCheck()
         gc.maxElementsPerTensor = 24
         let m = gc.check(tensors) { probeLoss(model.forward(batch), c) }
@@ -65,8 +67,49 @@ final class ModelGradientTests: XCTestCase {
         cfg.crosses = [[0, 1], [1, 2]]
         cfg.crossBuckets = 7
         let model = try WideAndDeep(config: cfg)
-        for t in model.wideArch.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 5) * 0.1 - 0.2 } }
+        for t in model.wideArch!.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 5) * 0.1 - 0.2 } }
         check(model, smallBatch(rows: 5, tableSizes: cfg.tableSizes, seed: 5))
+    }
+
+    func testFriesianStyleWideAndDeepBackward() throws {
+        // 4 features: 0 embedded (dim 3), 1 indicator only, 2 embedded (dim 2) and multi-hot, 3 wide only.
+        var cfg = WideAndDeepConfig(tableSizes: [5, 3, 6, 2])
+        cfg.denseFeatures = 2
+        cfg.embeddingDims = [3, 0, 2, 0]
+        cfg.indicators = [1]
+        cfg.wideFeatures = [3]
+        cfg.crosses = [[1, 3]]
+        cfg.crossBuckets = 5
+        cfg.deepMLP = [6, 4, 1]
+        cfg.batchNorm = true
+        cfg.dropout = 0.2
+        cfg.pooling = .mean
+        let model = try WideAndDeep(config: cfg)
+        for t in model.wideArch!.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 3) * 0.2 - 0.1 } }
+        XCTAssertEqual(model.deepArch.inputs, 3 + 2 + 3 + 2)
+        var rng = SplitMix64(seed: 8)
+        let b = 6
+        var ids: [Int32] = [], offsets: [Int32] = [0]
+        for (f, n) in cfg.tableSizes.enumerated() {
+            for _ in 0..<b {
+                let len = f == 2 ? Int(rng.next() % 3) + 1 : 1
+                for _ in 0..<len { ids.append(Int32(rng.next() % UInt64(n))) }
+                offsets.append(Int32(ids.count))
+            }
+        }
+        let batch = Batch(dense: randomTensor([b, 2], seed: 9), sparse: KeyedJagged(features: 4, batchSize: b, offsets: offsets, ids: ids), labels: [])
+        check(model, batch, buffers: model.deepArch.buffers.count)
+    }
+
+    func testOlderWideAndDeepConfigJSONStillDecodes() throws {
+        let json = #"{"tableSizes":[4,5],"denseFeatures":13,"embeddingDim":16,"deepMLP":[8,1],"crosses":[],"crossBuckets":10,"embeddingSpec":"dense","seed":3}"#
+        let c = try JSONDecoder().decode(WideAndDeepConfig.self, from: Data(json.utf8))
+        XCTAssertEqual(c.tableSizes, [4, 5])
+        XCTAssertEqual(c.deepMLP, [8, 1])
+        XCTAssertFalse(c.batchNorm)
+        XCTAssertEqual(c.dims, [16, 16])
+        let again = try JSONDecoder().decode(WideAndDeepConfig.self, from: try JSONEncoder().encode(c))
+        XCTAssertEqual(again, c)
     }
 
     func testDLRMDefaultConfigFLOPs() throws {
@@ -96,5 +139,62 @@ final class ModelGradientTests: XCTestCase {
         let m = try DLRM(config: cfg)
         let batch = smallBatch(rows: 6, tableSizes: cfg.tableSizes, seed: 9)
         XCTAssertEqual(m.forward(batch).array, m.replica().forward(batch).array)
+    }
+}
+
+/// DeepFM and DCN-v2 with the same whole-model gradient check.
+extension ModelGradientTests {
+    func testDeepFMBackward() throws {
+        var cfg = DeepFMConfig(tableSizes: [5, 4, 6])
+        cfg.denseFeatures = 3
+        cfg.embeddingDim = 3
+        cfg.deepMLP = [6, 1]
+        let model = try DeepFM(config: cfg)
+        for t in model.firstOrder.tables { for i in 0..<t.weight.count { t.weight[i] = Float(i % 4) * 0.1 - 0.15 } }
+        for t in model.sparseArch.tables { for i in 0..<t.weight.count { t.weight[i] *= 3 } }
+        check(model, smallBatch(rows: 4, tableSizes: cfg.tableSizes, seed: 6))
+    }
+
+    func testFactorizationMachineEqualsPairwiseDots() {
+        let e = randomTensor([2, 12], seed: 3)  // 2 rows × 4 fields × D 3
+        var fm = [Float](repeating: 0, count: 2)
+        FactorizationMachine.forward(e.data, rows: 2, fields: 4, dimension: 3, stride: 12, offset: 0, into: &fm)
+        for b in 0..<2 {
+            var s: Float = 0
+            for i in 0..<4 { for j in (i + 1)..<4 { for k in 0..<3 { s += e[b, i * 3 + k] * e[b, j * 3 + k] } } }
+            XCTAssertEqual(fm[b], s, accuracy: 1e-5)
+        }
+    }
+
+    func testDCNBackward() throws {
+        var cfg = DCNConfig(tableSizes: [5, 4])
+        cfg.denseFeatures = 2
+        cfg.embeddingDim = 2
+        cfg.crossLayers = 2
+        cfg.deepMLP = [5, 1]
+        let model = try DCN(config: cfg)
+        for t in model.sparseArch.tables { for i in 0..<t.weight.count { t.weight[i] *= 3 } }
+        check(model, smallBatch(rows: 4, tableSizes: cfg.tableSizes, seed: 7).withDense(2))
+    }
+
+    func testCrossLayerMatchesFormula() {
+        var rng = SplitMix64(seed: 1)
+        let c = CrossLayer(name: "c", width: 3, rng: &rng)
+        let x0 = randomTensor([2, 3], seed: 2), xl = randomTensor([2, 3], seed: 3)
+        let y = c.forward(x0: x0, xl: xl)
+        for b in 0..<2 {
+            for o in 0..<3 {
+                var z = c.linear.bias.value[o]
+                for i in 0..<3 { z += c.linear.weight.value[o, i] * xl[b, i] }
+                XCTAssertEqual(y[b, o], x0[b, o] * z + xl[b, o], accuracy: 1e-5)
+            }
+        }
+    }
+}
+
+extension Batch {
+    /// The same rows with `n` random dense columns (tests).
+    func withDense(_ n: Int) -> Batch {
+        Batch(dense: randomTensor([count, n], seed: 11), sparse: sparse, labels: labels)
     }
 }

@@ -54,3 +54,32 @@ final class KernelTests: XCTestCase {
         XCTAssertEqual((0..<4).map { _ in a.next() }, (0..<4).map { _ in b.next() })
     }
 }
+
+final class EmbeddingBackwardSortTests: XCTestCase {
+    func testBackwardMatchesPlainScatterForLargeAndSmallIds() {
+        // Ids up to 2^31−1 take three radix passes; small ids one.
+        for maxID in [5, 3000, 5_000_000, Int(Int32.max)] {
+            var rng = SplitMix64(seed: UInt64(maxID))
+            let bags = 300, d = 3
+            var offsets: [Int32] = [0], ids: [Int32] = []
+            for _ in 0..<bags {
+                for _ in 0..<Int(rng.next() % 3) { ids.append(Int32(rng.next() % UInt64(maxID))) }
+                offsets.append(Int32(ids.count))
+            }
+            let g = randomTensor([bags, d], seed: 4)
+            let r = Kernels.embeddingBagBackward(gradOut: g.data, gradStride: d, dimension: d, ids: ids, offsets: offsets, bags: bags, pooling: .sum)
+            var expected: [Int32: [Float]] = [:]
+            for b in 0..<bags {
+                for j in Int(offsets[b])..<Int(offsets[b + 1]) {
+                    var row = expected[ids[j]] ?? [0, 0, 0]
+                    for k in 0..<d { row[k] += g[b * d + k] }
+                    expected[ids[j]] = row
+                }
+            }
+            XCTAssertEqual(r.ids, expected.keys.sorted(), "maxID \(maxID)")
+            for (u, id) in r.ids.enumerated() {
+                for k in 0..<d { XCTAssertEqual(r.rows[u * d + k], expected[id]![k], accuracy: 1e-5) }
+            }
+        }
+    }
+}

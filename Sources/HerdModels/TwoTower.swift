@@ -1,0 +1,269 @@
+import Foundation
+import HerdData
+import HerdLayers
+import HerdTensor
+
+/// One tower's inputs and MLP.
+public struct TowerConfig: Codable, Sendable, Equatable {
+    /// Sparse features of the batch this tower embeds.
+    public var sparseFeatures: [Int]
+    /// Dense columns of the batch this tower reads.
+    public var denseFeatures: [Int] = []
+    /// Sparse features fed as one-hot indicators (must also be listed in `indicatorSizes`).
+    public var indicators: [Int] = []
+    /// MLP widths after the input; the last is the embedding size of the tower.
+    public var mlp: [Int] = [1024, 512, 128]
+
+    public init(sparseFeatures: [Int], denseFeatures: [Int] = [], indicators: [Int] = [], mlp: [Int] = [1024, 512, 128]) {
+        self.sparseFeatures = sparseFeatures
+        self.denseFeatures = denseFeatures
+        self.indicators = indicators
+        self.mlp = mlp
+    }
+}
+
+/// How a two-tower model is trained.
+public enum TwoTowerLoss: String, Codable, Sendable {
+    /// Binary cross-entropy on `⟨u, v⟩ / τ` per labelled row (Friesian's two-tower).
+    case bce
+    /// In-batch negatives: for the positive rows of a shard, softmax cross-entropy of each user
+    /// against every item of those rows, the row's own item being the target (sampled softmax).
+    case inBatchSoftmax = "in_batch_softmax"
+}
+
+/// Two-tower retrieval model's configuration (Friesian's: 16-dim embeddings, towers
+/// 1024-512-128, L2-normalised outputs, dot product).
+public struct TwoTowerConfig: Codable, Sendable, Equatable {
+    /// Rows of each sparse feature's table (all features of the batch, used or not).
+    public var tableSizes: [Int]
+    public var embeddingDim: Int = 16
+    public var user: TowerConfig
+    public var item: TowerConfig
+    /// Temperature: the logit is `⟨u, v⟩ / temperature` (u, v unit vectors).
+    public var temperature: Float = 0.2
+    public var loss: TwoTowerLoss = .bce
+    public var seed: UInt64 = 0
+
+    public init(tableSizes: [Int], user: TowerConfig, item: TowerConfig) {
+        self.tableSizes = tableSizes
+        self.user = user
+        self.item = item
+    }
+
+    public func validate() throws {
+        let fs = tableSizes.count
+        for t in [user, item] {
+            guard let last = t.mlp.last, last > 0, t.mlp.allSatisfy({ $0 > 0 }) else { throw LayerSpecError("a tower's MLP widths must be positive, got \(t.mlp)") }
+            for f in t.sparseFeatures + t.indicators where !(0..<fs).contains(f) { throw LayerSpecError("tower feature \(f) is outside 0..<\(fs)") }
+            guard !t.sparseFeatures.isEmpty || !t.denseFeatures.isEmpty || !t.indicators.isEmpty else { throw LayerSpecError("a tower has no input features") }
+        }
+        guard user.mlp.last == item.mlp.last else { throw LayerSpecError("user and item towers must end in the same size, got \(user.mlp.last!) and \(item.mlp.last!)") }
+        guard temperature > 0 else { throw LayerSpecError("temperature must be positive") }
+    }
+}
+
+/// One tower: embeddings of its sparse features, indicators, its dense columns → MLP → L2 norm.
+///
+/// ```
+/// sparse ids ─ embeddings [B, Fs·D] ┐
+/// indicators [B, Σ C] ──────────────┼─ input [B, I] ─ MLP ─ h [B, E] ─ h/‖h‖ ─ z [B, E]
+/// dense columns [B, Fd] ────────────┘
+/// ```
+public final class Tower: @unchecked Sendable {
+    public let config: TowerConfig
+    public let embeddings: EmbeddingBagCollection?
+    public let indicators: IndicatorColumns
+    public let mlp: MLP
+    private var input: Tensor?
+    private var normalized: Tensor?
+    var normalizedOutput: Tensor? { normalized }
+    private var norms: [Float] = []
+    private var inputGrad: Tensor?
+
+    init(name: String, config: TowerConfig, tableSizes: [Int], dim: Int, rng: inout SplitMix64) throws {
+        self.config = config
+        var tables: [any EmbeddingTable] = []
+        for f in config.sparseFeatures {
+            tables.append(try makeEmbeddingTable(spec: "dense", name: "\(name).sparse.\(f)", rows: tableSizes[f], dimension: dim, rng: &rng))
+        }
+        embeddings = tables.isEmpty ? nil : EmbeddingBagCollection(tables: tables, pooling: .mean)
+        indicators = IndicatorColumns(features: config.indicators, cardinalities: config.indicators.map { tableSizes[$0] })
+        let width = (embeddings?.width ?? 0) + indicators.width + config.denseFeatures.count
+        mlp = MLP(name: "\(name).mlp", sizes: [width] + config.mlp, lastActivation: .none, rng: &rng)
+    }
+
+    init(sharing o: Tower) {
+        config = o.config
+        embeddings = o.embeddings.map { EmbeddingBagCollection(sharing: $0) }
+        indicators = o.indicators
+        mlp = MLP(sharing: o.mlp)
+    }
+
+    public var width: Int { mlp.inputs }
+    public var outputs: Int { mlp.outputs }
+
+    /// `batch` → unit vectors `[B, E]` (owned by the tower).
+    public func forward(_ batch: Batch) -> Tensor {
+        let b = batch.count, w = width
+        let x = Tensor.ensure(input, shape: [b, w])
+        input = x
+        let ew = embeddings?.width ?? 0
+        embeddings?.forward(batch.sparse.select(features: config.sparseFeatures), out: x.data, outStride: w, outOffset: 0)
+        if indicators.width > 0 { indicators.forward(batch.sparse, out: x.data, outStride: w, outOffset: ew) }
+        let fd = batch.dense.columns, base = ew + indicators.width
+        for s in 0..<b {
+            for (k, c) in config.denseFeatures.enumerated() { x.data[s * w + base + k] = batch.dense.data[s * fd + c] }
+        }
+        let h = mlp.forward(x)
+        let e = h.columns
+        let z = Tensor.ensure(normalized, shape: [b, e])
+        normalized = z
+        if norms.count < b { norms = [Float](repeating: 0, count: b) }
+        for s in 0..<b {
+            let n = max(Kernels.dot(h.data + s * e, h.data + s * e, count: e).squareRoot(), 1e-12)
+            norms[s] = n
+            for k in 0..<e { z.data[s * e + k] = h.data[s * e + k] / n }
+        }
+        return z
+    }
+
+    /// Backward from `dz [B, E]` through the normalisation, MLP and embeddings.
+    public func backward(_ dz: Tensor) {
+        guard let z = normalized else { preconditionFailure("Tower.backward before forward") }
+        let b = dz.rows, e = z.columns
+        let dh = Tensor.ensure(inputGrad, shape: [b, e])
+        inputGrad = dh
+        // d(h/‖h‖) = (dz − z·⟨z, dz⟩) / ‖h‖
+        for s in 0..<b {
+            let zs = z.data + s * e, gs = dz.data + s * e
+            let p = Kernels.dot(zs, gs, count: e)
+            for k in 0..<e { dh.data[s * e + k] = (gs[k] - zs[k] * p) / norms[s] }
+        }
+        let dx = mlp.backward(dh, needInputGradient: embeddings != nil)
+        if let embeddings, let dx { embeddings.backward(grad: dx.data, gradStride: width, gradOffset: 0) }
+    }
+}
+
+/// Two-tower retrieval model: `logit = ⟨u(user features), v(item features)⟩ / τ` with unit
+/// vectors `u`, `v`. The towers' outputs are the user and item embeddings that feed recall.
+public final class TwoTower: RankingModel, @unchecked Sendable {
+    public let config: TwoTowerConfig
+    public let userTower: Tower
+    public let itemTower: Tower
+    public var kind: ModelKind { .twotower }
+    private var logits: Tensor?
+    private var dU: Tensor?
+    private var dV: Tensor?
+
+    public init(config: TwoTowerConfig) throws {
+        try config.validate()
+        self.config = config
+        var rng = SplitMix64(seed: config.seed)
+        userTower = try Tower(name: "user_tower", config: config.user, tableSizes: config.tableSizes, dim: config.embeddingDim, rng: &rng)
+        itemTower = try Tower(name: "item_tower", config: config.item, tableSizes: config.tableSizes, dim: config.embeddingDim, rng: &rng)
+    }
+
+    private init(sharing o: TwoTower) {
+        config = o.config
+        userTower = Tower(sharing: o.userTower)
+        itemTower = Tower(sharing: o.itemTower)
+    }
+
+    public func replica() -> any RankingModel { TwoTower(sharing: self) }
+    public func setMode(_ mode: ForwardMode) {}
+
+    public var groups: [ParameterGroup] {
+        [ParameterGroup(name: "dense", parameters: userTower.mlp.parameters + itemTower.mlp.parameters),
+         ParameterGroup(name: "sparse", collections: [userTower.embeddings, itemTower.embeddings].compactMap { $0 })]
+    }
+
+    public var namedWeights: [(String, Tensor)] {
+        (userTower.mlp.parameters + itemTower.mlp.parameters).map { ($0.name, $0.value) }
+            + [userTower.embeddings, itemTower.embeddings].compactMap { $0 }.flatMap { $0.tables.map { ("\($0.name).weight", $0.weight) } }
+    }
+
+    public var forwardMACsPerSample: Int { userTower.mlp.macsPerSample + itemTower.mlp.macsPerSample + userTower.outputs }
+
+    /// User embeddings `[B, E]` (unit vectors) of a batch's user features.
+    public func userEmbeddings(_ batch: Batch) -> Tensor { userTower.forward(batch) }
+    /// Item embeddings `[B, E]` (unit vectors) of a batch's item features.
+    public func itemEmbeddings(_ batch: Batch) -> Tensor { itemTower.forward(batch) }
+
+    public func forward(_ batch: Batch) -> Tensor {
+        let u = userTower.forward(batch), v = itemTower.forward(batch)
+        let b = batch.count, e = u.columns
+        let out = Tensor.ensure(logits, shape: [b, 1])
+        logits = out
+        for s in 0..<b { out[s] = Kernels.dot(u.data + s * e, v.data + s * e, count: e) / config.temperature }
+        return out
+    }
+
+    public func backward(_ dLogits: Tensor) {
+        // Recompute nothing: the towers keep their outputs; read them back through forward's buffers.
+        let u = userTower.lastOutput, v = itemTower.lastOutput
+        let b = dLogits.rows, e = u.columns
+        let du = Tensor.ensure(dU, shape: [b, e]), dv = Tensor.ensure(dV, shape: [b, e])
+        dU = du
+        dV = dv
+        for s in 0..<b {
+            let g = dLogits[s] / config.temperature
+            for k in 0..<e {
+                du.data[s * e + k] = g * v.data[s * e + k]
+                dv.data[s * e + k] = g * u.data[s * e + k]
+            }
+        }
+        userTower.backward(du)
+        itemTower.backward(dv)
+    }
+}
+
+extension Tower {
+    /// The unit vectors of the last forward.
+    var lastOutput: Tensor {
+        guard let z = normalizedOutput else { preconditionFailure("Tower output read before forward") }
+        return z
+    }
+}
+
+/// A model that trains with a loss other than per-row binary cross-entropy on its logits.
+public protocol CustomLossModel: RankingModel {
+    /// Forward, loss and backward for one shard (`batch` with labels); gradients are those of the
+    /// loss summed over rows times `gradScale`. Returns the summed loss and per-row probabilities
+    /// (for training metrics), or nil to train with the standard BCE path.
+    func customTrainStep(_ batch: Batch, gradScale: Float) -> (lossSum: Double, probabilities: [Float])?
+}
+
+extension TwoTower: CustomLossModel {
+    public func customTrainStep(_ batch: Batch, gradScale: Float) -> (lossSum: Double, probabilities: [Float])? {
+        guard config.loss == .inBatchSoftmax else { return nil }
+        let logits = forward(batch)
+        let u = userTower.lastOutput, v = itemTower.lastOutput
+        let b = batch.count, e = u.columns, tau = config.temperature
+        let positives = (0..<b).filter { batch.labels[$0] >= 0.5 }
+        let du = Tensor(shape: [b, e]), dv = Tensor(shape: [b, e])
+        var loss = 0.0
+        // L[i, j] = ⟨u_i, v_j⟩/τ over positive rows; loss_i = logsumexp_j L[i, j] − L[i, i].
+        var row = [Float](repeating: 0, count: positives.count)
+        for (pi, i) in positives.enumerated() {
+            var m = -Float.infinity
+            for (pj, j) in positives.enumerated() {
+                row[pj] = Kernels.dot(u.data + i * e, v.data + j * e, count: e) / tau
+                m = max(m, row[pj])
+            }
+            var z: Float = 0
+            for pj in row.indices { row[pj] = expf(row[pj] - m); z += row[pj] }
+            loss += Double(logf(z) + m) - Double(Kernels.dot(u.data + i * e, v.data + i * e, count: e) / tau)
+            for (pj, j) in positives.enumerated() {
+                let g = (row[pj] / z - (pj == pi ? 1 : 0)) * gradScale / tau
+                if g == 0 { continue }
+                Kernels.axpy(g, v.data + j * e, du.data + i * e, count: e)
+                Kernels.axpy(g, u.data + i * e, dv.data + j * e, count: e)
+            }
+        }
+        userTower.backward(du)
+        itemTower.backward(dv)
+        var probs = [Float](repeating: 0, count: b)
+        Kernels.sigmoid(logits.data, into: &probs, count: b)
+        return (loss, probs)
+    }
+}

@@ -1,0 +1,80 @@
+import Foundation
+import HerdData
+import HerdLayers
+import HerdModels
+import HerdTensor
+import HerdTestSupport
+import XCTest
+
+final class TwoTowerTests: XCTestCase {
+    /// Features: 0 user id (6), 1 user segment as indicator (3), 2 item id (7), 3 item tags multi-hot (5).
+    /// Dense: 0 user numeric, 1 item numeric.
+    func config(loss: TwoTowerLoss) -> TwoTowerConfig {
+        var c = TwoTowerConfig(
+            tableSizes: [6, 3, 7, 5],
+            user: TowerConfig(sparseFeatures: [0], denseFeatures: [0], indicators: [1], mlp: [8, 4]),
+            item: TowerConfig(sparseFeatures: [2, 3], denseFeatures: [1], mlp: [8, 4]))
+        c.embeddingDim = 3
+        c.loss = loss
+        c.temperature = 0.5
+        c.seed = 4
+        return c
+    }
+
+    func batch(rows b: Int, seed: UInt64) -> Batch {
+        var rng = SplitMix64(seed: seed)
+        var ids: [Int32] = [], offsets: [Int32] = [0]
+        for (f, n) in [6, 3, 7, 5].enumerated() {
+            for _ in 0..<b {
+                for _ in 0..<(f == 3 ? Int(rng.next() % 3) + 1 : 1) { ids.append(Int32(rng.next() % UInt64(n))) }
+                offsets.append(Int32(ids.count))
+            }
+        }
+        let labels = (0..<b).map { Float($0 % 3 == 0 ? 0 : 1) }
+        return Batch(dense: randomTensor([b, 2], seed: seed), sparse: KeyedJagged(features: 4, batchSize: b, offsets: offsets, ids: ids), labels: labels)
+    }
+
+    func gradients(_ model: TwoTower) -> [(name: String, value: Tensor, analytic: [Float])] {
+        var out: [(name: String, value: Tensor, analytic: [Float])] = []
+        for g in model.groups {
+            for p in g.parameters { out.append((p.name, p.value, p.grad.array)) }
+            for c in g.collections { for (t, gr) in zip(c.tables, c.gradients) { out.append((t.name, t.weight, densify(gr, rows: t.rows))) } }
+        }
+        return out
+    }
+
+    func testBCEBackwardMatchesFiniteDifferences() throws {
+        let model = try TwoTower(config: config(loss: .bce))
+        let b = batch(rows: 5, seed: 1)
+        let c = randomTensor([5, 1], seed: 2).array
+        _ = model.forward(b)
+        model.zeroGrad()
+        model.backward(Tensor(shape: [5, 1], values: c))
+        let m = GradientCheck().check(gradients(model)) { probeLoss(model.forward(b), c) }
+        XCTAssertEqual(m.map(\.description), [])
+        XCTAssertEqual(model.userEmbeddings(b).columns, 4)
+        let u = model.userEmbeddings(b)
+        XCTAssertEqual(Kernels.dot(u.data, u.data, count: 4), 1, accuracy: 1e-5, "unit vectors")
+    }
+
+    func testInBatchSoftmaxBackwardMatchesFiniteDifferences() throws {
+        let model = try TwoTower(config: config(loss: .inBatchSoftmax))
+        let b = batch(rows: 6, seed: 3)
+        model.zeroGrad()
+        let first = model.customTrainStep(b, gradScale: 1)!
+        XCTAssertGreaterThan(first.lossSum, 0)
+        let analytic = gradients(model)
+        let m = GradientCheck().check(analytic) { model.customTrainStep(b, gradScale: 1)!.lossSum }
+        XCTAssertEqual(m.map(\.description), [])
+    }
+
+    func testBCEModelHasNoCustomStep() throws {
+        XCTAssertNil(try TwoTower(config: config(loss: .bce)).customTrainStep(batch(rows: 3, seed: 1), gradScale: 1))
+    }
+
+    func testTowersMustEndInTheSameSize() {
+        var c = config(loss: .bce)
+        c.item.mlp = [8, 5]
+        XCTAssertThrowsError(try TwoTower(config: c)) { XCTAssertTrue("\($0)".contains("same size")) }
+    }
+}
