@@ -81,25 +81,6 @@ final class RelationalTests: XCTestCase {
         }
     }
 
-    func testBatchFromEncodedTable() throws {
-        let t = try FeatureTable([
-            ("x", Column(doubles: [0.5, nil, 2])),
-            ("n", Column(int64s: [1, 2, 3])),
-            ("user", Column(int64s: [4, nil, 6])),
-            ("tags", Column(int64Lists: [[1, 2], nil, [3]])),
-            ("label", Column(int64s: [1, 0, 1])),
-        ])
-        let b = try t.batch(rows: [2, 0, 1], dense: ["x", "n"], sparse: ["user", "tags"], label: "label")
-        XCTAssertEqual(b.dense.array, [2, 3, 0.5, 1, 0, 2])
-        XCTAssertEqual(b.sparse.ids, [6, 4, 0, 3, 1, 2])
-        XCTAssertEqual(b.sparse.offsets, [0, 1, 2, 3, 4, 6, 6])
-        XCTAssertEqual(Array(b.sparse.bag(feature: 1, row: 1)), [1, 2])
-        XCTAssertEqual(b.labels, [1, 1, 0])
-        XCTAssertThrowsError(try t.batch(dense: [], sparse: ["x"], label: nil)) {
-            XCTAssertEqual("\($0)", "column 'x' has type double, expected int64 or int64_list ids")
-        }
-    }
-
     func testNegativeSamplesAndHistSeq() throws {
         let t = try FeatureTable([("user", Column(strings: ["u", "v"])), ("item", Column(int64s: [3, 1]))])
         let s = try t.addNegativeSamples(itemSize: 5, negNum: 2, seed: 9)
