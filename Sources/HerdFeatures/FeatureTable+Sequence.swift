@@ -1,3 +1,4 @@
+import HerdTensor
 import Foundation
 
 extension FeatureTable {

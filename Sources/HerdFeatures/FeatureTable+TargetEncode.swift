@@ -1,3 +1,4 @@
+import HerdTensor
 import Foundation
 
 /// Fitted target statistics of `targetEncode`, re-appliable to another table (test split,

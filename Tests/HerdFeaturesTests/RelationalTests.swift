@@ -1,3 +1,4 @@
+import HerdTensor
 import Foundation
 @testable import HerdFeatures
 import XCTest
