@@ -1,3 +1,4 @@
+import Foundation
 import HerdTensor
 
 /// Rows of a generated data set, in blocks that never straddle the train/test split: train blocks
@@ -54,5 +55,38 @@ func generatePipelined<Output: Sendable>(
         if let failure { throw failure }
         pending = round.isEmpty ? nil : (outputs.map { $0! }, round)
         roundStart += round.count
+    }
+}
+
+/// Where a generator writes: the directory (created), `train.txt` and `test.txt` writers, and
+/// the split into blocks.
+struct GenerationOutput {
+    let directory: URL
+    let train: FileWriter
+    let test: FileWriter
+    let trainCount: Int
+    let testCount: Int
+    let blocks: [GenerationBlock]
+
+    /// Test rows for a fraction (at least one each for train and test).
+    static func testRows(rows: Int, fraction: Double) -> Int {
+        min(rows - 1, max(1, Int((Double(rows) * fraction).rounded())))
+    }
+
+    init(directory path: String, rows: Int, testFraction: Double, blockRows: Int) throws {
+        guard testFraction > 0 && testFraction < 1 else {
+            throw HerdDataError.invalidArgument("--test-fraction must be in (0, 1), got \(testFraction)")
+        }
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw HerdDataError.io(path: path, message: "cannot create directory: \(error.localizedDescription)")
+        }
+        testCount = Self.testRows(rows: rows, fraction: testFraction)
+        trainCount = rows - testCount
+        directory = URL(fileURLWithPath: path)
+        train = try FileWriter(path: directory.appendingPathComponent("train.txt").path)
+        test = try FileWriter(path: directory.appendingPathComponent("test.txt").path)
+        blocks = GenerationBlock.split(rows: rows, trainCount: trainCount, blockRows: blockRows)
     }
 }

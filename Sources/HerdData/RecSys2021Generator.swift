@@ -30,29 +30,14 @@ public struct RecSys2021Generator: Sendable {
     public var tweetPool: Int { model.tweets }
 
     /// Test rows for a fraction (at least one each for train and test).
-    public func testRows(fraction: Double) -> Int {
-        min(rows - 1, max(1, Int((Double(rows) * fraction).rounded())))
-    }
+    public func testRows(fraction: Double) -> Int { GenerationOutput.testRows(rows: rows, fraction: fraction) }
 
     /// Writes `train.txt`, `test.txt` (challenge format), `oracle.json` and `schema.json` into
     /// `directory` (created if needed) and returns the oracle.
     @discardableResult
     public func write(to directory: String, testFraction: Double = 0.1) throws -> RecSys2021Oracle {
-        guard testFraction > 0 && testFraction < 1 else {
-            throw HerdDataError.invalidArgument("--test-fraction must be in (0, 1), got \(testFraction)")
-        }
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw HerdDataError.io(path: directory, message: "cannot create directory: \(error.localizedDescription)")
-        }
-        let testCount = testRows(fraction: testFraction)
-        let trainCount = rows - testCount
-        let dir = URL(fileURLWithPath: directory)
-        let train = try FileWriter(path: dir.appendingPathComponent("train.txt").path)
-        let test = try FileWriter(path: dir.appendingPathComponent("test.txt").path)
-
-        let blocks = GenerationBlock.split(rows: rows, trainCount: trainCount, blockRows: Self.blockRows)
+        let output = try GenerationOutput(directory: directory, rows: rows, testFraction: testFraction, blockRows: Self.blockRows)
+        let (dir, train, test, trainCount, testCount, blocks) = (output.directory, output.train, output.test, output.trainCount, output.testCount, output.blocks)
         let types = PlantedEngagementModel.engagementCount
         var trainPositives = 0, testPositives = 0
         var typePositives = [Int](repeating: 0, count: types)
