@@ -39,7 +39,7 @@ extension FeatureState {
 /// NOTE: counting is parallel by column (each worker owns whole columns), so no per-thread
 /// dictionaries need merging and results do not depend on the thread count.
 struct CategoryCounter {
-    private final class Counts { var byValue: [UInt32: Int] = [:] }
+    private final class Counts { var byValue = UInt32HashMap<Int>() }
     private let counts: [Counts?]
 
     init(config: FeatureConfig) {
@@ -54,7 +54,7 @@ struct CategoryCounter {
                 guard let box = counts[c] else { return }
                 for r in 0..<n {
                     let v = raw[r * Criteo.sparseCount + c]
-                    if v != RawChunk.missing { box.byValue[UInt32(truncatingIfNeeded: v), default: 0] += 1 }
+                    if v != RawChunk.missing { box.byValue.update(UInt32(truncatingIfNeeded: v)) { ($0 ?? 0) + 1 } }
                 }
             }
         }
@@ -64,7 +64,7 @@ struct CategoryCounter {
         let columns: [FeatureState.ColumnEncoding] = config.columns.enumerated().map { c, column in
             switch column {
             case .hashing(let n): return .hashing(tableSize: n)
-            case .vocabulary(let freqLimit): return .vocabulary(Vocabulary(counts: counts[c]!.byValue, freqLimit: freqLimit))
+            case .vocabulary(let freqLimit): return .vocabulary(Vocabulary(counts: counts[c]!.byValue.entries, freqLimit: freqLimit))
             }
         }
         return FeatureState(columns: columns)

@@ -18,16 +18,18 @@ public struct Vocabulary: Sendable, Codable, Equatable {
     public let values: [UInt32]
     /// The frequency threshold used at fit time (values seen fewer times map to OOV).
     public let freqLimit: Int
-    private let index: [UInt32: Int32]
+    private let index: UInt32HashMap<Int32>
 
     /// A vocabulary of `values` (already ordered, unique).
     public init(values: [UInt32], freqLimit: Int) {
         self.values = values
         self.freqLimit = freqLimit
-        var index = [UInt32: Int32](minimumCapacity: values.count)
+        var index = UInt32HashMap<Int32>(capacity: values.count)
         for (k, v) in values.enumerated() {
-            let previous = index.updateValue(Int32(k + Self.reservedRows), forKey: v)
-            precondition(previous == nil, "duplicate vocabulary value \(v)")
+            index.update(v) { previous in
+                precondition(previous == nil, "duplicate vocabulary value \(v)")
+                return Int32(k + Self.reservedRows)
+            }
         }
         self.index = index
     }
@@ -35,6 +37,11 @@ public struct Vocabulary: Sendable, Codable, Equatable {
     /// Fits from `counts` (raw id → occurrences): keeps ids seen at least `freqLimit` times, most
     /// frequent first, ties by smaller id (so the result does not depend on dictionary order).
     public init(counts: [UInt32: Int], freqLimit: Int) {
+        self.init(counts: counts.map { (key: $0.key, value: $0.value) }, freqLimit: freqLimit)
+    }
+
+    /// Fits from (raw id, occurrences) pairs, in any order.
+    init(counts: [(key: UInt32, value: Int)], freqLimit: Int) {
         var kept = counts.filter { $0.value >= freqLimit }.map { (value: $0.key, count: $0.value) }
         kept.sort { $0.count != $1.count ? $0.count > $1.count : $0.value < $1.value }
         self.init(values: kept.map(\.value), freqLimit: freqLimit)
@@ -47,7 +54,7 @@ public struct Vocabulary: Sendable, Codable, Equatable {
     @inline(__always)
     public func id(for raw: UInt64) -> Int32 {
         if raw == RawChunk.missing { return Self.missingID }
-        return index[UInt32(truncatingIfNeeded: raw)] ?? Self.outOfVocabularyID
+        return index.value(for: UInt32(truncatingIfNeeded: raw)) ?? Self.outOfVocabularyID
     }
 
     private enum CodingKeys: String, CodingKey { case values, freqLimit }
