@@ -28,36 +28,55 @@ def _git_rev(root="."):
         return None
 
 
+def _median(xs):
+    xs = sorted(x for x in xs if _num(x) is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
 def train(runs, meta):
-    rows, summary = [], {}
+    """Medians over repeats; ratios are computed within each repeat (Herd against the best PyTorch
+    layout of the same repeat) and their median is reported with the range."""
+    summary = {}
     models = sorted({r["model"] for r in runs}, key=lambda m: ["dlrm", "wnd"].index(m) if m in ("dlrm", "wnd") else 9)
+    keys = ("train_samples_per_s", "infer_samples_per_s")
     print()
-    print(f"{'model':<6} {'who':<18} {'train samples/s':>16} {'infer samples/s':>16}")
+    print(f"{'model':<6} {'who (median)':<18} {'train samples/s':>16} {'infer samples/s':>16}")
     for m in models:
-        peers = [r for r in runs if r["model"] == m and r["who"] == "pytorch"]
-        herd = next((r["result"] for r in runs if r["model"] == m and r["who"] == "herd"), None)
-        for p in peers:
-            res = p["result"]
-            print(f"{m:<6} {'pytorch ' + p['layout']:<18} {_fmt(res.get('train_samples_per_s')):>16} "
-                  f"{_fmt(res.get('infer_samples_per_s')):>16}")
-        best = {}
-        for k in ("train_samples_per_s", "infer_samples_per_s"):
-            cands = [(p["result"].get(k), p["layout"]) for p in peers if _num(p["result"].get(k)) is not None]
-            best[k] = max(cands) if cands else (None, None)
-        if herd is not None:
-            print(f"{m:<6} {'herd':<18} {_fmt(herd.get('train_samples_per_s')):>16} "
-                  f"{_fmt(herd.get('infer_samples_per_s')):>16}")
+        reps = sorted({r.get("rep", 1) for r in runs if r["model"] == m})
+        layouts = sorted({r["layout"] for r in runs if r["model"] == m and r["who"] == "pytorch"})
+        med = {}
+        for layout in layouts:
+            res = [r["result"] for r in runs if r["model"] == m and r["who"] == "pytorch" and r["layout"] == layout]
+            med[layout] = {k: _median([x.get(k) for x in res]) for k in keys}
+            print(f"{m:<6} {'pytorch ' + layout:<18} {_fmt(med[layout][keys[0]]):>16} {_fmt(med[layout][keys[1]]):>16}")
+        herds = [r["result"] for r in runs if r["model"] == m and r["who"] == "herd"]
+        herd_med = {k: _median([h.get(k) for h in herds]) for k in keys} if herds else None
+        if herd_med:
+            print(f"{m:<6} {'herd':<18} {_fmt(herd_med[keys[0]]):>16} {_fmt(herd_med[keys[1]]):>16}")
         else:
             print(f"{m:<6} {'herd':<18} {'(not run)':>16} {'(not run)':>16}")
-        tr = _ratio(herd and herd.get("train_samples_per_s"), best["train_samples_per_s"][0])
-        inf = _ratio(herd and herd.get("infer_samples_per_s"), best["infer_samples_per_s"][0])
-        print(f"{m:<6} {'herd / best torch':<18} {_fmt(tr, '.2f') + 'x':>16} {_fmt(inf, '.2f') + 'x':>16}"
-              f"   (best torch layout: train {best['train_samples_per_s'][1]}, infer {best['infer_samples_per_s'][1]})")
+        ratios = {k: [] for k in keys}
+        for rep in reps:
+            peers = [r for r in runs if r["model"] == m and r["who"] == "pytorch" and r.get("rep", 1) == rep]
+            herd = next((r["result"] for r in runs if r["model"] == m and r["who"] == "herd" and r.get("rep", 1) == rep), None)
+            for k in keys:
+                best = max((p["result"].get(k) for p in peers if _num(p["result"].get(k)) is not None), default=None)
+                ratio = _ratio(herd and herd.get(k), best)
+                if ratio is not None:
+                    ratios[k].append(ratio)
+        def span(k):
+            r = ratios[k]
+            return f"{_fmt(_median(r), '.2f')}x" + (f" ({min(r):.2f}-{max(r):.2f})" if len(r) > 1 else "")
+        print(f"{m:<6} {'herd / best torch':<18} {span(keys[0]):>16} {span(keys[1]):>16}   (median of {len(reps)} interleaved repeats)")
         summary[m] = {
-            "pytorch": {p["layout"]: p["result"] for p in peers}, "herd": herd,
-            "best_pytorch_train": {"layout": best["train_samples_per_s"][1], "samples_per_s": best["train_samples_per_s"][0]},
-            "best_pytorch_infer": {"layout": best["infer_samples_per_s"][1], "samples_per_s": best["infer_samples_per_s"][0]},
-            "ratio_train_herd_over_best_pytorch": tr, "ratio_infer_herd_over_best_pytorch": inf,
+            "pytorch_median": med, "herd_median": herd_med, "repeats": len(reps),
+            "ratio_train_herd_over_best_pytorch": _median(ratios[keys[0]]),
+            "ratio_infer_herd_over_best_pytorch": _median(ratios[keys[1]]),
+            "ratios_per_repeat": ratios,
+            "runs": [r for r in runs if r["model"] == m],
         }
     return summary
 

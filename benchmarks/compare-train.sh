@@ -4,7 +4,7 @@
 # benchmarks/results/train-<UTC stamp>.json.
 #
 # Usage: benchmarks/compare-train.sh
-# Env:   BATCH (2048)  STEPS (50 timed steps)  WARMUP (10)  MODELS ("dlrm wnd")
+# Env:   BATCH (2048)  STEPS (50 timed steps)  WARMUP (10)  MODELS ("dlrm wnd")  REPEATS (3, interleaved)
 #        PEER_ARGS (extra torch_ctr.py args, e.g. "--table-size 100000")
 #        HERD (herd binary; default: built by scripts/build)  HERD_ARGS (extra `herd bench train` args)
 #        QUIET_MAX (10 %) QUIET_SECONDS (1)
@@ -12,27 +12,31 @@
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
-BATCH=${BATCH:-2048}; STEPS=${STEPS:-50}; WARMUP=${WARMUP:-10}; MODELS=${MODELS:-"dlrm wnd"}
+BATCH=${BATCH:-2048}; STEPS=${STEPS:-50}; WARMUP=${WARMUP:-10}; MODELS=${MODELS:-"dlrm wnd"}; REPEATS=${REPEATS:-3}
 PY=$(peer_python)
 check_quiet
 BUSY_BEFORE=$BUSY_PCT
 HERD_BIN=$(find_herd || true)
 
 RUNS=$(mktemp); trap 'rm -f "$RUNS"' EXIT
+# NOTE: the machine's own speed drifts over minutes, so the peers and Herd run interleaved, REPEATS
+# times; ratios are taken within each repeat (runs minutes apart) and the median is reported.
 for model in $MODELS; do
-  for layout in per-field fused; do
-    say "pytorch $model $layout (batch $BATCH, $STEPS steps)"
-    # shellcheck disable=SC2086
-    j=$(last_json "$PY" "$ROOT/benchmarks/peers/torch_ctr.py" bench --model "$model" --layout "$layout" \
-          --batch-size "$BATCH" --steps "$STEPS" --warmup "$WARMUP" --json ${PEER_ARGS:-})
-    echo "{\"who\":\"pytorch\",\"model\":\"$model\",\"layout\":\"$layout\",\"result\":$j}" >> "$RUNS"
+  for rep in $(seq "$REPEATS"); do
+    for layout in per-field fused; do
+      say "pytorch $model $layout (batch $BATCH, $STEPS steps, repeat $rep/$REPEATS)"
+      # shellcheck disable=SC2086
+      j=$(last_json "$PY" "$ROOT/benchmarks/peers/torch_ctr.py" bench --model "$model" --layout "$layout" \
+            --batch-size "$BATCH" --steps "$STEPS" --warmup "$WARMUP" --json ${PEER_ARGS:-})
+      echo "{\"who\":\"pytorch\",\"model\":\"$model\",\"layout\":\"$layout\",\"rep\":$rep,\"result\":$j}" >> "$RUNS"
+    done
+    if [[ -n "$HERD_BIN" ]]; then
+      say "herd $model (batch $BATCH, repeat $rep/$REPEATS)"
+      # shellcheck disable=SC2086
+      j=$(last_json "$HERD_BIN" bench train --model "$model" --batch-size "$BATCH" --steps "$STEPS" --json ${HERD_ARGS:-})
+      echo "{\"who\":\"herd\",\"model\":\"$model\",\"layout\":null,\"rep\":$rep,\"result\":$j}" >> "$RUNS"
+    fi
   done
-  if [[ -n "$HERD_BIN" ]]; then
-    say "herd $model (batch $BATCH)"
-    # shellcheck disable=SC2086
-    j=$(last_json "$HERD_BIN" bench train --model "$model" --batch-size "$BATCH" --json ${HERD_ARGS:-})
-    echo "{\"who\":\"herd\",\"model\":\"$model\",\"layout\":null,\"result\":$j}" >> "$RUNS"
-  fi
 done
 check_quiet
 BUSY_AFTER=$BUSY_PCT
