@@ -110,3 +110,16 @@ public struct IndicatorColumns: Sendable, Equatable {
         }
     }
 }
+
+extension EmbeddingBagCollection {
+    /// One table per entry of `tableSizes`, all of dimension `dimension`, built from `spec` (see
+    /// `makeEmbeddingTable`) and named `<prefix>.<feature index>`; initialised in feature order.
+    public convenience init(spec: String, prefix: String, tableSizes: [Int], dimension: Int, pooling: Pooling = .sum,
+                            rng: inout SplitMix64) throws {
+        var tables: [any EmbeddingTable] = []
+        for (f, n) in tableSizes.enumerated() {
+            tables.append(try makeEmbeddingTable(spec: spec, name: "\(prefix).\(f)", rows: n, dimension: dimension, rng: &rng))
+        }
+        self.init(tables: tables, pooling: pooling)
+    }
+}

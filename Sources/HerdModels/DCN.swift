@@ -42,11 +42,8 @@ public final class DCN: RankingModel, @unchecked Sendable {
         try config.validate()
         self.config = config
         var rng = SplitMix64(seed: config.seed)
-        var tables: [any EmbeddingTable] = []
-        for (f, n) in config.tableSizes.enumerated() {
-            tables.append(DenseEmbeddingTable(name: "sparse_arch.\(f)", rows: n, dimension: config.embeddingDim, rng: &rng))
-        }
-        sparseArch = EmbeddingBagCollection(tables: tables)
+        sparseArch = try EmbeddingBagCollection(spec: "dense", prefix: "sparse_arch", tableSizes: config.tableSizes,
+                                                dimension: config.embeddingDim, rng: &rng)
         let width = sparseArch.width + config.denseFeatures
         crossArch = (0..<config.crossLayers).map { CrossLayer(name: "cross_arch.\($0)", width: width, rng: &rng) }
         deepArch = MLP(name: "deep_arch", sizes: [width] + config.deepMLP, lastActivation: .none, rng: &rng)

@@ -74,12 +74,9 @@ public final class DLRM: RankingModel, @unchecked Sendable {
         self.config = config
         var rng = SplitMix64(seed: config.seed)
         denseArch = MLP(name: "dense_arch", sizes: [config.denseFeatures] + config.bottomMLP, lastActivation: .relu, precision: config.precision, rng: &rng)
-        var tables: [any EmbeddingTable] = []
-        for (f, n) in config.tableSizes.enumerated() {
-            tables.append(try makeEmbeddingTable(spec: config.embeddingSpec, name: "sparse_arch.\(f)", rows: n, dimension: config.embeddingDim, rng: &rng))
-        }
-        sparseArch = EmbeddingBagCollection(tables: tables)
-        interactionArch = Interaction(kind: config.interaction, vectors: tables.count + 1, dimension: config.embeddingDim)
+        sparseArch = try EmbeddingBagCollection(spec: config.embeddingSpec, prefix: "sparse_arch", tableSizes: config.tableSizes,
+                                                dimension: config.embeddingDim, rng: &rng)
+        interactionArch = Interaction(kind: config.interaction, vectors: config.tableSizes.count + 1, dimension: config.embeddingDim)
         overArch = MLP(name: "over_arch", sizes: [interactionArch.outputs] + config.topMLP, lastActivation: .none, precision: config.precision, rng: &rng)
     }
 

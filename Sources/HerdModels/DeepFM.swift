@@ -47,11 +47,8 @@ public final class DeepFM: RankingModel, @unchecked Sendable {
         try config.validate()
         self.config = config
         var rng = SplitMix64(seed: config.seed)
-        var tables: [any EmbeddingTable] = []
-        for (f, n) in config.tableSizes.enumerated() {
-            tables.append(DenseEmbeddingTable(name: "sparse_arch.\(f)", rows: n, dimension: config.embeddingDim, rng: &rng))
-        }
-        sparseArch = EmbeddingBagCollection(tables: tables)
+        sparseArch = try EmbeddingBagCollection(spec: "dense", prefix: "sparse_arch", tableSizes: config.tableSizes,
+                                                dimension: config.embeddingDim, rng: &rng)
         firstOrder = EmbeddingBagCollection(tables: config.tableSizes.enumerated().map { f, n in
             DenseEmbeddingTable(name: "first_order.\(f)", weight: Tensor(shape: [n, 1]))
         })
