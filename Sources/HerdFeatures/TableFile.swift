@@ -154,6 +154,7 @@ public enum TableFile {
     /// columns' pages are never touched.
     public static func read(path: String, columns: [String]? = nil) throws -> FeatureTable {
         let file = try MappedFile(path: path)
+        file.adviseSequential()
         // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
         // the bytes that are still being parsed or copied below.
         defer { withExtendedLifetime(file) {} }
