@@ -28,7 +28,7 @@ let package = Package(
         .target(name: "HerdFeatures", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdLayers", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
-        .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
+        .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels"]),
         .target(
             name: "HerdCLI",
             dependencies: [

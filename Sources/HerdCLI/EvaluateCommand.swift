@@ -5,8 +5,9 @@ import HerdTraining
 
 /// Options shared by commands that read a data file through an export's feature state.
 struct ExportDataOptions: ParsableArguments {
-    @Option(help: "Model export directory (OUT/model of herd train).") var model: String
-    @Option(help: "Criteo-format data file (TSV/CSV, with or without labels).") var data: String
+    @Option(help: "Model export directory (OUT/model of herd train, or W/models/<name>/<version>).") var model: String
+    @Option(help: "Data file: Criteo TSV/CSV for Criteo exports; for feature-table exports a .herdtable (encoded like the training table) or raw rows with --schema. With or without labels.") var data: String
+    @Option(help: "Schema of raw rows for a feature-table export (the one they were read with at training time).") var schema: String?
     @Option(help: "What to do with a malformed row: fail (default) or skip and count.") var onError: OnError = .fail
     @Option(help: "Directory for the binary columnar cache (default: beside the data file).") var cacheDir: String?
     @Option(help: "Rows per inference batch.") var batchSize = 8192
@@ -15,18 +16,17 @@ struct ExportDataOptions: ParsableArguments {
         guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
     }
 
-    /// Loads the export and opens the data with its feature state.
-    func open() throws -> (ModelExport, CriteoDataset) {
+    /// Loads the export and opens the data with its feature transform.
+    func open() throws -> (ModelExport, ExportRows) {
         let export = try ModelExport.load(from: URL(fileURLWithPath: model))
-        let dataset = try CriteoDataset.open(path: data, state: export.featureState, cacheDirectory: cacheDir, onError: onError)
-        return (export, dataset)
+        return (export, try ExportRows.open(export, path: data, schema: schema, onError: onError, cacheDir: cacheDir))
     }
 }
 
 /// `herd evaluate`: metrics of an exported model on a labelled file.
 struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Evaluate an exported model on a labelled Criteo-format file: AUC, logloss, accuracy, precision, recall.")
+        abstract: "Evaluate an exported model on labelled rows (Criteo file or feature table): AUC, logloss, accuracy, precision, recall.")
 
     @OptionGroup var options: ExportDataOptions
     @Flag(help: "Print one JSON object as the last line.") var json = false
@@ -37,7 +37,7 @@ struct Evaluate: AsyncParsableCommand {
             throw ValidationError("\(options.data) has no label column; evaluate needs labels (use herd predict for unlabelled files)")
         }
         let t0 = Date()
-        let (m, _) = Evaluation.run(DataParallel(model: export.model), dataset, batchSize: options.batchSize)
+        let (m, _) = Evaluation.run(DataParallel(model: export.model), dataset.source, batchSize: options.batchSize)
         let seconds = Date().timeIntervalSince(t0)
         if json {
             var d = metricsDictionary(m)
@@ -56,7 +56,7 @@ struct Evaluate: AsyncParsableCommand {
 /// `herd predict`: click probabilities of an exported model, one per line.
 struct Predict: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Write an exported model's click probability for every row of a Criteo-format file, one per line.")
+        abstract: "Write an exported model's click probability for every row of a Criteo-format file or feature table, one per line.")
 
     @OptionGroup var options: ExportDataOptions
     @Option(help: "Output file (written atomically).") var out: String
@@ -65,7 +65,7 @@ struct Predict: AsyncParsableCommand {
     func run() async throws {
         let (export, dataset) = try options.open()
         let t0 = Date()
-        let (p, _) = Evaluation.predict(DataParallel(model: export.model), dataset, batchSize: options.batchSize)
+        let (p, _) = Evaluation.predict(DataParallel(model: export.model), dataset.source, batchSize: options.batchSize)
         let seconds = Date().timeIntervalSince(t0)
         var text = ""
         text.reserveCapacity(p.count * 10)

@@ -316,12 +316,17 @@ public struct FittedPipeline: Sendable, Equatable {
         return t
     }
 
-    /// Writes the fitted pipeline as pretty JSON (sorted keys): each step as written, plus
-    /// its `fitted` state.
-    public func save(path: String) throws {
+    /// The fitted pipeline as pretty JSON (sorted keys): each step as written, plus its `fitted`
+    /// state — the contents of `pipeline.fitted.json`.
+    public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(FittedFileOut(steps: steps))
+        return try encoder.encode(FittedFileOut(steps: steps))
+    }
+
+    /// Writes `jsonData()` to `path`.
+    public func save(path: String) throws {
+        let data = try jsonData()
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw HerdDataError.io(path: path, message: "cannot write: \(error.localizedDescription)")
         }
@@ -329,13 +334,18 @@ public struct FittedPipeline: Sendable, Equatable {
 
     public static func load(path: String) throws -> FittedPipeline {
         _ = try SourceFingerprint(path: path)
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try decode(try Data(contentsOf: URL(fileURLWithPath: path)), source: path)
+    }
+
+    /// Decodes the JSON of `jsonData()`; `source` names it in errors (a path, or the export
+    /// holding it).
+    public static func decode(_ data: Data, source: String) throws -> FittedPipeline {
         let file: FittedFile
         do { file = try JSONDecoder().decode(FittedFile.self, from: data) } catch {
-            throw FeatureError.invalidPipeline("\(path): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
+            throw FeatureError.invalidPipeline("\(source): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }
         guard file.formatVersion == formatVersion else {
-            throw FeatureError.invalidPipeline("\(path): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
+            throw FeatureError.invalidPipeline("\(source): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
         }
         return FittedPipeline(steps: try file.steps.enumerated().map { i, raw in
             let step = try PipelineStep(json: .object(raw.object), index: i)
