@@ -45,26 +45,30 @@ extension FeatureTransform {
     /// "pipeline": "pipeline.fitted.json" | null}` with the fitted pipeline as a checksummed file
     /// beside the weights (its string indices can hold millions of values: kept out of the
     /// manifest's JSON tree).
-    func manifestForm() throws -> (featureState: Data, extraFiles: [String: Data]) {
+    /// `keyColumns` (two-tower: the user and item tables' key columns) are recorded beside a table
+    /// transform as `"key_columns"`.
+    func manifestForm(keyColumns: [String: String] = [:]) throws -> (featureState: Data, extraFiles: [String: Data]) {
         switch self {
         case .criteo(let state):
             return (try state.jsonData(), [:])
         case .table(let pipeline, let spec):
-            let object: JSONValue = .object([
+            var members: [String: JSONValue] = [
                 "kind": .string("table"),
                 "batch_spec": try JSONValue(encoding: spec),
                 "pipeline": pipeline == nil ? .null : .string(Self.pipelineFileName),
-            ])
+            ]
+            if !keyColumns.isEmpty { members["key_columns"] = .object(keyColumns.mapValues { .string($0) }) }
+            let object = JSONValue.object(members)
             return (try object.jsonData(), try pipeline.map { [Self.pipelineFileName: try $0.jsonData()] } ?? [:])
         }
     }
 
     /// Decodes the manifest form of a loaded export; `source` names the export in errors.
-    static func decode(_ loaded: LoadedModel, source: String) throws -> FeatureTransform {
+    static func decode(_ loaded: LoadedModel, source: String) throws -> (FeatureTransform, keyColumns: [String: String]) {
         let json = loaded.manifest.featureState
         guard let kind = json["kind"] else {
             // NOTE: no kind tag: a Criteo feature state (every export written before table models).
-            return .criteo(try FeatureState.decode(loaded.featureState, source: "\(source)/manifest.json feature_state"))
+            return (.criteo(try FeatureState.decode(loaded.featureState, source: "\(source)/manifest.json feature_state")), [:])
         }
         guard case .string("table") = kind else {
             throw TrainingError("\(source)/manifest.json: feature_state kind \(kind.brief) is not one this herd knows (criteo has no kind, or \"table\"); export the model again with this version of Herd")
@@ -76,14 +80,22 @@ extension FeatureTransform {
         } catch {
             throw TrainingError("\(source)/manifest.json: feature_state.batch_spec is missing or not a batch spec (\(error))")
         }
+        var keys: [String: String] = [:]
+        if let k = json["key_columns"] {
+            guard case .object(let o) = k else { throw TrainingError("\(source)/manifest.json: feature_state.key_columns must be an object") }
+            for (side, v) in o {
+                guard case .string(let name) = v else { throw TrainingError("\(source)/manifest.json: feature_state.key_columns.\(side) must be a column name") }
+                keys[side] = name
+            }
+        }
         switch json["pipeline"] {
         case nil, .null?:
-            return .table(nil, spec)
+            return (.table(nil, spec), keys)
         case .string(let name)?:
             guard let url = loaded.extraFiles[name] else {
                 throw TrainingError("\(source)/manifest.json: feature_state.pipeline names \(name), which the manifest does not list; export the model again")
             }
-            return .table(try FittedPipeline.decode(try Data(contentsOf: url), source: url.path), spec)
+            return (.table(try FittedPipeline.decode(try Data(contentsOf: url), source: url.path), spec), keys)
         case let other?:
             throw TrainingError("\(source)/manifest.json: feature_state.pipeline must be a file name or null, not \(other.brief)")
         }

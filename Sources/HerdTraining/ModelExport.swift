@@ -15,11 +15,15 @@ public struct ModelExport: @unchecked Sendable {
     public let model: any RankingModel
     /// Criteo feature state or feature-table pipeline + batch spec (see `FeatureTransform`).
     public let featureState: FeatureTransform
+    /// Two-tower models: the key column of the user and of the item table (`"user"`, `"item"`),
+    /// whose values identify the rows of the embeddings `herd predict` writes.
+    public let keyColumns: [String: String]
 
-    public init(config: ModelConfig, model: any RankingModel, featureState: FeatureTransform) {
+    public init(config: ModelConfig, model: any RankingModel, featureState: FeatureTransform, keyColumns: [String: String] = [:]) {
         self.config = config
         self.model = model
         self.featureState = featureState
+        self.keyColumns = keyColumns
     }
 
     /// A Criteo-file model.
@@ -30,7 +34,7 @@ public struct ModelExport: @unchecked Sendable {
     /// Writes the export atomically to `url` (replacing an earlier export there).
     public func write(to url: URL, metadata: [String: String] = [:]) throws {
         try Self.checkConsistent(config, featureState, source: url.path)
-        let (state, extra) = try featureState.manifestForm()
+        let (state, extra) = try featureState.manifestForm(keyColumns: keyColumns)
         try ModelDirectory.write(
             to: url, modelType: config.kind.rawValue, config: try config.jsonData(), featureState: state,
             tensors: model.namedWeights, metadata: metadata, extraFiles: extra)
@@ -46,13 +50,13 @@ public struct ModelExport: @unchecked Sendable {
         do { config = try ModelConfig.decode(kind: kind, json: loaded.config) } catch {
             throw TrainingError("\(url.path): the manifest's config does not describe a \(kind.rawValue) model: \(error)")
         }
-        let transform = try FeatureTransform.decode(loaded, source: url.path)
+        let (transform, keys) = try FeatureTransform.decode(loaded, source: url.path)
         try checkConsistent(config, transform, source: url.path)
         let model = try config.build()
         do { try model.loadWeights(loaded.tensors) } catch {
             throw TrainingError("\(url.path): weights do not match the config: \(error)")
         }
-        return ModelExport(config: config, model: model, featureState: transform)
+        return ModelExport(config: config, model: model, featureState: transform, keyColumns: keys)
     }
 
     /// A table model's batch spec must give the config's sparse tables, in order, and its dense
