@@ -33,7 +33,8 @@ extension TableModelSpec {
             add("embed_cols", embedCols, to: &sparse)
             add("continuous_cols", continuousCols, to: &dense)
         case .twotower:
-            for (side, t) in [("user", user!), ("item", item!)] {
+            for (side, t) in [("user", user), ("item", item)] {
+                guard let t else { continue }
                 add("\(side).embed_cols", t.embedCols, to: &sparse)
                 add("\(side).indicator_cols", t.indicatorCols, to: &sparse)
                 add("\(side).numerical_cols", t.numericalCols, to: &dense)
@@ -42,19 +43,38 @@ extension TableModelSpec {
         return (sparse.map { (key: $0.0, name: $0.1) }, dense.map { (key: $0.0, name: $0.1) })
     }
 
+    /// Fails unless the spec can describe a `kind` model (`wnd` specs also serve DLRM, DeepFM, DCN).
+    public func check(kind: ModelKind) throws {
+        guard kind == model || (model == .wnd && [.dlrm, .deepfm, .dcn].contains(kind)) else {
+            throw TrainingError("\(source) describes a \(model.rawValue) model; --model \(kind.rawValue) needs a \(kind == .twotower ? "twotower" : "wnd") spec")
+        }
+    }
+
+    /// Every column a `kind` model reads: sparse, dense, then labels.
+    public func columns(for kind: ModelKind) -> [String] {
+        let (sparse, dense) = roles(for: kind)
+        return sparse.map(\.name) + dense.map(\.name) + labels
+    }
+
+    /// Fails naming the spec key and listing the table's columns when `available` lacks a column
+    /// the model reads.
+    public func checkColumns(kind: ModelKind, available: [String], tableName: String) throws {
+        let (sparse, dense) = roles(for: kind)
+        let names = Set(available)
+        for (key, name) in sparse + dense + labels.map({ (key: "labels", name: $0) }) where !names.contains(name) {
+            throw TrainingError("\(source): \(key): no column \"\(name)\" in \(tableName) (its columns: \(available.joined(separator: ", ")))")
+        }
+    }
+
     /// Resolves the spec for a `kind` model against `tables` (the training table first, named
     /// `tableName` in messages; cardinalities are the largest id + 1 over all of them, raised to
     /// `sizes[column]` when given, e.g. from `features/sizes.json`).
     public func resolve(kind: ModelKind, tables: [FeatureTable], tableName: String, sizes: [String: Int] = [:], seed: UInt64 = 0) throws -> ResolvedTableModel {
-        guard kind == model || (model == .wnd && [.dlrm, .deepfm, .dcn].contains(kind)) else {
-            throw TrainingError("\(source) describes a \(model.rawValue) model; --model \(kind.rawValue) needs a \(kind == .twotower ? "twotower" : "wnd") spec")
-        }
+        try check(kind: kind)
         guard let train = tables.first else { throw TrainingError("\(source): no table to resolve the spec against") }
         let (sparseRoles, denseRoles) = roles(for: kind)
         guard !sparseRoles.isEmpty else { throw TrainingError("\(source): a \(kind.rawValue) model needs embed_cols") }
-        for (key, name) in sparseRoles + denseRoles + labels.map({ (key: "labels", name: $0) }) where !train.contains(name) {
-            throw TrainingError("\(source): \(key): no column \"\(name)\" in \(tableName) (its columns: \(train.names.joined(separator: ", ")))")
-        }
+        try checkColumns(kind: kind, available: train.names, tableName: tableName)
         var spec: BatchSpec
         do {
             spec = try BatchSpec.infer(sparse: sparseRoles.map(\.name), dense: denseRoles.map(\.name), labels: labels, tables: tables)
