@@ -42,7 +42,7 @@ let package = Package(
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
         .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdFeatures", "HerdTestSupport"]),
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
-        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdTraining", "HerdTestSupport"]),
+        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
     ]
 )
