@@ -104,8 +104,8 @@ extension RecSys2021Features {
         }
         for (i, step) in steps.enumerated() {
             guard case .object(var o) = step, case .string(let op)? = o["op"] else { continue }
-            if let freqLimit, op == "categorify", o["freq_limit"] != nil { o["freq_limit"] = .number(Double(freqLimit)) }
-            if let crossBuckets, op == "cross_hash_encode" { o["bins"] = .number(Double(crossBuckets)) }
+            if let freqLimit, op == "categorify", o["freq_limit"] != nil { o["freq_limit"] = .int(Int64(freqLimit)) }
+            if let crossBuckets, op == "cross_hash_encode" { o["bins"] = .int(Int64(crossBuckets)) }
             steps[i] = .object(o)
         }
         root["steps"] = .array(steps)
