@@ -150,3 +150,45 @@ final class MovieLensTests: XCTestCase {
         }
     }
 }
+
+final class MovieLensPreprocessTests: XCTestCase {
+    func testPreprocessByHand() throws {
+        let dir = try TemporaryDirectory()
+        try MovieLensFixture.writeRecBole(dir)
+        let f = try MovieLens.preprocess(try MovieLens.read(directory: dir.path))
+        // Leave-last-out: user 1 → (30, t300); user 2 → tie at t150, the later line (30, rating 2);
+        // user 3's only rating → test. Train: (1,10) (1,20) (2,10) (2,20).
+        XCTAssertEqual(f.train.rowCount, 4)
+        // Ids by training frequency (ties by text): users 1→1, 2→2 (3 unseen → 0); items 10→1, 20→2 (30 → 0).
+        XCTAssertEqual(f.train["user_id"].int64Values, [1, 1, 2, 2])
+        XCTAssertEqual(f.train["item_id"].int64Values, [1, 2, 1, 2])
+        XCTAssertEqual(f.train["label"].int64Values, [1, 0, 1, 1])
+        XCTAssertEqual(f.test["user_id"].int64Values, [1, 2, 0])
+        XCTAssertEqual(f.test["item_id"].int64Values, [0, 0, 2])
+        XCTAssertEqual(f.test["label"].int64Values, [1, 0, 0])
+        XCTAssertEqual(f.test.names, f.train.names)
+        // Users: F (2 rows) = 1, M (2 rows) = 2; ages 24 → bin 2, 53 → bin 6.
+        XCTAssertEqual(f.users.names, MovieLens.userColumns)
+        XCTAssertEqual(f.users["user_id"].int64Values, [1, 2])
+        XCTAssertEqual(f.users["gender"].int64Values, [2, 1])
+        XCTAssertEqual(f.users["age_bin"].int64Values, [2, 6])
+        XCTAssertEqual(f.unknownUsers, 1)
+        // Items: genres Animation, Children's, Comedy, Drama → 1…4; 1995 → bin 7, unknown year → bin 0.
+        XCTAssertEqual(f.items.names, MovieLens.itemColumns)
+        XCTAssertEqual(f.items["item_id"].int64Values, [1, 2])
+        XCTAssertEqual(f.items["genres"].values, [.list([.int(1), .int(2), .int(3)]), .list([.int(4)])])
+        XCTAssertEqual(f.items["release_year_bin"].int64Values, [7, 0])
+        XCTAssertEqual(f.unknownItems, 1)
+        XCTAssertEqual(f.sizes, ["user_id": 3, "item_id": 3, "gender": 3, "occupation": 3, "zip_prefix": 3, "genres": 5,
+                                 "age_bin": 8, "release_year_bin": 10])
+        // The fitted pipeline re-applies to raw rows (serving) with the same ids.
+        let again = try f.fitted.apply(try MovieLens.rawRows(try MovieLens.read(directory: dir.path)))
+        XCTAssertEqual(again["item_id"].int64Values, [1, 2, 0, 1, 0, 2, 2])
+    }
+
+    func testEmbeddedPipelineEqualsTheExampleFile() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let file = try Pipeline.load(path: root.appendingPathComponent("examples/movielens/pipeline.json").path)
+        XCTAssertEqual(file, try MovieLens.pipeline())
+    }
+}
