@@ -68,7 +68,7 @@ public struct PreprocessMovieLens: ParsableCommand {
                 "user_rows": features.users.rowCount, "item_rows": features.items.rowCount, "sizes": features.sizes, "outputs": outputs,
                 "seconds": t3.timeIntervalSince(t0),
             ]
-            print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys]), as: UTF8.self))
+            print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         }
     }
 }
