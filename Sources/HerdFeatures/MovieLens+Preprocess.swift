@@ -6,9 +6,11 @@ import HerdData
 ///
 /// ```
 /// train  [rows]   user_id, item_id, rating, timestamp, label, gender, occupation, zip_prefix,
-///                 genres (int64 list), age_bin, release_year_bin — every categorical encoded
+///                 genres (int64 list), item_id_hist_seq (int64 list: the user's earlier items,
+///                 ≤ 50, oldest first), age_bin, release_year_bin — every categorical encoded
 /// test   [users]  the same columns: each user's latest interaction (leave-last-out by time)
-/// users  [U]      user_id (key), gender, occupation, zip_prefix, age_bin   — one row per known user
+/// users  [U]      user_id (key), gender, occupation, zip_prefix, age_bin, item_id_hist_seq (the
+///                 whole training history, ≤ 50)                            — one row per known user
 /// items  [I]      item_id (key), genres, release_year_bin                  — one row per known item
 /// ```
 public struct MovieLensFeatures: Sendable, Equatable {
@@ -30,7 +32,10 @@ extension MovieLens {
     public static let positiveRating = 4.0
 
     /// User columns of the encoded tables (key first).
-    public static let userColumns = ["user_id", "gender", "occupation", "zip_prefix", "age_bin"]
+    public static let userColumns = ["user_id", "gender", "occupation", "zip_prefix", "age_bin", "item_id_hist_seq"]
+    /// Longest item history kept per row (`item_id_hist_seq`: the most recent items first rated
+    /// before the row, oldest first).
+    public static let historyLength = 50
     /// Item columns of the encoded tables (key first).
     public static let itemColumns = ["item_id", "genres", "release_year_bin"]
 
@@ -40,13 +45,14 @@ extension MovieLens {
     /// NOTE: unknown ages and years are filled with 0 and fall into bin 0 of their own, below
     /// the first real boundary; the age bins are MovieLens-1M's age groups (under 18, 18–24,
     /// 25–34, 35–44, 45–49, 50–55, 56+); the year bins split the 1990s finely because most
-    /// rated films are from them.
+    /// rated films are from them. The history list shares the item index, so its ids are
+    /// item ids.
     public static let pipelineJSON = """
         {"steps": [
           {"op": "fillna", "columns": ["age", "release_year"], "value": 0},
           {"op": "cut_bins", "columns": ["age"], "bins": [1, 18, 25, 35, 45, 50, 56]},
           {"op": "cut_bins", "columns": ["release_year"], "bins": [1, 1940, 1960, 1970, 1980, 1990, 1994, 1996, 1997]},
-          {"op": "categorify", "columns": ["user_id", "item_id", "gender", "occupation", "zip_prefix", "genres"]}
+          {"op": "categorify", "columns": ["user_id", ["item_id", "item_id_hist_seq"], "gender", "occupation", "zip_prefix", "genres"]}
         ]}
         """
 
@@ -56,7 +62,8 @@ extension MovieLens {
 
     /// Raw feature rows: the interactions with `label` (rating ≥ `positiveRating`) and their
     /// user and item attributes (left joins: an interaction whose user or item is missing from
-    /// those files gets nulls, which the pipeline encodes as unknown).
+    /// those files gets nulls, which the pipeline encodes as unknown), and each row's
+    /// `item_id_hist_seq`: the user's items rated before it (by time, ties by row order).
     public static func rawRows(_ data: MovieLensData) throws -> FeatureTable {
         let ratings = try data.interactions.column("rating")
         let labels = (0..<ratings.count).map { r -> Int64 in
@@ -66,6 +73,7 @@ extension MovieLens {
         return try data.interactions.with("label", Column(type: .int64, data: .int64(labels)))
             .join(rawUsers(data.users), on: ["user_id"], how: .left)
             .join(rawItems(data.items), on: ["item_id"], how: .left)
+            .addHistSeq(["item_id"], userColumn: "user_id", sortColumn: "timestamp", minLen: 0, maxLen: historyLength)
     }
 
     /// User attributes as the pipeline reads them: `user_id, age, gender, occupation, zip_prefix`.
@@ -93,11 +101,17 @@ extension MovieLens {
     /// counts in the ranker's test AUC, where negatives are needed). Every training interaction
     /// of the user, liked or not, is excluded from their ranking: they have seen those films.
     public static func preprocess(_ data: MovieLensData) throws -> MovieLensFeatures {
+        // NOTE: the history is built on raw ids before the split, with the split's tie rule (time,
+        // then row order): a training row sees only earlier training rows (the held-out row is
+        // each user's latest), and the test row sees the user's whole training history, which is
+        // also the user table's history (what a serving request would get from the feature store).
         let raw = try rawRows(data)
         let (trainRaw, testRaw) = try raw.leaveLastOut(user: "user_id", time: "timestamp")
         let (train, fitted) = try pipeline().fit(trainRaw)
         let test = try fitted.apply(testRaw)
-        let (users, unknownUsers) = try encodeSide(rawUsers(data.users), columns: userColumns, like: raw, with: fitted)
+        let userRows = try rawUsers(data.users).join(
+            testRaw.select(["user_id", "item_id_hist_seq"]).filter("user_id", { $0 != .null }), on: ["user_id"], how: .left)
+        let (users, unknownUsers) = try encodeSide(userRows, columns: userColumns, like: raw, with: fitted)
         let (items, unknownItems) = try encodeSide(rawItems(data.items), columns: itemColumns, like: raw, with: fitted)
         var sizes: [String: Int] = [:]
         for step in fitted.steps {

@@ -167,11 +167,16 @@ final class MovieLensPreprocessTests: XCTestCase {
         XCTAssertEqual(f.test["item_id"].int64Values, [0, 0, 2])
         XCTAssertEqual(f.test["label"].int64Values, [1, 0, 0])
         XCTAssertEqual(f.test.names, f.train.names)
+        // Histories (earlier items by time, ties by line): train (1,10) [], (1,20) [10], (2,10) [20],
+        // (2,20) []; test user 1 [10 20], user 2 [20 10], user 3 []. They share the item index.
+        XCTAssertEqual(f.train["item_id_hist_seq"].values, [.list([]), .list([.int(1)]), .list([.int(2)]), .list([])])
+        XCTAssertEqual(f.test["item_id_hist_seq"].values, [.list([.int(1), .int(2)]), .list([.int(2), .int(1)]), .list([])])
         // Users: F (2 rows) = 1, M (2 rows) = 2; ages 24 → bin 2, 53 → bin 6.
         XCTAssertEqual(f.users.names, MovieLens.userColumns)
         XCTAssertEqual(f.users["user_id"].int64Values, [1, 2])
         XCTAssertEqual(f.users["gender"].int64Values, [2, 1])
         XCTAssertEqual(f.users["age_bin"].int64Values, [2, 6])
+        XCTAssertEqual(f.users["item_id_hist_seq"].values, [.list([.int(1), .int(2)]), .list([.int(2), .int(1)])])
         XCTAssertEqual(f.unknownUsers, 1)
         // Items: genres Animation, Children's, Comedy, Drama → 1…4; 1995 → bin 7, unknown year → bin 0.
         XCTAssertEqual(f.items.names, MovieLens.itemColumns)
@@ -179,7 +184,7 @@ final class MovieLensPreprocessTests: XCTestCase {
         XCTAssertEqual(f.items["genres"].values, [.list([.int(1), .int(2), .int(3)]), .list([.int(4)])])
         XCTAssertEqual(f.items["release_year_bin"].int64Values, [7, 0])
         XCTAssertEqual(f.unknownItems, 1)
-        XCTAssertEqual(f.sizes, ["user_id": 3, "item_id": 3, "gender": 3, "occupation": 3, "zip_prefix": 3, "genres": 5,
+        XCTAssertEqual(f.sizes, ["user_id": 3, "item_id": 3, "item_id_hist_seq": 3, "gender": 3, "occupation": 3, "zip_prefix": 3, "genres": 5,
                                  "age_bin": 8, "release_year_bin": 10])
         // The fitted pipeline re-applies to raw rows (serving) with the same ids.
         let again = try f.fitted.apply(try MovieLens.rawRows(try MovieLens.read(directory: dir.path)))
