@@ -162,7 +162,7 @@ public struct PipelineStep: Sendable, Equatable {
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
             let drop = try r.optionalBool("drop") ?? true
-            if case .number = o["bins"] {
+            if o["bins"]?.number != nil {
                 args = .cutBinCount(columns, try r.int("bins", min: 1), outs, drop)
             } else {
                 let bins = try r.doubles("bins")
@@ -316,12 +316,17 @@ public struct FittedPipeline: Sendable, Equatable {
         return t
     }
 
-    /// Writes the fitted pipeline as pretty JSON (sorted keys): each step as written, plus
-    /// its `fitted` state.
-    public func save(path: String) throws {
+    /// The fitted pipeline as pretty JSON (sorted keys): each step as written, plus its `fitted`
+    /// state — the contents of `pipeline.fitted.json`.
+    public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(FittedFileOut(steps: steps))
+        return try encoder.encode(FittedFileOut(steps: steps))
+    }
+
+    /// Writes `jsonData()` to `path`.
+    public func save(path: String) throws {
+        let data = try jsonData()
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw HerdDataError.io(path: path, message: "cannot write: \(error.localizedDescription)")
         }
@@ -329,13 +334,18 @@ public struct FittedPipeline: Sendable, Equatable {
 
     public static func load(path: String) throws -> FittedPipeline {
         _ = try SourceFingerprint(path: path)
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try decode(try Data(contentsOf: URL(fileURLWithPath: path)), source: path)
+    }
+
+    /// Decodes the JSON of `jsonData()`; `source` names it in errors (a path, or the export
+    /// holding it).
+    public static func decode(_ data: Data, source: String) throws -> FittedPipeline {
         let file: FittedFile
         do { file = try JSONDecoder().decode(FittedFile.self, from: data) } catch {
-            throw FeatureError.invalidPipeline("\(path): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
+            throw FeatureError.invalidPipeline("\(source): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }
         guard file.formatVersion == formatVersion else {
-            throw FeatureError.invalidPipeline("\(path): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
+            throw FeatureError.invalidPipeline("\(source): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
         }
         return FittedPipeline(steps: try file.steps.enumerated().map { i, raw in
             let step = try PipelineStep(json: .object(raw.object), index: i)
@@ -518,7 +528,7 @@ struct StepReader {
     }
 
     private func int(_ v: JSONValue, _ key: String, min: Int) throws -> Int {
-        guard case .number(let d) = v, d.rounded() == d, let i = Int(exactly: d), i >= min else {
+        guard let i = v.integer, i >= min else {
             throw error(key, "expected an integer >= \(min), got \(v.brief)")
         }
         return i
@@ -531,7 +541,7 @@ struct StepReader {
 
     mutating func optionalDouble(_ key: String) throws -> Double? {
         guard let v = optional(key) else { return nil }
-        guard case .number(let d) = v else { throw error(key, "expected a number, got \(v.brief)") }
+        guard let d = v.number else { throw error(key, "expected a number, got \(v.brief)") }
         return d
     }
 
@@ -545,15 +555,18 @@ struct StepReader {
         let v = try get(key)
         guard case .array(let a) = v else { throw error(key, "expected a list of numbers, got \(v.brief)") }
         return try a.map {
-            guard case .number(let d) = $0 else { throw error(key, "expected a list of numbers, got \($0.brief) in it") }
+            guard let d = $0.number else { throw error(key, "expected a list of numbers, got \($0.brief) in it") }
             return d
         }
     }
 
     /// A fill value: an integral number → `.int`, other numbers → `.double`, strings.
     mutating func scalar(_ key: String) throws -> Value {
-        switch try get(key) {
-        case .number(let d): return d.rounded() == d && abs(d) < 9e15 ? .int(Int64(d)) : .double(d)
+        let v = try get(key)
+        switch v {
+        case .int, .uint, .double:
+            let d = v.number!
+            return d.rounded() == d && abs(d) < 9e15 ? .int(Int64(d)) : .double(d)
         case .string(let s): return .string(s)
         case let v: throw error(key, "expected a number or a string, got \(v.brief)")
         }
