@@ -46,6 +46,7 @@ public enum Retrieval {
     /// NOTE: scores come from one SGEMM per block of `blockRows` queries ([B, E] × [I, E]ᵀ →
     /// [B, I], blocks in parallel), so the full [Q, I] matrix never exists; each score row is
     /// then reduced by a size-k min-heap (O(I log k)), not a full sort.
+    /// `blockRows` is an upper bound (smaller for large catalogues).
     public static func topK(users: Tensor, rows: [Int], items: Tensor, k: Int, exclude: [[Int]], blockRows: Int = 128) throws -> [[Int]] {
         guard users.shape.count == 2, items.shape.count == 2, users.shape[1] == items.shape[1] else {
             throw TrainingError("retrieval: user embeddings \(users.shape) and item embeddings \(items.shape) must be [U, E] and [I, E] with the same E")
@@ -54,7 +55,9 @@ public enum Retrieval {
         guard exclude.count == rows.count else { throw TrainingError("retrieval: \(exclude.count) exclusion lists for \(rows.count) queries") }
         let e = users.shape[1], itemCount = items.shape[0], userCount = users.shape[0]
         if let bad = rows.first(where: { $0 >= userCount || $0 < -1 }) { throw TrainingError("retrieval: user row \(bad) outside 0..<\(userCount)") }
-        let block = max(1, blockRows)
+        // NOTE: a block's score matrix is capped at 4M floats (16 MB per worker) so a large catalogue
+        // shrinks the block instead of the memory growing with it.
+        let block = max(1, min(blockRows, (1 << 22) / max(itemCount, 1)))
         let blocks = (rows.count + block - 1) / block
         var out = [[Int]](repeating: [], count: rows.count)
         out.withUnsafeMutableBufferPointer { o in
