@@ -57,9 +57,9 @@ struct Evaluate: AsyncParsableCommand {
         abstract: "Evaluate an exported model on labelled rows: AUC, logloss, accuracy, precision, recall.",
         discussion: """
             Without a subcommand, herd evaluate runs herd evaluate model:
-              herd evaluate --model DIR --data FILE [--schema S] [--on-error fail|skip] [--cache-dir D] [--batch-size N] [--json]
-              herd evaluate --workspace W --name NAME [--data FILE] …
-            --model is an export directory, --data a Criteo file (Criteo exports) or a .herdtable / raw \
+              herd evaluate --model DIR --data FILE [--json]
+              herd evaluate --workspace W --name NAME [--json]
+            with --schema S, --on-error fail|skip, --cache-dir D, --batch-size N as there. --model is an export directory, --data a Criteo file (Criteo exports) or a .herdtable / raw \
             rows with --schema (feature-table exports); with --workspace W --name NAME the current \
             version of W/models/NAME is evaluated on W/features/test.herdtable. See herd evaluate model --help.
             """,

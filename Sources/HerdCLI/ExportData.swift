@@ -29,7 +29,8 @@ struct ExportRows {
                 let encoded = spec.sparse.map(\.name) + spec.dense
                 if encoded.allSatisfy(names.contains) {
                     // NOTE: only the columns the model reads are mapped in; a wide table's other columns are never touched.
-                    table = try TableFile.read(path: path, columns: encoded + spec.labels.filter(names.contains))
+                    var seen = Set<String>()
+                    table = try TableFile.read(path: path, columns: (encoded + spec.labels.filter(names.contains)).filter { seen.insert($0).inserted })
                 } else if let pipeline {
                     table = try pipeline.apply(try TableFile.read(path: path))
                 } else {

@@ -32,6 +32,10 @@ import HerdData
 /// | `not_null`, `list_length` | `columns`, `out_columns`? |
 /// | `count_encode` | `columns`, `out_columns`? — fitted |
 /// | `target_encode` | `columns` (groups, as categorify), `targets`, `smooth`? (20), `kfold`? (2), `seed`? (0) — fitted |
+/// | `map_encode` | `columns`, `mapping` (object value → integer id), `default`? (0: null and unmapped values) |
+/// | `join_list` | `columns` (string lists), `separator`, `limit`? (first n elements; all) |
+/// | `keep_most_frequent` | `columns` (id lists from categorify), `out_columns`? |
+/// | `any` | `columns`, `out_column` (1 where any column is non-null and non-zero) |
 ///
 /// NOTE: `target_encode` gives the fitting table out-of-fold values, while `apply` (any other
 /// table) uses the whole-table statistics, so re-applying a fitted pipeline to its own training
@@ -107,6 +111,10 @@ public struct PipelineStep: Sendable, Equatable {
         case listLength = "list_length"
         case countEncode = "count_encode"
         case targetEncode = "target_encode"
+        case mapEncode = "map_encode"
+        case joinList = "join_list"
+        case keepMostFrequent = "keep_most_frequent"
+        case any
     }
 
     public let op: Op
@@ -129,6 +137,9 @@ public struct PipelineStep: Sendable, Equatable {
         case cross([String], Int, String?)
         case count([String], [String]?)
         case target([[String]], [String], Double, Int, UInt64)
+        case mapEncode([String], [String: Int64], Int64)
+        case joinList([String], String, Int?)
+        case any([String], String)
     }
 
     /// Decodes and checks step `index`.
@@ -180,7 +191,16 @@ public struct PipelineStep: Sendable, Equatable {
             let columns = try r.names("columns")
             if columns.count < 2 { throw r.error("columns", "needs at least 2 columns") }
             args = .cross(columns, try r.int("bins", min: 1), try r.optionalString("name"))
-        case .countEncode, .notNull, .listLength:
+        case .mapEncode:
+            let columns = try r.names("columns")
+            let mapping = try r.idMapping("mapping")
+            let fallback = try r.optionalInt("default", min: 0) ?? 0
+            args = .mapEncode(columns, mapping, Int64(fallback))
+        case .joinList:
+            args = .joinList(try r.names("columns"), try r.string("separator"), try r.optionalInt("limit", min: 1))
+        case .any:
+            args = .any(try r.names("columns"), try r.string("out_column"))
+        case .countEncode, .notNull, .listLength, .keepMostFrequent:
             let columns = try r.names("columns")
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
@@ -203,7 +223,7 @@ public struct PipelineStep: Sendable, Equatable {
     var inputColumns: [(key: String, names: [String])] {
         switch args {
         case .columns(let c), .cast(let c, _), .clip(let c, _, _), .log(let c, _), .minMax(let c, _, _), .cutBins(let c, _, _, _), .cutBinCount(let c, _, _, _),
-             .hash(let c, _), .cross(let c, _, _), .count(let c, _):
+             .hash(let c, _), .cross(let c, _, _), .count(let c, _), .mapEncode(let c, _, _), .joinList(let c, _, _), .any(let c, _):
             return [("columns", c)]
         case .rename(let m): return [("mapping", m.keys.sorted())]
         case .fillna(_, let c): return c.map { [("columns", $0)] } ?? []
@@ -264,6 +284,10 @@ public struct PipelineStep: Sendable, Equatable {
         case (.cross(let c, let bins, let name), _): return try t.crossHashEncode(c, bins: bins, name: name)
         case (.count(let c, let outs), _) where op == .notNull: return try t.notNull(c, outColumns: outs)
         case (.count(let c, let outs), _) where op == .listLength: return try t.listLength(c, outColumns: outs)
+        case (.count(let c, let outs), _) where op == .keepMostFrequent: return try t.keepMostFrequent(c, outColumns: outs)
+        case (.mapEncode(let c, let mapping, let fallback), _): return try t.mapEncode(c, mapping: mapping, defaultID: fallback)
+        case (.joinList(let c, let separator, let limit), _): return try t.joinList(c, separator: separator, limit: limit)
+        case (.any(let c, let out), _): return try t.anyOf(c, outColumn: out)
         case (_, .minMax(let stats)?): return try stats.apply(t)
         case (_, .standard(let stats)?): return try stats.apply(t)
         case (_, .indices(let indices)?):
@@ -507,6 +531,17 @@ struct StepReader {
         return try o.mapValues {
             guard case .string(let s) = $0 else { throw error(key, "expected new names as strings, got \($0.brief)") }
             return s
+        }
+    }
+
+    /// `{"value": id, …}` with integer ids >= 0.
+    mutating func idMapping(_ key: String) throws -> [String: Int64] {
+        guard case .object(let o) = try get(key), !o.isEmpty else { throw error(key, "expected a non-empty object of value → integer id") }
+        return try o.mapValues { v in
+            guard let d = v.number, d.rounded() == d, d >= 0, let i = Int64(exactly: d) else {
+                throw error(key, "expected integer ids >= 0, got \(v.brief)")
+            }
+            return i
         }
     }
 

@@ -50,10 +50,11 @@ extension TableModelSpec {
         }
     }
 
-    /// Every column a `kind` model reads: sparse, dense, then labels.
+    /// Every column a `kind` model reads, each once: sparse, dense, then labels.
     public func columns(for kind: ModelKind) -> [String] {
         let (sparse, dense) = roles(for: kind)
-        return sparse.map(\.name) + dense.map(\.name) + labels
+        var seen = Set<String>()
+        return (sparse.map(\.name) + dense.map(\.name) + labels).filter { seen.insert($0).inserted }
     }
 
     /// Fails naming the spec key and listing the table's columns when `available` lacks a column

@@ -78,6 +78,12 @@ final class TableTrainCLITests: XCTestCase {
         let byPath = try HerdBinary.run(["evaluate", "model", "--model", ws.model("wnd", version: version).path, "--data", ws.table("test").path, "--json"])
         XCTAssertTrue(byPath.succeeded, byPath.transcript)
         XCTAssertEqual(try byPath.lastJSON()["auc"] as? Double, m["auc"] as? Double)
+        // … and on the raw test rows, encoded by the exported pipeline.
+        let raw = try HerdBinary.run(["evaluate", "--model", ws.model("wnd", version: version).path, "--data", ws.data.appendingPathComponent("test.txt").path,
+                                      "--schema", ws.data.appendingPathComponent("schema.json").path, "--json"])
+        XCTAssertTrue(raw.succeeded, raw.transcript)
+        XCTAssertEqual(try raw.lastJSON()["auc"] as? Double, m["auc"] as? Double)
+        XCTAssertEqual(try raw.lastJSON()["rows"] as? Int, testRows)
 
         // predict: one probability per test row.
         let out = ws.root.appendingPathComponent("p.txt").path
