@@ -113,15 +113,7 @@ extension MovieLens {
             testRaw.select(["user_id", "item_id_hist_seq"]).filter("user_id", { $0 != .null }), on: ["user_id"], how: .left)
         let (users, unknownUsers) = try encodeSide(userRows, columns: userColumns, like: raw, with: fitted)
         let (items, unknownItems) = try encodeSide(rawItems(data.items), columns: itemColumns, like: raw, with: fitted)
-        var sizes: [String: Int] = [:]
-        for step in fitted.steps {
-            if case .cutBins(let c, let bins, let outs, _) = step.step.args {
-                for (k, name) in c.enumerated() { sizes[outs?[k] ?? name + "_bin"] = bins.count + 1 }
-            }
-        }
-        for index in fitted.stringIndices {
-            for c in index.columns { sizes[c] = index.size }
-        }
+        let sizes = fitted.categoricalSizes(in: train)
         return MovieLensFeatures(
             train: train, test: test, users: users, items: items, fitted: fitted, sizes: sizes,
             unknownUsers: unknownUsers, unknownItems: unknownItems)
