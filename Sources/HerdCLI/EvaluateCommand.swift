@@ -63,7 +63,7 @@ struct Evaluate: AsyncParsableCommand {
             rows with --schema (feature-table exports); with --workspace W --name NAME the current \
             version of W/models/NAME is evaluated on W/features/test.herdtable. See herd evaluate model --help.
             """,
-        subcommands: [EvaluateModel.self],
+        subcommands: [EvaluateModel.self, EvaluateRetrieval.self],  // TEMP (movielens branch): the lead registers retrieval
         defaultSubcommand: EvaluateModel.self)
 }
 

@@ -11,6 +11,6 @@ struct Preprocess: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "preprocess",
         abstract: "Turn raw rows into feature tables: a pipeline file on one file (table, the default), or a built-in workflow on a workspace.",
-        subcommands: [PreprocessTable.self, PreprocessRecSys2021.self],
+        subcommands: [PreprocessTable.self, PreprocessRecSys2021.self, PreprocessMovieLens.self],  // TEMP (movielens branch): the lead registers movielens
         defaultSubcommand: PreprocessTable.self)
 }
