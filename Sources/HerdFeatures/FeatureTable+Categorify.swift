@@ -168,7 +168,7 @@ extension FeatureTable {
         for case let (t, c)? in partials {
             t.bytes.withUnsafeBytes { b in
                 for k in 0..<t.count {
-                    let (g, inserted) = table.insert(UnsafeRawBufferPointer(rebasing: b[t.offsets[k]..<t.offsets[k + 1]]))
+                    let (g, inserted) = table.insert(UnsafeRawBufferPointer(rebasing: b[t.offsets[k]..<t.offsets[k + 1]]), hash: t.hashes[k])
                     if inserted { counts.append(c[k]) } else { counts[g] += c[k] }
                 }
             }
