@@ -43,7 +43,7 @@ def train(runs, meta):
     models = sorted({r["model"] for r in runs}, key=lambda m: ["dlrm", "wnd"].index(m) if m in ("dlrm", "wnd") else 9)
     keys = ("train_samples_per_s", "infer_samples_per_s")
     print()
-    print(f"{'model':<6} {'who (median)':<18} {'train samples/s':>16} {'infer samples/s':>16}")
+    print(f"{'model':<9} {'who (median)':<18} {'train samples/s':>16} {'infer samples/s':>16}")
     for m in models:
         reps = sorted({r.get("rep", 1) for r in runs if r["model"] == m})
         layouts = sorted({r["layout"] for r in runs if r["model"] == m and r["who"] == "pytorch"})
@@ -51,13 +51,13 @@ def train(runs, meta):
         for layout in layouts:
             res = [r["result"] for r in runs if r["model"] == m and r["who"] == "pytorch" and r["layout"] == layout]
             med[layout] = {k: _median([x.get(k) for x in res]) for k in keys}
-            print(f"{m:<6} {'pytorch ' + layout:<18} {_fmt(med[layout][keys[0]]):>16} {_fmt(med[layout][keys[1]]):>16}")
+            print(f"{m:<9} {'pytorch ' + layout:<18} {_fmt(med[layout][keys[0]]):>16} {_fmt(med[layout][keys[1]]):>16}")
         herds = [r["result"] for r in runs if r["model"] == m and r["who"] == "herd"]
         herd_med = {k: _median([h.get(k) for h in herds]) for k in keys} if herds else None
         if herd_med:
-            print(f"{m:<6} {'herd':<18} {_fmt(herd_med[keys[0]]):>16} {_fmt(herd_med[keys[1]]):>16}")
+            print(f"{m:<9} {'herd':<18} {_fmt(herd_med[keys[0]]):>16} {_fmt(herd_med[keys[1]]):>16}")
         else:
-            print(f"{m:<6} {'herd':<18} {'(not run)':>16} {'(not run)':>16}")
+            print(f"{m:<9} {'herd':<18} {'(not run)':>16} {'(not run)':>16}")
         ratios = {k: [] for k in keys}
         for rep in reps:
             peers = [r for r in runs if r["model"] == m and r["who"] == "pytorch" and r.get("rep", 1) == rep]
@@ -70,7 +70,7 @@ def train(runs, meta):
         def span(k):
             r = ratios[k]
             return f"{_fmt(_median(r), '.2f')}x" + (f" ({min(r):.2f}-{max(r):.2f})" if len(r) > 1 else "")
-        print(f"{m:<6} {'herd / best torch':<18} {span(keys[0]):>16} {span(keys[1]):>16}   (median of {len(reps)} interleaved repeats)")
+        print(f"{m:<9} {'herd / best torch':<18} {span(keys[0]):>16} {span(keys[1]):>16}   (median of {len(reps)} interleaved repeats)")
         summary[m] = {
             "pytorch_median": med, "herd_median": herd_med, "repeats": len(reps),
             "ratio_train_herd_over_best_pytorch": _median(ratios[keys[0]]),
