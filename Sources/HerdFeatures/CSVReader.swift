@@ -154,7 +154,12 @@ public struct CSVReader: Sendable {
         var results = [PartResult?](repeating: nil, count: parts.count)
         results.withUnsafeMutableBufferPointer { out in
             let o = UncheckedSendable(out)
-            Parallel.forEach(parts.count) { i in o.value[i] = parser.parse(parts[i]) }
+            Parallel.forEach(parts.count) { i in
+                o.value[i] = parser.parse(parts[i])
+                // NOTE: the part's values are copied into its builders; its pages of the file
+                // need not stay resident (the whole input would otherwise count in the peak RSS).
+                file.release(parts[i])
+            }
         }
         // Merge in file order.
         var skipped = 0

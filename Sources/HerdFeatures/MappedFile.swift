@@ -29,6 +29,17 @@ final class MappedFile: @unchecked Sendable {
         mapped = true
     }
 
+    /// Drops the mapping's pages inside `range` (whole pages only) from this process: they stay
+    /// in the page cache and read back from it if touched again. For bytes already consumed
+    /// (copied out), so they stop counting in the resident set.
+    func release(_ range: UnsafeRawBufferPointer) {
+        guard mapped, let start = range.baseAddress, range.count > 0 else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (Int(bitPattern: start) + page - 1) / page * page
+        let hi = (Int(bitPattern: start) + range.count) / page * page
+        if hi > lo { madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED) }
+    }
+
     deinit {
         if mapped { munmap(UnsafeMutableRawPointer(mutating: bytes.baseAddress!), bytes.count) }
     }
