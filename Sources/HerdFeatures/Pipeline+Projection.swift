@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 
 /// Projection pushdown: input columns a pipeline drops before any step reads them need not be
 /// parsed at all (`CSVReader.skipColumns`). The RecSys 2021 pipeline drops `text_tokens` (most of

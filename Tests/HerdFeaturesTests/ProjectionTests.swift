@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 @testable import HerdFeatures
 import XCTest
 
