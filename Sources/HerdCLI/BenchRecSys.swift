@@ -15,14 +15,16 @@ struct BenchRecSys: ParsableCommand {
         commandName: "recsys",
         abstract: "Training and inference samples/s of Friesian's RecSys W&D or the two-tower model on a preprocessed RecSys 2021 table.",
         discussion: """
-            wnd: the two user ids, hashtags and present_domains embedded (mean-pooled bags); language, tweet_type, \
-            present_media, the four follower/following bins and engagee_follows_engager as one-hot indicators; \
-            len_hashtags/domains/links dense; deep MLP 1024-512-256-1 with batch norm and dropout 0.1; wide part over \
-            the two is_verified columns and the tweet_type x language cross. Optimizers adam (dense), lazy_adam \
-            (embeddings), ftrl (wide).
-            twotower: user tower (enaging user id, follower bin, is_verified) and item tower (author id, hashtags, \
-            language, tweet_type, present_media, author's follower bin and is_verified, len_hashtags), MLPs \
-            1024-512-128, L2-normalised, logit <u, v>/0.2, BCE. Optimizers adam and lazy_adam.
+            wnd (examples/recsys2021/wnd.json's columns): the two user ids, hashtags and present_domains embedded; \
+            present_media, tweet_type, language, engagee_follows_engager and the four follower/following bins as \
+            one-hot indicators; len_hashtags/domains/links dense; deep MLP 1024-512-256-1 with batch norm and dropout \
+            0.1; wide part over the two is_verified columns and the present_media x language cross. Optimizers adam \
+            (dense), lazy_adam (embeddings), ftrl (wide).
+            twotower (examples/recsys2021/two_tower.json's columns): user tower (enaging user id embedded; its \
+            is_verified and follower/following bins as indicators), item tower (author id, hashtags, present_links, \
+            present_domains embedded; is_verified, present_media, tweet_type, language, the author's bins as \
+            indicators; the three lengths dense), MLPs 1024-512-128, L2-normalised, logit <u, v>/0.2, BCE. \
+            Optimizers adam and lazy_adam.
             Label: any engagement. Batches are consecutive rows of the table (cycling); slicing is timed with the step. \
             The table -> Batch conversion is timed separately (batch_s).
             """)
@@ -112,21 +114,20 @@ struct RecSysBenchSpec: Sendable {
 
     var columns: [String] { sparse + dense + labels }
 
-    /// Friesian's RecSys W&D (the library test's spec at full size).
+    /// Friesian's RecSys W&D (examples/recsys2021/wnd.json's columns; embeddings of dim `dim`).
     static let wideAndDeep = RecSysBenchSpec(
         sparse: ["engaged_with_user_id", "enaging_user_id", "hashtags", "present_domains",  // embedded
-                 "language", "tweet_type", "present_media",  // indicators
+                 "present_media", "tweet_type", "language", "engagee_follows_engager",
                  "engaged_with_user_follower_count", "engaged_with_user_following_count",
-                 "enaging_user_follower_count", "enaging_user_following_count",  // bins (indicators)
-                 "engaged_with_user_is_verified", "enaging_user_is_verified", "engagee_follows_engager",
-                 "crossed_tweet_type_language"],  // wide: 11, 12, 14; indicator: 13
+                 "enaging_user_follower_count", "enaging_user_following_count",  // indicators 4–11
+                 "engaged_with_user_is_verified", "enaging_user_is_verified", "present_media_language"],  // wide 12–14
         dense: ["len_hashtags", "len_domains", "len_links"],
         makeModel: { sizes, dim in
             var cfg = WideAndDeepConfig(tableSizes: sizes)
             cfg.denseFeatures = 3
             cfg.embeddingDims = [dim, dim, dim, dim] + Array(repeating: 0, count: 11)
-            cfg.indicators = [4, 5, 6, 7, 8, 9, 10, 13]
-            cfg.wideFeatures = [11, 12, 14]
+            cfg.indicators = Array(4...11)
+            cfg.wideFeatures = [12, 13, 14]
             cfg.deepMLP = [1024, 512, 256, 1]
             cfg.batchNorm = true
             cfg.dropout = 0.1
@@ -134,15 +135,19 @@ struct RecSysBenchSpec: Sendable {
             return try WideAndDeep(config: cfg)
         })
 
-    /// The two-tower model on the same table (the library test's spec at full size).
+    /// The two-tower model (examples/recsys2021/two_tower.json's columns).
     static let twoTower = RecSysBenchSpec(
-        sparse: ["enaging_user_id", "enaging_user_follower_count", "enaging_user_is_verified",  // user
-                 "engaged_with_user_id", "hashtags", "language", "tweet_type", "present_media",
-                 "engaged_with_user_follower_count", "engaged_with_user_is_verified"],  // item
-        dense: ["len_hashtags"],
+        sparse: ["enaging_user_id",  // user: embedded
+                 "enaging_user_is_verified", "enaging_user_follower_count", "enaging_user_following_count",  // user: indicators
+                 "engaged_with_user_id", "hashtags", "present_links", "present_domains",  // item: embedded
+                 "engaged_with_user_is_verified", "present_media", "tweet_type", "language",
+                 "engaged_with_user_follower_count", "engaged_with_user_following_count"],  // item: indicators
+        dense: ["len_hashtags", "len_domains", "len_links"],
         makeModel: { sizes, dim in
-            var cfg = TwoTowerConfig(tableSizes: sizes, user: TowerConfig(sparseFeatures: [0, 1, 2], mlp: [1024, 512, 128]),
-                                     item: TowerConfig(sparseFeatures: [3, 4, 5, 6, 7, 8, 9], denseFeatures: [0], mlp: [1024, 512, 128]))
+            var cfg = TwoTowerConfig(tableSizes: sizes,
+                                     user: TowerConfig(sparseFeatures: [0], indicators: [1, 2, 3], mlp: [1024, 512, 128]),
+                                     item: TowerConfig(sparseFeatures: [4, 5, 6, 7], denseFeatures: [0, 1, 2], indicators: Array(8...13),
+                                                       mlp: [1024, 512, 128]))
             cfg.embeddingDim = dim
             cfg.loss = .bce
             return try TwoTower(config: cfg)

@@ -7,18 +7,22 @@ DIR/test.arrow (Arrow IPC, uncompressed). The output equals Herd's, column by co
 (benchmarks/peers/check_recsys_preprocess.py checks it):
 
 * input: \\x01-separated, no header, 24 columns, list fields split on \\t; an empty field is null;
-  text_tokens and tweet_id are not read (lazy scan_csv with projection pushdown, as Herd skips the
-  columns its pipeline drops unread; --no-projection reads them with read_csv and drops them);
-* labels = engagement timestamp not null (int64 0/1); drop the four timestamps, text_tokens and
-  tweet_id; list lengths of hashtags/domains/links (null list -> 0);
-* fill numeric nulls with 0;
-* categorify (fitted on train): one shared index over both user-id columns and one index per other
-  column (lists element by element), ids 1..K by descending frequency, ties by ascending UTF-8
-  bytes, 0 = null/unknown/rarer than freq_limit (2); a null list becomes an empty list, unknown
-  elements stay as 0; then the three boolean-text columns with freq_limit 1;
-* follower/following counts -> bin index over [1, 1e2, ..., 1e7] (number of boundaries <= x);
-* crossed_tweet_type_language = int(md5(str(tweet_type_id) + str(language_id)).hexdigest(), 16)
-  % 600 (Friesian's cross_hash_encode; the few distinct pairs are hashed with hashlib);
+  text_tokens is not read (lazy scan_csv with projection pushdown, as Herd skips the columns its
+  pipeline drops unread; --no-projection reads it with read_csv and drops it);
+* engagement flags reply/retweet/retweet_with_comment/like = timestamp not null (int64 0/1),
+  label = any of them; drop the four timestamps and text_tokens; list lengths of
+  hashtags/domains/links (null list -> 0);
+* present_media: its first two elements joined with "_" (null -> ""), then Friesian's fixed media
+  map ("" 0, GIF 1, …, Video_Video 12); tweet_type Quote/Retweet/TopLevel -> 1/2/3; the three
+  boolean texts false/true -> 0/1 (unknown or null -> 0);
+* categorify (fitted on train; ids 1..K by descending frequency, ties by ascending UTF-8 bytes,
+  0 = null/unknown/rarer than freq_limit): language and tweet_id (freq_limit 1); one shared index
+  over both user-id columns, hashtags, present_domains, present_links (element by element;
+  freq_limit 2); the three lists then keep their most frequent known id (the smallest non-zero id,
+  0 if none);
+* fill numeric nulls with 0; follower/following counts -> bin index over [1, 1e2, ..., 1e7];
+* present_media_language = int(md5(str(media_id) + str(language_id)).hexdigest(), 16) % 600
+  (Friesian's cross_hash_encode; the few distinct pairs are hashed with hashlib);
 * min-max scaling of the three lengths with the train (min, max) (constant column -> 0.5).
 
 Reported (last line with --json): read_s, transform_s, write_s (train + test), rows (train + test),
@@ -39,16 +43,20 @@ INTS = ["tweet_timestamp", "engaged_with_user_follower_count", "engaged_with_use
         "like_timestamp"]
 LABELS = {"reply_timestamp": "reply", "retweet_timestamp": "retweet",
           "retweet_with_comment_timestamp": "retweet_with_comment", "like_timestamp": "like"}
+MEDIA = {"": 0, "GIF": 1, "GIF_GIF": 2, "GIF_Photo": 3, "GIF_Video": 4, "Photo": 5, "Photo_GIF": 6, "Photo_Photo": 7,
+         "Photo_Video": 8, "Video": 9, "Video_GIF": 10, "Video_Photo": 11, "Video_Video": 12}
+TWEET_TYPES = {"Quote": 1, "Retweet": 2, "TopLevel": 3}
+BOOLEANS = ["engaged_with_user_is_verified", "enaging_user_is_verified", "engagee_follows_engager"]
+MOST_FREQUENT = ["hashtags", "present_domains", "present_links"]
 COUNTS = ["engaged_with_user_follower_count", "engaged_with_user_following_count",
           "enaging_user_follower_count", "enaging_user_following_count"]
 LENGTHS = {"hashtags": "len_hashtags", "present_domains": "len_domains", "present_links": "len_links"}
 # (columns sharing one index, freq_limit), in pipeline order.
-INDEX_GROUPS = [(["engaged_with_user_id", "enaging_user_id"], 2), (["language"], 2), (["tweet_type"], 2),
-                (["present_media"], 2), (["hashtags"], 2), (["present_domains"], 2), (["present_links"], 2),
-                (["engaged_with_user_is_verified"], 1), (["enaging_user_is_verified"], 1), (["engagee_follows_engager"], 1)]
+INDEX_GROUPS = [(["language"], 1), (["tweet_id"], 1), (["engaged_with_user_id", "enaging_user_id"], 2),
+                (["hashtags"], 2), (["present_domains"], 2), (["present_links"], 2)]
 BINS = [1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7]
-CROSS = ("tweet_type", "language", 600, "crossed_tweet_type_language")
-UNREAD = ["text_tokens", "tweet_id"]  # dropped by the pipeline before any step reads them
+CROSS = ("present_media", "language", 600, "present_media_language")
+UNREAD = ["text_tokens"]  # dropped by the pipeline before any step reads it
 
 
 def main():
@@ -76,8 +84,14 @@ def main():
 
     def stateless(df):
         df = df.with_columns([pl.col(k).is_not_null().cast(pl.Int64).alias(v) for k, v in LABELS.items()])
+        df = df.with_columns(pl.max_horizontal([pl.col(v) for v in LABELS.values()]).alias("label"))
         df = df.drop([*LABELS.keys(), *UNREAD], strict=False)
         df = df.with_columns([pl.col(c).list.len().fill_null(0).cast(pl.Int64).alias(n) for c, n in LENGTHS.items()])
+        media = pl.col("present_media").list.head(2).list.join("_").fill_null("")
+        df = df.with_columns(
+            media.replace_strict(MEDIA, default=0, return_dtype=pl.Int64).alias("present_media"),
+            pl.col("tweet_type").replace_strict(TWEET_TYPES, default=0, return_dtype=pl.Int64).fill_null(0),
+            *[pl.col(c).replace_strict({"false": 0, "true": 1}, default=0, return_dtype=pl.Int64).fill_null(0) for c in BOOLEANS])
         return df.with_columns([pl.col(c).fill_null(0) for c, t in df.schema.items() if t in (pl.Int64, pl.Float64)])
 
     def fit_index(df, cols, freq_limit):  # -> (values Series, ids Series)
@@ -115,6 +129,8 @@ def main():
     def transform(df, state):
         for (cols, _), index in zip(INDEX_GROUPS, state["indices"]):
             df = encode(df, index, cols)
+        df = df.with_columns([pl.col(c).list.eval(pl.element().filter(pl.element() > 0)).list.min().fill_null(0).cast(pl.Int64)
+                              for c in MOST_FREQUENT])
         df = df.with_columns([sum((pl.col(c) >= b).cast(pl.Int64) for b in BINS).alias(c) for c in COUNTS])
         df = df.join(cross_table(df), on=[CROSS[0], CROSS[1]], how="left", maintain_order="left")
         exprs = []

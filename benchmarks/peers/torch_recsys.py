@@ -5,20 +5,21 @@ examples/recsys2021/pipeline.json (`table.herdtable`, read with numpy). FP32 on 
 Same specs as `herd bench recsys` (Sources/HerdCLI/BenchRecSys.swift) and the library test
 Tests/HerdTrainingTests/RecSysWorkflowTrainingTests.swift, at the issue's full sizes:
 
-  wnd       Friesian's RecSys W&D. 15 sparse columns: the two user ids, hashtags and
-            present_domains embedded (dim --emb-dim, mean-pooled bags); language, tweet_type,
-            present_media, the four follower/following bins and engagee_follows_engager as one-hot
-            (multi-hot for lists) indicators; 3 dense columns (len_hashtags/domains/links).
+  wnd       Friesian's RecSys W&D (examples/recsys2021/wnd.json's columns). The two user ids,
+            hashtags and present_domains embedded (dim --emb-dim, mean-pooled bags); present_media,
+            tweet_type, language, engagee_follows_engager and the four follower/following bins as
+            one-hot indicators; 3 dense columns (len_hashtags/domains/links).
             Deep: [embeddings, indicators, dense] -> 1024-512-256 (Linear -> BatchNorm -> ReLU ->
             Dropout 0.1) -> 1. Wide: 1-dim weights of the two is_verified columns and the hashed
-            tweet_type x language cross, summed, + bias. logit = deep + wide.
+            present_media x language cross, summed, + bias. logit = deep + wide.
             Adam (deep), SparseAdam = lazy Adam (embeddings), FTRL-Proximal (wide; l1 = l2 = 0,
             beta = 1, alpha = --lr) as Herd's `ftrl`.
-  twotower  user tower: enaging_user_id, its follower bin and is_verified embedded (dim
-            --emb-dim, mean-pooled); item tower: engaged_with_user_id, hashtags, language,
-            tweet_type, present_media, the author's follower bin and is_verified embedded, plus
-            len_hashtags; each tower an MLP 1024-512-128 (ReLU between) then L2-normalised;
-            logit = <u, v> / 0.2; BCE. Adam (towers), SparseAdam (embeddings).
+  twotower  examples/recsys2021/two_tower.json's columns. User tower: enaging_user_id embedded
+            (dim --emb-dim, mean-pooled), its is_verified and follower/following bins one-hot;
+            item tower: engaged_with_user_id, hashtags, present_links, present_domains embedded,
+            is_verified, present_media, tweet_type, language and the author's bins one-hot, the
+            three lengths dense; each tower an MLP 1024-512-128 (ReLU between) then
+            L2-normalised; logit = <u, v> / 0.2; BCE. Adam (towers), SparseAdam (embeddings).
 
 Label: any engagement (reply, retweet, retweet_with_comment or like). Table sizes: largest id + 1
 per column (Herd's BatchSpec.infer). Batches: consecutive rows of the table, cycling; slicing is
@@ -46,15 +47,17 @@ from herdtable import read_herdtable  # noqa: E402
 
 LABELS = ["reply", "retweet", "retweet_with_comment", "like"]
 WND_EMBEDDED = ["engaged_with_user_id", "enaging_user_id", "hashtags", "present_domains"]
-WND_INDICATORS = ["language", "tweet_type", "present_media", "engaged_with_user_follower_count",
-                  "engaged_with_user_following_count", "enaging_user_follower_count",
-                  "enaging_user_following_count", "engagee_follows_engager"]
-WND_WIDE = ["engaged_with_user_is_verified", "enaging_user_is_verified", "crossed_tweet_type_language"]
+WND_INDICATORS = ["present_media", "tweet_type", "language", "engagee_follows_engager",
+                  "engaged_with_user_follower_count", "engaged_with_user_following_count",
+                  "enaging_user_follower_count", "enaging_user_following_count"]
+WND_WIDE = ["engaged_with_user_is_verified", "enaging_user_is_verified", "present_media_language"]
 WND_DENSE = ["len_hashtags", "len_domains", "len_links"]
-TT_USER = ["enaging_user_id", "enaging_user_follower_count", "enaging_user_is_verified"]
-TT_ITEM = ["engaged_with_user_id", "hashtags", "language", "tweet_type", "present_media",
-           "engaged_with_user_follower_count", "engaged_with_user_is_verified"]
-TT_DENSE = ["len_hashtags"]
+TT_USER = ["enaging_user_id"]
+TT_USER_IND = ["enaging_user_is_verified", "enaging_user_follower_count", "enaging_user_following_count"]
+TT_ITEM = ["engaged_with_user_id", "hashtags", "present_links", "present_domains"]
+TT_ITEM_IND = ["engaged_with_user_is_verified", "present_media", "tweet_type", "language",
+               "engaged_with_user_follower_count", "engaged_with_user_following_count"]
+TT_DENSE = ["len_hashtags", "len_domains", "len_links"]
 
 
 class Table:
@@ -111,6 +114,25 @@ def _bag(rows: int, dim: int) -> nn.EmbeddingBag:
     return e
 
 
+def indicators(batch: dict, names: list[str], base: list[int]) -> torch.Tensor:
+    """One-hot (counts for bags) of the columns `names`, side by side: [B, base[-1]]."""
+    b = batch["labels"].shape[0]
+    rows, cols = [], []
+    ar = torch.arange(b)
+    for k, name in enumerate(names):
+        if name in batch["bags"]:
+            values, offsets = batch["bags"][name]
+            rows.append(torch.repeat_interleave(ar, offsets[1:] - offsets[:-1]))
+            cols.append(values + base[k])
+        else:
+            rows.append(ar)
+            cols.append(batch["ids"][name] + base[k])
+    out = torch.zeros(b, base[-1])
+    r, c = torch.cat(rows), torch.cat(cols)
+    out.index_put_((r, c), torch.ones(r.shape[0]), accumulate=True)
+    return out
+
+
 def _embed(bag: nn.EmbeddingBag, name: str, batch: dict) -> torch.Tensor:
     """Mean-pooled embedding of one column: a one-id bag per row for scalars."""
     if name in batch["bags"]:
@@ -137,26 +159,9 @@ class WideAndDeep(nn.Module):
             nn.init.zeros_(w.weight)
         self.wide_bias = nn.Parameter(torch.zeros(1))
 
-    def indicators(self, batch: dict) -> torch.Tensor:
-        b = batch["labels"].shape[0]
-        rows, cols = [], []
-        ar = torch.arange(b)
-        for k, name in enumerate(WND_INDICATORS):
-            if name in batch["bags"]:
-                values, offsets = batch["bags"][name]
-                rows.append(torch.repeat_interleave(ar, offsets[1:] - offsets[:-1]))
-                cols.append(values + self.ind_base[k])
-            else:
-                rows.append(ar)
-                cols.append(batch["ids"][name] + self.ind_base[k])
-        out = torch.zeros(b, self.ind_base[-1])
-        r, c = torch.cat(rows), torch.cat(cols)
-        out.index_put_((r, c), torch.ones(r.shape[0]), accumulate=True)
-        return out
-
     def forward(self, batch: dict) -> torch.Tensor:
         e = [_embed(bag, n, batch) for bag, n in zip(self.emb, WND_EMBEDDED)]
-        x = torch.cat(e + [self.indicators(batch), batch["dense"]], dim=1)
+        x = torch.cat(e + [indicators(batch, WND_INDICATORS, self.ind_base), batch["dense"]], dim=1)
         deep = self.deep(x).squeeze(1)
         wide = sum(w(batch["ids"][n]).squeeze(1) for w, n in zip(self.wide, WND_WIDE)) + self.wide_bias
         return deep + wide
@@ -167,11 +172,12 @@ class WideAndDeep(nn.Module):
 
 
 class Tower(nn.Module):
-    def __init__(self, table: Table, names: list[str], dense: int, dim: int, mlp=(1024, 512, 128)):
+    def __init__(self, table: Table, names: list[str], ind: list[str], dense: int, dim: int, mlp=(1024, 512, 128)):
         super().__init__()
-        self.names = names
+        self.names, self.ind = names, ind
         self.emb = nn.ModuleList([_bag(table.card[n], dim) for n in names])
-        sizes = [dim * len(names) + dense, *mlp]
+        self.ind_base = np.cumsum([0] + [table.card[n] for n in ind]).tolist()
+        sizes = [dim * len(names) + self.ind_base[-1] + dense, *mlp]
         layers: list[nn.Module] = []
         for i in range(len(sizes) - 1):
             layers.append(_linear(sizes[i], sizes[i + 1]))
@@ -181,6 +187,8 @@ class Tower(nn.Module):
 
     def forward(self, batch: dict, dense: torch.Tensor | None) -> torch.Tensor:
         x = [_embed(bag, n, batch) for bag, n in zip(self.emb, self.names)]
+        if self.ind:
+            x.append(indicators(batch, self.ind, self.ind_base))
         if dense is not None:
             x.append(dense)
         return F.normalize(self.mlp(torch.cat(x, dim=1)), dim=1)
@@ -189,8 +197,8 @@ class Tower(nn.Module):
 class TwoTower(nn.Module):
     def __init__(self, table: Table, dim: int, temperature: float = 0.2):
         super().__init__()
-        self.user = Tower(table, TT_USER, 0, dim)
-        self.item = Tower(table, TT_ITEM, len(TT_DENSE), dim)
+        self.user = Tower(table, TT_USER, TT_USER_IND, 0, dim)
+        self.item = Tower(table, TT_ITEM, TT_ITEM_IND, len(TT_DENSE), dim)
         self.temperature = temperature
 
     def forward(self, batch: dict) -> torch.Tensor:
@@ -262,7 +270,7 @@ def main() -> int:
         table = Table(a.table, WND_EMBEDDED + WND_INDICATORS + WND_WIDE, WND_DENSE)
         model = WideAndDeep(table, a.emb_dim)
     else:
-        table = Table(a.table, TT_USER + TT_ITEM, TT_DENSE)
+        table = Table(a.table, TT_USER + TT_USER_IND + TT_ITEM + TT_ITEM_IND, TT_DENSE)
         model = TwoTower(table, a.emb_dim)
     opts = optimizers(model, a.lr)
     load_s = time.perf_counter() - t0
