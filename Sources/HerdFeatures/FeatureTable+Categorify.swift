@@ -142,8 +142,18 @@ extension FeatureTable {
     /// by ascending bytes), and each key's id (0: left out).
     static func index(_ group: [String], _ table: KeyTable, _ counts: [Int], freqLimit: Int) throws -> (index: StringIndex, ids: [Int64]) {
         var kept = (0..<table.count).filter { counts[$0] >= freqLimit }
-        kept.sort { a, b in
-            counts[a] != counts[b] ? counts[a] > counts[b] : table.key(a).lexicographicallyPrecedes(table.key(b))
+        // NOTE: ties compared with memcmp on the stored bytes (no slices per comparison).
+        table.bytes.withUnsafeBytes { by in
+            table.offsets.withUnsafeBufferPointer { off in
+                counts.withUnsafeBufferPointer { n in
+                    kept.sort { a, b in
+                        if n[a] != n[b] { return n[a] > n[b] }
+                        let la = off[a + 1] - off[a], lb = off[b + 1] - off[b], m = Swift.min(la, lb)
+                        let c = m == 0 ? 0 : memcmp(by.baseAddress! + off[a], by.baseAddress! + off[b], m)
+                        return c != 0 ? c < 0 : la < lb
+                    }
+                }
+            }
         }
         var ids = [Int64](repeating: 0, count: table.count)
         for (i, k) in kept.enumerated() { ids[k] = Int64(i + 1) }
