@@ -50,8 +50,8 @@ struct ExportDataOptions: ParsableArguments {
     }
 }
 
-/// `herd evaluate`: a command group; without a subcommand it runs `model`.
-// NOTE: another helper adds a `retrieval` subcommand (recall@k of the workspace's embeddings).
+/// `herd evaluate`: a command group; without a subcommand it runs `model` (ranking metrics of an
+/// export); `retrieval` scores the workspace's two-tower embeddings (recall@k, ndcg@k vs popularity).
 struct Evaluate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Evaluate an exported model on labelled rows: AUC, logloss, accuracy, precision, recall.",
@@ -63,7 +63,7 @@ struct Evaluate: AsyncParsableCommand {
             rows with --schema (feature-table exports); with --workspace W --name NAME the current \
             version of W/models/NAME is evaluated on W/features/test.herdtable. See herd evaluate model --help.
             """,
-        subcommands: [EvaluateModel.self],
+        subcommands: [EvaluateModel.self, EvaluateRetrieval.self],
         defaultSubcommand: EvaluateModel.self)
 }
 

@@ -548,7 +548,7 @@ struct StepReader {
     mutating func idMapping(_ key: String) throws -> [String: Int64] {
         guard case .object(let o) = try get(key), !o.isEmpty else { throw error(key, "expected a non-empty object of value → integer id") }
         return try o.mapValues { v in
-            guard let d = v.number, d.rounded() == d, d >= 0, let i = Int64(exactly: d) else {
+            guard let n = v.integer, n >= 0, let i = Int64(exactly: n) else {
                 throw error(key, "expected integer ids >= 0, got \(v.brief)")
             }
             return i

@@ -28,7 +28,7 @@ extension TableModelSpec {
 {"model": "wnd",
  "labels": ["reply", "retweet", "retweet_with_comment", "like"],
  "wide_base_cols": ["engaged_with_user_is_verified", "enaging_user_is_verified"],
- "wide_cross_cols": ["crossed_tweet_type_language"],
+ "wide_cross_cols": ["present_media_language"],
  "indicator_cols": ["present_media", "tweet_type", "language", "engagee_follows_engager",
                     "engaged_with_user_follower_count", "engaged_with_user_following_count",
                     "enaging_user_follower_count", "enaging_user_following_count"],

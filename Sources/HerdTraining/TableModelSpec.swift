@@ -12,7 +12,7 @@ import HerdTensor
 ///
 /// ```json
 /// {"model": "wnd", "labels": ["reply", "like"],
-///  "wide_base_cols": ["a_is_verified"], "wide_cross_cols": ["crossed_tweet_type_language"],
+///  "wide_base_cols": ["a_is_verified"], "wide_cross_cols": ["present_media_language"],
 ///  "indicator_cols": ["language"], "embed_cols": ["user_id", "hashtags"], "embed_out_dims": [8, 8],
 ///  "continuous_cols": ["len_hashtags"], "hidden_units": [1024, 512, 256], "batch_norm": true, "dropout": 0.1}
 ///

@@ -12,42 +12,21 @@ final class TableTrainCLITests: XCTestCase {
     static let lock = NSLock()
     nonisolated(unsafe) static var built: (Workspace, testRows: Int, users: [Int64], items: [Int64])?
 
-    /// A workspace with the features `herd preprocess recsys2021` writes (built with the library).
+    /// A workspace as a user makes it: `herd generate recsys2021 --workspace W` and
+    /// `herd preprocess recsys2021 --workspace W` (train/test/user/item tables, fitted pipeline,
+    /// sizes.json).
     static func workspace() throws -> (Workspace, testRows: Int, users: [Int64], items: [Int64]) {
         lock.lock()
         defer { lock.unlock() }
         if let built { return built }
         let ws = Workspace(path: try CLIFixtures.scratch("tabletrain-ws").path)
-        try ws.create()
-        _ = try RecSys2021Generator(rows: 3000, seed: 6).write(to: ws.data.path, testFraction: 0.2)
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let reader = CSVReader(schema: try CSVSchema.load(path: ws.data.appendingPathComponent("schema.json").path))
-        let pipeline = try Pipeline.load(path: root.appendingPathComponent("examples/recsys2021/pipeline.json").path)
-        let rawTrain = try reader.read(path: ws.data.appendingPathComponent("train.txt").path).table
-        let (train, fitted) = try pipeline.fit(rawTrain)
-        let test = try fitted.apply(try reader.read(path: ws.data.appendingPathComponent("test.txt").path).table)
-        try TableFile.write(train, to: ws.table("train").path)
-        try TableFile.write(test, to: ws.table("test").path)
-        try fitted.save(path: ws.fittedPipeline.path)
-        // User and item tables: one row per key, the tower's columns encoded as in train. Tweets
-        // get int64 keys here (the pipeline drops tweet_id).
-        var codes: [String: Int64] = [:]
-        let tweetIDs = try rawTrain.column("tweet_id")
-        let keys = (0..<rawTrain.rowCount).map { r -> Int64? in
-            guard case .string(let s) = tweetIDs[r] else { return nil }
-            if let c = codes[s] { return c }
-            codes[s] = Int64(codes.count + 1)
-            return codes[s]
-        }
-        let withKeys = try train.with("tweet_id", Column(int64s: keys))
-        let users = try withKeys.select(["enaging_user_id", "enaging_user_is_verified", "enaging_user_follower_count", "enaging_user_following_count"])
-            .dropDuplicates(["enaging_user_id"])
-        let items = try withKeys.select(["tweet_id", "engaged_with_user_id", "hashtags", "present_links", "present_domains", "engaged_with_user_is_verified",
-                                         "present_media", "tweet_type", "language", "engaged_with_user_follower_count", "engaged_with_user_following_count",
-                                         "len_hashtags", "len_domains", "len_links"]).dropDuplicates(["tweet_id"])
-        try TableFile.write(users, to: ws.table("user").path)
-        try TableFile.write(items, to: ws.table("item").path)
-        built = (ws, test.rowCount, try users.column("enaging_user_id").int64Values!, try items.column("tweet_id").int64Values!)
+        let gen = try HerdBinary.run(["generate", "recsys2021", "--rows", "3000", "--seed", "6", "--workspace", ws.root.path])
+        guard gen.succeeded else { throw XCTSkip("herd generate failed: \(gen.transcript)") }
+        let prep = try HerdBinary.run(["preprocess", "recsys2021", "--workspace", ws.root.path])
+        guard prep.succeeded else { throw XCTSkip("herd preprocess recsys2021 failed: \(prep.transcript)") }
+        let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
+        let items = try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!
+        built = (ws, try TableFile.read(path: ws.table("test").path, columns: ["label"]).rowCount, users, items)
         return built!
     }
 

@@ -37,7 +37,7 @@ final class TableModelSpecTests: XCTestCase {
         guard case .wnd(let c) = r.config else { return XCTFail("\(r.config)") }
         let names = r.batchSpec.sparse.map(\.name)
         XCTAssertEqual(Array(names.prefix(4)), ["engaged_with_user_id", "enaging_user_id", "hashtags", "present_domains"])
-        XCTAssertEqual(c.wideFeatures!.map { names[$0] }, ["engaged_with_user_is_verified", "enaging_user_is_verified", "crossed_tweet_type_language"])
+        XCTAssertEqual(c.wideFeatures!.map { names[$0] }, ["engaged_with_user_is_verified", "enaging_user_is_verified", "present_media_language"])
         XCTAssertEqual(c.indicators.count, 8)
         XCTAssertEqual(c.dims, [8, 8, 8, 8] + Array(repeating: 0, count: 11))
         XCTAssertEqual(r.batchSpec.dense, ["len_hashtags", "len_domains", "len_links"])
@@ -48,9 +48,9 @@ final class TableModelSpecTests: XCTestCase {
         XCTAssertEqual(c.dropout, 0.1)
         XCTAssertEqual(c.seed, 4)
         // Cardinalities: the largest id + 1 in the table, raised by sizes.json.
-        let cross = names.firstIndex(of: "crossed_tweet_type_language")!
-        XCTAssertEqual(r.batchSpec.sparse[cross].cardinality, Int(try t.column("crossed_tweet_type_language").int64Values!.max()!) + 1)
-        let raised = try TableModelSpec.builtIn("recsys2021", kind: .wnd)!.resolve(kind: .wnd, tables: [t], tableName: "t", sizes: ["crossed_tweet_type_language": 600])
+        let cross = names.firstIndex(of: "present_media_language")!
+        XCTAssertEqual(r.batchSpec.sparse[cross].cardinality, Int(try t.column("present_media_language").int64Values!.max()!) + 1)
+        let raised = try TableModelSpec.builtIn("recsys2021", kind: .wnd)!.resolve(kind: .wnd, tables: [t], tableName: "t", sizes: ["present_media_language": 600])
         XCTAssertEqual(raised.batchSpec.sparse[cross].cardinality, 600)
         // The model builds and runs on the table.
         let m = try r.config.build()
