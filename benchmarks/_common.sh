@@ -71,3 +71,27 @@ last_json() {
   fi
   echo "$last"
 }
+
+# Runs a command under `/usr/bin/time -v` and prints its last stdout line (a JSON object, see
+# last_json) with "time_v": {"peak_rss_bytes", "wall_s"} added: the kernel's peak RSS of the
+# process and its end-to-end wall time (process start and imports included). Needs $PY.
+measured_json() {
+  local tv j
+  tv=$(mktemp)
+  j=$(last_json /usr/bin/time -v -o "$tv" "$@")
+  "$PY" - "$tv" "$j" <<'PYEOF'
+import json, re, sys
+text = open(sys.argv[1]).read()
+doc = json.loads(sys.argv[2])
+rss = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): ([\d:.]+)", text)
+secs = None
+if wall:
+    secs = 0.0
+    for part in wall.group(1).split(":"):
+        secs = secs * 60 + float(part)
+doc["time_v"] = {"peak_rss_bytes": int(rss.group(1)) * 1024 if rss else None, "wall_s": secs}
+print(json.dumps(doc))
+PYEOF
+  rm -f "$tv"
+}

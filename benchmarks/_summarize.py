@@ -43,7 +43,7 @@ def train(runs, meta):
     models = sorted({r["model"] for r in runs}, key=lambda m: ["dlrm", "wnd"].index(m) if m in ("dlrm", "wnd") else 9)
     keys = ("train_samples_per_s", "infer_samples_per_s")
     print()
-    print(f"{'model':<6} {'who (median)':<18} {'train samples/s':>16} {'infer samples/s':>16}")
+    print(f"{'model':<9} {'who (median)':<18} {'train samples/s':>16} {'infer samples/s':>16}")
     for m in models:
         reps = sorted({r.get("rep", 1) for r in runs if r["model"] == m})
         layouts = sorted({r["layout"] for r in runs if r["model"] == m and r["who"] == "pytorch"})
@@ -51,13 +51,13 @@ def train(runs, meta):
         for layout in layouts:
             res = [r["result"] for r in runs if r["model"] == m and r["who"] == "pytorch" and r["layout"] == layout]
             med[layout] = {k: _median([x.get(k) for x in res]) for k in keys}
-            print(f"{m:<6} {'pytorch ' + layout:<18} {_fmt(med[layout][keys[0]]):>16} {_fmt(med[layout][keys[1]]):>16}")
+            print(f"{m:<9} {'pytorch ' + layout:<18} {_fmt(med[layout][keys[0]]):>16} {_fmt(med[layout][keys[1]]):>16}")
         herds = [r["result"] for r in runs if r["model"] == m and r["who"] == "herd"]
         herd_med = {k: _median([h.get(k) for h in herds]) for k in keys} if herds else None
         if herd_med:
-            print(f"{m:<6} {'herd':<18} {_fmt(herd_med[keys[0]]):>16} {_fmt(herd_med[keys[1]]):>16}")
+            print(f"{m:<9} {'herd':<18} {_fmt(herd_med[keys[0]]):>16} {_fmt(herd_med[keys[1]]):>16}")
         else:
-            print(f"{m:<6} {'herd':<18} {'(not run)':>16} {'(not run)':>16}")
+            print(f"{m:<9} {'herd':<18} {'(not run)':>16} {'(not run)':>16}")
         ratios = {k: [] for k in keys}
         for rep in reps:
             peers = [r for r in runs if r["model"] == m and r["who"] == "pytorch" and r.get("rep", 1) == rep]
@@ -70,7 +70,7 @@ def train(runs, meta):
         def span(k):
             r = ratios[k]
             return f"{_fmt(_median(r), '.2f')}x" + (f" ({min(r):.2f}-{max(r):.2f})" if len(r) > 1 else "")
-        print(f"{m:<6} {'herd / best torch':<18} {span(keys[0]):>16} {span(keys[1]):>16}   (median of {len(reps)} interleaved repeats)")
+        print(f"{m:<9} {'herd / best torch':<18} {span(keys[0]):>16} {span(keys[1]):>16}   (median of {len(reps)} interleaved repeats)")
         summary[m] = {
             "pytorch_median": med, "herd_median": herd_med, "repeats": len(reps),
             "ratio_train_herd_over_best_pytorch": _median(ratios[keys[0]]),
@@ -100,6 +100,60 @@ def preprocess(runs, meta):
             "ratio_peak_rss_herd_over_polars": mem}
 
 
+def recsys_preprocess(runs, meta):
+    """Herd (fit on train + apply to test, two processes) against the polars twin (one process):
+    rows/s over the tools' own read + transform + write seconds, end-to-end wall and peak RSS from
+    /usr/bin/time -v, and the output check."""
+    polars = next((r["result"] for r in runs if r["who"] == "polars"), {}) or {}
+    herds = {r["split"]: r["result"] for r in runs if r["who"] == "herd"}
+    checks = {r["split"]: r["result"] for r in runs if r["who"] == "check"}
+    herd = None
+    if herds and all("error" not in h for h in herds.values()):
+        rows = sum(h.get("rows", 0) for h in herds.values())
+        work = sum(h.get("read_s", 0) + h.get("transform_s", 0) + h.get("write_s", 0) for h in herds.values())
+        walls = [h.get("time_v", {}).get("wall_s") for h in herds.values()]
+        rsss = [h.get("time_v", {}).get("peak_rss_bytes") for h in herds.values()]
+        herd = {"rows": rows, "work_s": work, "rows_per_s": rows / work if work > 0 else None,
+                "read_s": sum(h.get("read_s", 0) for h in herds.values()),
+                "transform_s": sum(h.get("transform_s", 0) for h in herds.values()),
+                "write_s": sum(h.get("write_s", 0) for h in herds.values()),
+                "wall_s": sum(w for w in walls if _num(w) is not None) if all(_num(w) is not None for w in walls) else None,
+                "peak_rss_bytes": max(rsss) if all(_num(x) is not None for x in rsss) else None}
+        herd["wall_rows_per_s"] = rows / herd["wall_s"] if _num(herd["wall_s"]) else None
+    pol = None
+    if polars and "error" not in polars:
+        tv = polars.get("time_v", {})
+        pol = {"rows": polars.get("rows"), "work_s": polars.get("wall_s"), "rows_per_s": polars.get("rows_per_s"),
+               "read_s": polars.get("read_s"), "transform_s": polars.get("transform_s"), "write_s": polars.get("write_s"),
+               "wall_s": tv.get("wall_s"), "peak_rss_bytes": tv.get("peak_rss_bytes")}
+        pol["wall_rows_per_s"] = pol["rows"] / pol["wall_s"] if _num(pol["wall_s"]) and _num(pol["rows"]) else None
+    print()
+    print(f"{'who':<14} {'rows':>9} {'read s':>7} {'transf s':>8} {'write s':>7} {'rows/s':>11} {'wall s':>7} "
+          f"{'rows/s wall':>11} {'peak RSS MiB':>12}")
+    for name, r in (("polars", pol), ("herd", herd)):
+        if r is None:
+            print(f"{name:<14} {'(not run / failed)':>20}")
+            continue
+        rss = r.get("peak_rss_bytes")
+        print(f"{name:<14} {_fmt(r.get('rows')):>9} {_fmt(r.get('read_s'), '.2f'):>7} {_fmt(r.get('transform_s'), '.2f'):>8} "
+              f"{_fmt(r.get('write_s'), '.2f'):>7} {_fmt(r.get('rows_per_s')):>11} {_fmt(r.get('wall_s'), '.2f'):>7} "
+              f"{_fmt(r.get('wall_rows_per_s')):>11} {_fmt(rss / 2**20 if _num(rss) else None):>12}")
+    speed = _ratio(herd and herd.get("rows_per_s"), pol and pol.get("rows_per_s"))
+    wall = _ratio(herd and herd.get("wall_rows_per_s"), pol and pol.get("wall_rows_per_s"))
+    mem = _ratio(herd and herd.get("peak_rss_bytes"), pol and pol.get("peak_rss_bytes"))
+    print(f"{'herd / polars':<14} {'':>9} {'':>7} {'':>8} {'':>7} {_fmt(speed, '.2f') + 'x':>11} {'':>7} "
+          f"{_fmt(wall, '.2f') + 'x':>11} {_fmt(mem, '.2f') + 'x':>12}")
+    equal = bool(checks) and all(c.get("equal") is True for c in checks.values())
+    for split, c in sorted(checks.items()):
+        print(f"output check {split}: {'EQUAL' if c.get('equal') else 'DIFFERENT'}"
+              + ("" if c.get("equal") else f"  {c.get('differences') or c.get('error')}"))
+    if not checks:
+        print("output check: not run")
+    return {"polars": pol, "herd": herd, "herd_runs": herds, "polars_run": polars, "checks": checks,
+            "outputs_equal": equal, "ratio_rows_per_s_herd_over_polars": speed,
+            "ratio_wall_rows_per_s_herd_over_polars": wall, "ratio_peak_rss_herd_over_polars": mem}
+
+
 def quality(runs, meta):
     twin = next((r["result"] for r in runs if r["who"] == "pytorch"), {}) or {}
     herd = next((r["result"] for r in runs if r["who"] == "herd"), None)
@@ -125,14 +179,15 @@ def quality(runs, meta):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["train", "preprocess", "quality"])
+    ap.add_argument("kind", choices=["train", "preprocess", "quality", "recsys-preprocess", "recsys-train"])
     ap.add_argument("runs")
     ap.add_argument("out")
     ap.add_argument("--meta", nargs="*", default=[])
     a = ap.parse_args()
     runs = [json.loads(line) for line in open(a.runs) if line.strip()]
     meta = dict(kv.split("=", 1) for kv in a.meta)
-    body = {"train": train, "preprocess": preprocess, "quality": quality}[a.kind](runs, meta)
+    body = {"train": train, "preprocess": preprocess, "quality": quality, "recsys-preprocess": recsys_preprocess,
+            "recsys-train": train}[a.kind](runs, meta)
     doc = {"kind": a.kind, "meta": meta, "git": _git_rev(),
            "host": {"python": platform.python_version(), "machine": platform.machine()},
            "noisy": float(meta.get("busy_pct_before", 0) or 0) > float(meta.get("quiet_max", 10))

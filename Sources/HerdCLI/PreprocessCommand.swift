@@ -49,25 +49,32 @@ struct PreprocessTable: ParsableCommand {
 
     func run() throws {
         let t0 = Date()
+        let loadedPipeline = try pipeline.map { try Pipeline.load(path: $0) }
+        let loadedFitted = try fitted.map { try FittedPipeline.load(path: $0) }
         let table: FeatureTable
         let summary: CSVReadSummary
+        var absent: Set<String> = []  // dropped unread: not parsed (projection pushdown)
         if input.hasSuffix(".herdtable") {
             table = try TableFile.read(path: input)
             summary = CSVReadSummary(rows: table.rowCount, skippedRows: 0, lines: table.rowCount, skippedSamples: [])
         } else {
             let schema = try self.schema.map { try CSVSchema.load(path: $0) }
-            let reader = CSVReader(separator: try separatorByte(), header: !noHeader, schema: schema, onError: onError, maxListLength: maxListLength,
+            var reader = CSVReader(separator: try separatorByte(), header: !noHeader, schema: schema, onError: onError, maxListLength: maxListLength,
                                    quote: quote?.utf8.first)
+            if let names = schema?.columns.map(\.name) {
+                absent = loadedPipeline?.unreadColumns(names) ?? loadedFitted?.unreadColumns(names) ?? []
+                reader.skipColumns = absent
+            }
             (table, summary) = try reader.read(path: input)
         }
         let t1 = Date()
         let output: FeatureTable
         let fittedPipeline: FittedPipeline
-        if let fitted {
-            fittedPipeline = try FittedPipeline.load(path: fitted)
-            output = try fittedPipeline.apply(table)
+        if let loadedFitted {
+            fittedPipeline = loadedFitted
+            output = try fittedPipeline.apply(table, absent: absent)
         } else {
-            (output, fittedPipeline) = try Pipeline.load(path: pipeline!).fit(table)
+            (output, fittedPipeline) = try loadedPipeline!.fit(table, absent: absent)
         }
         let t2 = Date()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

@@ -61,6 +61,18 @@ public final class MappedFile: @unchecked Sendable {
         if let base { _ = madvise(base, count, MADV_SEQUENTIAL) }
     }
 
+    /// Drops the mapping's pages inside `range` (whole pages only) from this process: they stay
+    /// in the page cache and read back from it if touched again. For bytes already consumed
+    /// (copied out), so they stop counting in the resident set.
+    public func release(_ range: UnsafeRawBufferPointer) {
+        guard let base, let start = range.baseAddress, range.count > 0 else { return }
+        precondition(start >= UnsafeRawPointer(base) && start + range.count <= UnsafeRawPointer(base) + count, "range outside the mapping")
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let lo = (Int(bitPattern: start) + page - 1) / page * page
+        let hi = (Int(bitPattern: start) + range.count) / page * page
+        if hi > lo { _ = madvise(UnsafeMutableRawPointer(bitPattern: lo), hi - lo, MADV_DONTNEED) }
+    }
+
     deinit {
         if let base { munmap(base, count) }
     }

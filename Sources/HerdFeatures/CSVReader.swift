@@ -44,6 +44,11 @@ public struct CSVReadSummary: Sendable, Equatable {
 /// parts before it. A malformed row (wrong field count, unparsable number, list longer than
 /// `maxListLength`) stops the read with `HerdDataError.malformedRow` (`file:line: reason`) under
 /// `OnError.fail`, or is skipped and counted under `.skip`.
+///
+/// Projection: columns named in `skipColumns` are scanned past (their fields still count, quoted
+/// fields still have to close) but not parsed or stored, and are absent from the table — for
+/// columns a pipeline drops before reading them (`Pipeline.unreadColumns`). A skipped list
+/// column's length is then not checked against `maxListLength`.
 public struct CSVReader: Sendable {
     public var separator: UInt8
     public var header: Bool
@@ -53,6 +58,9 @@ public struct CSVReader: Sendable {
     /// Quote character (usually `"`), or nil (default) to read every byte verbatim.
     public var quote: UInt8?
     public var inferTypes: Bool
+    /// Columns to scan past without storing (absent from the table); every name must be a column
+    /// of the file.
+    public var skipColumns: Set<String> = []
     /// Target bytes per parallel part (tests lower it to exercise part boundaries).
     public var partBytes: Int
 
@@ -90,11 +98,13 @@ public struct CSVReader: Sendable {
         var firstLineLength = body.firstIndex(of: 10).map { $0 } ?? body.count
         let firstLine = UnsafeRawBufferPointer(rebasing: body[0..<firstLineLength])
         var lineBase = 0
+        // The first line's fields (the header's names, or just how many columns there are).
+        var firstFields = Array(firstLine)
+        if firstFields.last == 13 { firstFields.removeLast() }
+        let firstSplit = firstFields.split(separator: separator, omittingEmptySubsequences: false)
         if header {
-            var line = Array(firstLine)
-            if line.last == 13 { line.removeLast() }
             let q = quote
-            headerNames = line.split(separator: separator, omittingEmptySubsequences: false).map { name in
+            headerNames = firstSplit.map { name in
                 var bytes = Array(name)
                 if let q, bytes.count >= 2, bytes.first == q, bytes.last == q {  // "name", "" → "
                     bytes = Array(bytes.dropFirst().dropLast())
@@ -126,10 +136,15 @@ public struct CSVReader: Sendable {
                 throw FeatureError.invalidArgument("\(path):1: column '\(s.name)' appears twice in the header")
             }
         } else {
-            var line = Array(firstLine)
-            if line.last == 13 { line.removeLast() }
-            let n = line.split(separator: separator, omittingEmptySubsequences: false).count
-            specs = (0..<n).map { FieldSpec(name: "_c\($0)", type: .string, listSeparator: 0) }
+            specs = (0..<firstSplit.count).map { FieldSpec(name: "_c\($0)", type: .string, listSeparator: 0) }
+        }
+        let unknown = skipColumns.subtracting(specs.map(\.name))
+        if !unknown.isEmpty {
+            throw FeatureError.invalidArgument("\(path): cannot skip \(unknown.sorted()): no such columns (columns: \(specs.map(\.name).joined(separator: ", ")))")
+        }
+        for i in specs.indices { specs[i].skip = skipColumns.contains(specs[i].name) }
+        guard specs.contains(where: { !$0.skip }) else {
+            throw FeatureError.invalidArgument("\(path): skipColumns names every column; nothing would be read")
         }
 
         // Parts, cut after newlines.
@@ -140,12 +155,18 @@ public struct CSVReader: Sendable {
         var results = [PartResult?](repeating: nil, count: parts.count)
         results.withUnsafeMutableBufferPointer { out in
             let o = UncheckedSendable(out)
-            Parallel.forEach(parts.count) { i in o.value[i] = parser.parse(parts[i]) }
+            Parallel.forEach(parts.count) { i in
+                o.value[i] = parser.parse(parts[i])
+                // NOTE: the part's values are copied into its builders; its pages of the file
+                // need not stay resident (the whole input would otherwise count in the peak RSS).
+                file.release(parts[i])
+            }
         }
         // Merge in file order.
         var skipped = 0
         var samples: [RowError] = []
         var lines = lineBase
+        var parsedRows = 0
         for r in results {
             let r = r!
             if onError == .fail, let e = r.errors.first {
@@ -156,6 +177,7 @@ public struct CSVReader: Sendable {
             }
             skipped += r.skipped
             lines += r.lines
+            parsedRows += r.rows
         }
         // Builders by column, then by part.
         var built: [[ColumnBuilder]] = (0..<specs.count).map { c in results.map { $0!.columns[c] } }
@@ -166,14 +188,15 @@ public struct CSVReader: Sendable {
         // would otherwise leave the other core idle, and growing arrays fault in pages twice.
         // A column's builders are freed as soon as it is assembled, so the peak is the parsed
         // data plus one column, not twice the data.
-        let columns = (0..<specs.count).map { c -> Column? in
+        let kept = specs.indices.filter { !specs[$0].skip }
+        let columns = kept.map { c -> Column in
             let merged = ColumnBuilder.assemble(built[c])
             built[c] = []
             return narrow ? inferType(merged) : merged
         }
-        let rows = columns.first??.count ?? 0
+        let rows = parsedRows
         if rows == 0 { throw HerdDataError.noRows(path: path, skippedRows: skipped) }
-        let table = try FeatureTable(zip(specs.map(\.name), columns.map { $0! }).map { ($0, $1) })
+        let table = try FeatureTable(zip(kept.map { specs[$0].name }, columns).map { ($0, $1) })
         return (table, CSVReadSummary(rows: rows, skippedRows: skipped, lines: lines, skippedSamples: samples))
     }
 
@@ -198,32 +221,21 @@ public struct CSVReader: Sendable {
 /// Narrows a string column to int64 or double when every non-null value parses as one.
 func inferType(_ column: Column) -> Column {
     guard case .string(let s) = column.data else { return column }
-    var ints = [Int64](repeating: 0, count: s.count)
-    var allInt = true
-    s.bytes.withUnsafeBufferPointer { b in
-        let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
-        for i in 0..<s.count where !column.isNull(i) {
-            guard let v = NumberParsing.int64(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else {
-                allInt = false
-                return
+    /// Every non-null value parsed by `parse` (nulls as 0), or nil when one does not parse.
+    func parseAll<T: Numeric>(_ parse: (UnsafePointer<UInt8>, Int) -> T?) -> [T]? {
+        var out = [T](repeating: 0, count: s.count)
+        let ok = s.bytes.withUnsafeBufferPointer { b -> Bool in
+            let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
+            for i in 0..<s.count where !column.isNull(i) {
+                guard let v = parse(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else { return false }
+                out[i] = v
             }
-            ints[i] = v
+            return true
         }
+        return ok ? out : nil
     }
-    if allInt { return Column(type: .int64, data: .int64(ints), validity: column.validity) }
-    var doubles = [Double](repeating: 0, count: s.count)
-    var allDouble = true
-    s.bytes.withUnsafeBufferPointer { b in
-        let base = b.baseAddress ?? UnsafePointer(bitPattern: 1)!
-        for i in 0..<s.count where !column.isNull(i) {
-            guard let v = NumberParsing.double(base + s.offsets[i], s.offsets[i + 1] - s.offsets[i]) else {
-                allDouble = false
-                return
-            }
-            doubles[i] = v
-        }
-    }
-    if allDouble { return Column(type: .double, data: .double(doubles), validity: column.validity) }
+    if let ints = parseAll(NumberParsing.int64) { return Column(type: .int64, data: .int64(ints), validity: column.validity) }
+    if let doubles = parseAll(NumberParsing.double) { return Column(type: .double, data: .double(doubles), validity: column.validity) }
     return column
 }
 
@@ -231,6 +243,8 @@ struct FieldSpec: Sendable {
     var name: String
     var type: ColumnType
     var listSeparator: UInt8
+    /// Scanned past, not stored (`CSVReader.skipColumns`).
+    var skip = false
 }
 
 struct LocalError: Sendable {
@@ -240,6 +254,8 @@ struct LocalError: Sendable {
 
 struct PartResult: @unchecked Sendable {
     var columns: [ColumnBuilder]
+    /// Rows parsed (lines minus blank and skipped ones).
+    var rows: Int
     var lines: Int
     var skipped: Int
     var errors: [LocalError]
@@ -432,6 +448,7 @@ struct LineParser: Sendable {
     // retained and released per field).
     private let types: [ColumnType]
     private let listSeparators: [UInt8]
+    private let skips: [Bool]
 
     init(specs: [FieldSpec], separator: UInt8, quote: UInt8? = nil, maxListLength: Int?, stopAtFirstError: Bool) {
         self.specs = specs
@@ -441,6 +458,7 @@ struct LineParser: Sendable {
         self.stopAtFirstError = stopAtFirstError
         types = specs.map(\.type)
         listSeparators = specs.map(\.listSeparator)
+        skips = specs.map(\.skip)
     }
 
     func parse(_ bytes: UnsafeRawBufferPointer) -> PartResult {
@@ -449,10 +467,10 @@ struct LineParser: Sendable {
         // builder for every field (a fifth of the parse time). `builders` keeps them alive.
         let refs = builders.map { Unmanaged.passUnretained($0) }
         let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields
-        var lines = 0, skipped = 0
+        var lines = 0, skipped = 0, rows = 0
         var errors: [LocalError] = []
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
-            return PartResult(columns: builders, lines: 0, skipped: 0, errors: [])
+            return PartResult(columns: builders, rows: 0, lines: 0, skipped: 0, errors: [])
         }
         let end = start + bytes.count
         // Reserve one slot per line for scalar columns (a memchr pass is far cheaper than
@@ -463,7 +481,7 @@ struct LineParser: Sendable {
             lineCount += 1
             scan = UnsafeRawPointer(nl) + 1
         }
-        for c in builders.indices { builders[c].reserve(rows: lineCount) }
+        for c in builders.indices where !skips[c] { builders[c].reserve(rows: lineCount) }
         var marks = builders.map(\.mark)
         var p = start
         while p < end {
@@ -479,11 +497,13 @@ struct LineParser: Sendable {
                     skipped += 1
                     if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
                     if stopAtFirstError { break }
+                } else {
+                    rows += 1
                 }
             }
             p = nl + 1
         }
-        return PartResult(columns: builders, lines: lines, skipped: skipped, errors: errors)
+        return PartResult(columns: builders, rows: rows, lines: lines, skipped: skipped, errors: errors)
     }
 
     /// Parses one line (without its newline); returns the reason when it is malformed.
@@ -494,7 +514,9 @@ struct LineParser: Sendable {
         var p = lineStart
         let n = specs.count
         for c in 0..<n {
-            var q = p
+            // The field's value is `start ..< start + len`; `next` is the separator (or line end) after it.
+            var start = p, len: Int, next: UnsafePointer<UInt8>
+            var quotedEmpty = false
             if let quote, p < lineEnd, p.pointee == quote {
                 // Quoted: find the closing quote ("" is an escaped quote).
                 var r = p + 1
@@ -509,12 +531,11 @@ struct LineParser: Sendable {
                     }
                     break
                 }
-                q = r + 1
-                if q < lineEnd && q.pointee != separator { return "column '\(specs[c].name)': text after the closing quote" }
-                if q == lineEnd && c < n - 1 { return "expected \(n) fields, found \(c + 1)" }
-                var start = p + 1
-                var len = r - start
-                if escaped {
+                next = r + 1
+                if next < lineEnd && next.pointee != separator { return "column '\(specs[c].name)': text after the closing quote" }
+                start = p + 1
+                len = r - start
+                if escaped && !skips[c] {
                     scratch.truncate(0)
                     var k = start
                     while k < r {
@@ -524,8 +545,15 @@ struct LineParser: Sendable {
                     start = UnsafePointer(scratch.base)
                     len = scratch.count
                 }
+                quotedEmpty = len == 0  // "" is an empty string, not null
+            } else {
+                next = memchr(p, Int32(separator), lineEnd - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? lineEnd
+                len = next - p
+            }
+            if next == lineEnd && c < n - 1 { return "expected \(n) fields, found \(c + 1)" }
+            if !skips[c] {
                 let reason = builders[c]._withUnsafeGuaranteedRef { b -> String? in
-                    if len == 0 && types[c] == .string {  // "" is an empty string, not null
+                    if quotedEmpty && types[c] == .string {
                         b.valid.append(true)
                         b.stringOffsets.append(b.bytes.count)
                         return nil
@@ -533,15 +561,8 @@ struct LineParser: Sendable {
                     return parseField(c, start, len, b)
                 }
                 if let reason { return reason }
-                p = q + 1
-                continue
             }
-            while q < lineEnd && q.pointee != separator { q += 1 }
-            if q == lineEnd && c < n - 1 {
-                return "expected \(n) fields, found \(c + 1)"
-            }
-            if let reason = builders[c]._withUnsafeGuaranteedRef({ parseField(c, p, q - p, $0) }) { return reason }
-            p = q + 1
+            p = next + 1
         }
         if p <= lineEnd {  // a separator followed the last field
             var found = n + 1

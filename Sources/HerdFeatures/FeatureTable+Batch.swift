@@ -77,41 +77,98 @@ extension BatchSpec {
 extension FeatureTable {
     /// Every row as one `Batch` (dense `[B, Fd]`, sparse feature-major, labels) following `spec`.
     /// Ids outside `0..<cardinality` are an error naming the column and row.
+    ///
+    /// NOTE: each sparse feature's ids and offsets go straight into their final place (the
+    /// feature-major layout fixes where every feature starts once its id count is known), one
+    /// feature per worker.
     public func batch(_ spec: BatchSpec) throws -> Batch {
         let b = rowCount
-        let dense = Tensor(shape: [b, spec.dense.count])
+        let fd = spec.dense.count
+        let dense = Tensor(shape: [b, fd])
         for (j, name) in spec.dense.enumerated() {
             let c = try column(name)
             guard let v = c.numericValues else { throw FeatureError.wrongType(column: name, type: c.type, expected: "a numeric column") }
-            for r in 0..<b where !c.isNull(r) { dense[r * spec.dense.count + j] = Float(v[r]) }
+            let d = dense.data
+            v.withUnsafeBufferPointer { vp in
+                if c.validity == nil {
+                    for r in 0..<b { d[r * fd + j] = Float(vp[r]) }
+                } else {
+                    for r in 0..<b where !c.isNull(r) { d[r * fd + j] = Float(vp[r]) }
+                }
+            }
         }
-        var offsets: [Int32] = [0], ids: [Int32] = []
-        offsets.reserveCapacity(spec.sparse.count * b + 1)
+        // Per feature: its column and id count (a null list contributes none).
+        var columns: [Column] = []
+        var counts: [Int] = []
         for s in spec.sparse {
             let c = try column(s.name)
-            func add(_ id: Int64, row: Int) throws {
-                guard id >= 0 && id < Int64(s.cardinality) else {
-                    throw FeatureError.invalidArgument("sparse column '\(s.name)' row \(row): id \(id) outside 0..<\(s.cardinality)")
-                }
-                ids.append(Int32(id))
-            }
             switch c.type {
             case .int64:
-                let v = c.int64Values!
-                for r in 0..<b {
-                    try add(c.isNull(r) ? 0 : v[r], row: r)
-                    offsets.append(Int32(ids.count))
-                }
+                counts.append(b)
             case .int64List:
-                guard let (o, inner) = c.listParts, case .int64(let v) = inner else { fallthrough }
-                for r in 0..<b {
-                    if !c.isNull(r) { for k in o[r]..<o[r + 1] { try add(v[k], row: r) } }
-                    offsets.append(Int32(ids.count))
+                guard let (o, inner) = c.listParts, case .int64 = inner else {
+                    throw FeatureError.wrongType(column: s.name, type: c.type, expected: "int64 or int64_list ids")
                 }
+                var n = o.last!
+                if let v = c.validity { for r in 0..<b where !v[r] { n -= o[r + 1] - o[r] } }
+                counts.append(n)
             default:
                 throw FeatureError.wrongType(column: s.name, type: c.type, expected: "int64 or int64_list ids")
             }
+            columns.append(c)
         }
+        var idBase = [0]
+        for n in counts { idBase.append(idBase.last! + n) }
+        guard idBase.last! <= Int(Int32.max) else {
+            throw FeatureError.invalidArgument("\(idBase.last!) ids in one batch exceed the Int32 offsets of a batch; use fewer rows")
+        }
+        var ids = [Int32](repeating: 0, count: idBase.last!)
+        var offsets = [Int32](repeating: 0, count: spec.sparse.count * b + 1)
+        var errors = [String?](repeating: nil, count: spec.sparse.count)
+        ids.withUnsafeMutableBufferPointer { idBuf in
+            offsets.withUnsafeMutableBufferPointer { offBuf in
+                errors.withUnsafeMutableBufferPointer { errBuf in
+                    let idp = UncheckedSendable(idBuf.baseAddress), offp = UncheckedSendable(offBuf.baseAddress!)
+                    let errp = UncheckedSendable(errBuf.baseAddress!)
+                    Parallel.forEach(spec.sparse.count) { f in
+                        let c = columns[f], card = Int64(spec.sparse[f].cardinality)
+                        let out = idp.value.map { $0 + idBase[f] }, off = offp.value + f * b + 1
+                        var k = 0
+                        func bad(_ id: Int64, _ row: Int) {
+                            errp.value[f] = "sparse column '\(spec.sparse[f].name)' row \(row): id \(id) outside 0..<\(card)"
+                        }
+                        switch c.data {
+                        case .int64(let v):
+                            v.withUnsafeBufferPointer { vp in
+                                for r in 0..<b {
+                                    let id = c.isNull(r) ? 0 : vp[r]
+                                    if id < 0 || id >= card { bad(id, r); return }
+                                    out![r] = Int32(id)
+                                    off[r] = Int32(idBase[f] + r + 1)
+                                }
+                            }
+                        case .list(let o, .int64(let v)):
+                            v.withUnsafeBufferPointer { vp in
+                                for r in 0..<b {
+                                    if !c.isNull(r) {
+                                        for e in o[r]..<o[r + 1] {
+                                            let id = vp[e]
+                                            if id < 0 || id >= card { bad(id, r); return }
+                                            out![k] = Int32(id)
+                                            k += 1
+                                        }
+                                    }
+                                    off[r] = Int32(idBase[f] + k)
+                                }
+                            }
+                        default:
+                            preconditionFailure("checked above")
+                        }
+                    }
+                }
+            }
+        }
+        if let e = errors.compactMap({ $0 }).first { throw FeatureError.invalidArgument(e) }
         var labels: [Float] = []
         if !spec.labels.isEmpty {
             labels = [Float](repeating: 0, count: b)

@@ -133,47 +133,86 @@ extension FeatureTable {
         return try groups.map { group in
             guard !group.isEmpty else { throw FeatureError.invalidArgument("genStringIndex: an empty column group") }
             let cols = try group.map { try requireIndexable($0) }
-            let (table, counts) = countValues(cols)
-            var kept = (0..<table.count).filter { counts[$0] >= freqLimit }
-            kept.sort { a, b in
-                counts[a] != counts[b] ? counts[a] > counts[b] : table.key(a).lexicographicallyPrecedes(table.key(b))
-            }
-            let values = kept.map { String(decoding: table.key($0), as: UTF8.self) }
-            return try StringIndex(columns: group, values: values, freqLimit: freqLimit)
+            let counted = countValues(cols)
+            return try FeatureTable.index(group, counted.table, counted.counts, freqLimit: freqLimit).index
         }
+    }
+
+    /// The index of the keys of `table` seen at least `freqLimit` times (by descending count, ties
+    /// by ascending bytes), and each key's id (0: left out).
+    static func index(_ group: [String], _ table: KeyTable, _ counts: [Int], freqLimit: Int) throws -> (index: StringIndex, ids: [Int64]) {
+        var kept = (0..<table.count).filter { counts[$0] >= freqLimit }
+        // NOTE: ties compared with memcmp on the stored bytes (no slices per comparison).
+        table.bytes.withUnsafeBytes { by in
+            table.offsets.withUnsafeBufferPointer { off in
+                counts.withUnsafeBufferPointer { n in
+                    kept.sort { a, b in
+                        if n[a] != n[b] { return n[a] > n[b] }
+                        let la = off[a + 1] - off[a], lb = off[b + 1] - off[b], m = Swift.min(la, lb)
+                        let c = m == 0 ? 0 : memcmp(by.baseAddress! + off[a], by.baseAddress! + off[b], m)
+                        return c != 0 ? c < 0 : la < lb
+                    }
+                }
+            }
+        }
+        var ids = [Int64](repeating: 0, count: table.count)
+        for (i, k) in kept.enumerated() { ids[k] = Int64(i + 1) }
+        let values = kept.map { String(decoding: table.key($0), as: UTF8.self) }
+        return (try StringIndex(columns: group, values: values, freqLimit: freqLimit), ids)
+    }
+
+    /// What `countValues` found.
+    struct CountedValues {
+        /// Every distinct non-null value's text, and its count.
+        var table: KeyTable
+        var counts: [Int]
+        /// The worker ranges of rows counted.
+        var ranges: [Range<Int>]
+        /// With `recordKeys`, per range and column: the key (in `table`) of every value visited,
+        /// in `forEachText` order.
+        var keys: [[[Int32]]]
     }
 
     /// Occurrences of every distinct non-null value (list elements counted one by one) over
     /// `columns`: a key table of the values' texts and a count per key. Counted per worker range,
-    /// then merged.
-    func countValues(_ cols: [Column]) -> (KeyTable, [Int]) {
+    /// then merged. With `recordKeys`, also each visited value's key, so the fitting table can be
+    /// encoded without hashing its values again (`categorify`).
+    func countValues(_ cols: [Column], recordKeys: Bool = false) -> CountedValues {
         let ranges = Parallel.ranges(rowCount, parts: Parallel.threads)
-        var partials = [(KeyTable, [Int])?](repeating: nil, count: ranges.count)
+        var partials = [(KeyTable, [Int], [[Int32]])?](repeating: nil, count: ranges.count)
         partials.withUnsafeMutableBufferPointer { out in
             let o = UncheckedSendable(out)
             Parallel.forEach(ranges.count) { p in
                 var t = KeyTable(capacity: 1024)
                 var counts: [Int] = []
+                var keys: [[Int32]] = []
                 for c in cols {
+                    var visited: [Int32] = []
                     forEachText(c, rows: ranges[p]) { _, bytes in
                         let (k, inserted) = t.insert(bytes)
                         if inserted { counts.append(1) } else { counts[k] += 1 }
+                        if recordKeys { visited.append(Int32(k)) }
                     }
+                    keys.append(visited)
                 }
-                o.value[p] = (t, counts)
+                o.value[p] = (t, counts, keys)
             }
         }
         var table = KeyTable(capacity: partials.first??.1.count ?? 16)
         var counts: [Int] = []
-        for case let (t, c)? in partials {
+        var keys: [[[Int32]]] = []
+        for case let (t, c, local)? in partials {
+            var global = [Int32](repeating: 0, count: t.count)
             t.bytes.withUnsafeBytes { b in
                 for k in 0..<t.count {
-                    let (g, inserted) = table.insert(UnsafeRawBufferPointer(rebasing: b[t.offsets[k]..<t.offsets[k + 1]]))
+                    let (g, inserted) = table.insert(UnsafeRawBufferPointer(rebasing: b[t.offsets[k]..<t.offsets[k + 1]]), hash: t.hashes[k])
                     if inserted { counts.append(c[k]) } else { counts[g] += c[k] }
+                    global[k] = Int32(g)
                 }
             }
+            keys.append(recordKeys ? local.map { $0.map { global[Int($0)] } } : [])
         }
-        return (table, counts)
+        return CountedValues(table: table, counts: counts, ranges: ranges, keys: keys)
     }
 
     /// Friesian `encode_string`: replaces each column by its ids under `index` (int64; list
@@ -184,54 +223,81 @@ extension FeatureTable {
     /// and stays aligned with parallel lists.
     public func encode(_ columns: [String], with index: StringIndex) throws -> FeatureTable {
         var out = self
+        let ranges = Parallel.ranges(rowCount, parts: Parallel.threads * 4)
         for name in columns {
             let c = try requireIndexable(name)
-            let ranges = Parallel.ranges(rowCount, parts: Parallel.threads * 4)
-            if case .list(let o, _) = c.data {
-                var ids = [Int64](repeating: 0, count: o.last!)
-                var offsets = o
-                ids.withUnsafeMutableBufferPointer { buf in
-                    let b = UncheckedSendable(buf)
-                    Parallel.forEach(ranges.count) { p in
-                        var e = 0
-                        var lastRow = -1
-                        forEachText(c, rows: ranges[p]) { r, bytes in
-                            if r != lastRow { e = o[r]; lastRow = r }
-                            b.value[e] = index.id(bytes)
-                            e += 1
-                        }
-                    }
-                }
-                if let v = c.validity {  // null lists → empty lists: drop their elements
-                    var keep: [Int] = []
-                    offsets = [0]
-                    for r in 0..<rowCount {
-                        if v[r] { keep.append(contentsOf: o[r]..<o[r + 1]) }
-                        offsets.append(keep.count)
-                    }
-                    ids = keep.map { ids[$0] }
-                }
-                out = try out.with(name, Column(type: .int64List, data: .list(offsets: offsets, values: .int64(ids))))
-            } else {
-                var ids = [Int64](repeating: 0, count: rowCount)
-                ids.withUnsafeMutableBufferPointer { buf in
-                    let b = UncheckedSendable(buf)
-                    Parallel.forEach(ranges.count) { p in
-                        forEachText(c, rows: ranges[p]) { r, bytes in b.value[r] = index.id(bytes) }
-                    }
-                }
-                out = try out.with(name, Column(type: .int64, data: .int64(ids)))
-            }
+            out = try out.with(name, encoded(c, ranges: ranges) { _, _, bytes in index.id(bytes) })
         }
         return out
     }
 
+    /// `c` with every visited value (as `forEachText` visits them in each of `ranges`) replaced
+    /// by `id(range, position of the value in the range's visit order, text)`; nulls → 0, null
+    /// lists → empty lists.
+    func encoded(_ c: Column, ranges: [Range<Int>], _ id: (Int, Int, UnsafeRawBufferPointer) -> Int64) -> Column {
+        if case .list(let o, _) = c.data {
+            var ids = [Int64](repeating: 0, count: o.last!)
+            var offsets = o
+            ids.withUnsafeMutableBufferPointer { buf in
+                let b = UncheckedSendable(buf)
+                Parallel.forEach(ranges.count) { p in
+                    var e = 0
+                    var lastRow = -1
+                    var k = 0
+                    forEachText(c, rows: ranges[p]) { r, bytes in
+                        if r != lastRow { e = o[r]; lastRow = r }
+                        b.value[e] = id(p, k, bytes)
+                        e += 1
+                        k += 1
+                    }
+                }
+            }
+            if let v = c.validity {  // null lists → empty lists: drop their elements
+                var kept: [Int64] = []
+                kept.reserveCapacity(ids.count)
+                offsets = [Int](repeating: 0, count: rowCount + 1)
+                for r in 0..<rowCount {
+                    if v[r] { kept.append(contentsOf: ids[o[r]..<o[r + 1]]) }
+                    offsets[r + 1] = kept.count
+                }
+                ids = kept
+            }
+            return Column(type: .int64List, data: .list(offsets: offsets, values: .int64(ids)))
+        } else {
+            var ids = [Int64](repeating: 0, count: rowCount)
+            ids.withUnsafeMutableBufferPointer { buf in
+                let b = UncheckedSendable(buf)
+                Parallel.forEach(ranges.count) { p in
+                    var k = 0
+                    forEachText(c, rows: ranges[p]) { r, bytes in
+                        b.value[r] = id(p, k, bytes)
+                        k += 1
+                    }
+                }
+            }
+            return Column(type: .int64, data: .int64(ids))
+        }
+    }
+
     /// Friesian `category_encode`: `genStringIndex` then `encode`, each group with its own
     /// shared index. Returns the indices for re-application.
+    ///
+    /// NOTE: fitted and encoded in one pass over the values: counting records each value's key,
+    /// so this table's ids come from arrays instead of a second round of hashing and lookups.
     public func categorify(_ groups: [[String]], freqLimit: Int = 1) throws -> (FeatureTable, [StringIndex]) {
-        let indices = try genStringIndex(groups, freqLimit: freqLimit)
+        guard freqLimit >= 1 else { throw FeatureError.invalidArgument("freqLimit must be >= 1, got \(freqLimit)") }
         var out = self
-        for index in indices { out = try out.encode(index.columns, with: index) }
+        var indices: [StringIndex] = []
+        for group in groups {
+            guard !group.isEmpty else { throw FeatureError.invalidArgument("genStringIndex: an empty column group") }
+            let cols = try group.map { try requireIndexable($0) }
+            let counted = countValues(cols, recordKeys: true)
+            let (index, idOfKey) = try FeatureTable.index(group, counted.table, counted.counts, freqLimit: freqLimit)
+            for (j, (name, c)) in zip(group, cols).enumerated() {
+                out = try out.with(name, encoded(c, ranges: counted.ranges) { p, k, _ in idOfKey[Int(counted.keys[p][j][k])] })
+            }
+            indices.append(index)
+        }
         return (out, indices)
     }
 }

@@ -50,7 +50,8 @@ extension FeatureTable {
         for (k, name) in columns.enumerated() {
             let c = try requireIndexable(name)
             guard !c.type.isList else { throw FeatureError.wrongType(column: name, type: c.type, expected: "a scalar column") }
-            let (table, counts) = countValues([c])
+            let counted = countValues([c])
+            let (table, counts) = (counted.table, counted.counts)
             var order = Array(0..<table.count)
             order.sort { a, b in counts[a] != counts[b] ? counts[a] > counts[b] : table.key(a).lexicographicallyPrecedes(table.key(b)) }
             encodings.append(.init(column: name, outColumn: outColumns?[k] ?? name + "_count",

@@ -12,7 +12,7 @@ extension FeatureTable {
         }
         switch c.data {
         case .string(let s): out += s.bytes[s.offsets[r]..<s.offsets[r + 1]]
-        case .int64(let v): out += String(v[r]).utf8
+        case .int64(let v): withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 24) { out += decimal(v[r], $0) }
         case .double(let v): out += String(v[r]).utf8
         case .list: preconditionFailure("list columns are rejected before hashing")
         }
@@ -65,17 +65,34 @@ extension FeatureTable {
         return out
     }
 
+    /// Texts whose bucket each worker remembers (see `hashed`).
+    static let hashCacheLimit = 1 << 16
+
     /// Hashes the text `text(r, &buffer)` of every row into `bins`, in parallel.
+    ///
+    /// NOTE: each worker remembers the buckets of the first `hashCacheLimit` distinct texts: a
+    /// cross of low-cardinality columns (tweet type × language) repeats a few hundred texts over
+    /// millions of rows, and a table lookup costs a fraction of an MD5.
     private func hashed(rows: Int, bins: Int, _ text: (Int, inout [UInt8]) -> Void) -> Column {
         var ids = [Int64](repeating: 0, count: rows)
         ids.withUnsafeMutableBufferPointer { buf in
             let b = UncheckedSendable(buf)
             Parallel.forRanges(rows, minPerWorker: 1024) { range in
                 var scratch: [UInt8] = []
+                var seen = KeyTable(capacity: 256)
+                var buckets: [Int64] = []
                 for r in range {
                     scratch.removeAll(keepingCapacity: true)
                     text(r, &scratch)
-                    b.value[r] = Int64(scratch.withUnsafeBytes { MD5.bucket($0, UInt64(bins)) })
+                    b.value[r] = scratch.withUnsafeBytes { t in
+                        if let k = seen.find(t) { return buckets[k] }
+                        let id = Int64(MD5.bucket(t, UInt64(bins)))
+                        if buckets.count < FeatureTable.hashCacheLimit {
+                            _ = seen.insert(t)
+                            buckets.append(id)
+                        }
+                        return id
+                    }
                 }
             }
         }

@@ -14,11 +14,20 @@ extension FeatureTable {
             guard c.type == .stringList, case .list(let o, .string(let s)) = c.data else {
                 throw FeatureError.wrongType(column: name, type: c.type, expected: "string_list")
             }
+            // NOTE: bytes copied straight into the output (no String per row).
             var joined = StringData()
+            joined.offsets.reserveCapacity(rowCount + 1)
+            let sep = Array(separator.utf8)
             for r in 0..<rowCount {
-                var end = o[r + 1]
-                if let limit { end = Swift.min(end, o[r] + limit) }
-                joined.append(c.isNull(r) ? "" : (o[r]..<end).map { s[$0] }.joined(separator: separator))
+                if !c.isNull(r) {
+                    var end = o[r + 1]
+                    if let limit { end = Swift.min(end, o[r] + limit) }
+                    for e in o[r]..<end {
+                        if e > o[r] { joined.bytes += sep }
+                        joined.bytes += s.bytes[s.offsets[e]..<s.offsets[e + 1]]
+                    }
+                }
+                joined.offsets.append(joined.bytes.count)
             }
             out = try out.with(name, Column(type: .string, data: .string(joined)))
         }

@@ -1,4 +1,5 @@
 import Foundation
+import HerdTensor
 
 extension FeatureTable {
     /// Friesian `encode_string(columns, {value: id})` with a fixed dictionary: each string value
@@ -14,13 +15,23 @@ extension FeatureTable {
             guard c.type == .string || c.type == .int64 else {
                 throw FeatureError.wrongType(column: name, type: c.type, expected: "string or int64")
             }
+            // NOTE: values are looked up as bytes in place (no String per row), rows split across workers.
+            var keys = KeyTable(capacity: mapping.count)
+            var idOfKey: [Int64] = []
+            for (value, id) in mapping {
+                var v = value
+                v.withUTF8 { _ = keys.insert(UnsafeRawBufferPointer($0)) }
+                idOfKey.append(id)
+            }
             var ids = [Int64](repeating: defaultID, count: rowCount)
-            switch c.data {
-            case .string(let s):
-                for r in 0..<rowCount where !c.isNull(r) { ids[r] = mapping[s[r]] ?? defaultID }
-            case .int64(let v):
-                for r in 0..<rowCount where !c.isNull(r) { ids[r] = mapping[String(v[r])] ?? defaultID }
-            default: break
+            ids.withUnsafeMutableBufferPointer { buf in
+                let b = UncheckedSendable(buf)
+                let ranges = Parallel.ranges(rowCount, parts: Parallel.threads)
+                Parallel.forEach(ranges.count) { p in
+                    forEachText(c, rows: ranges[p]) { r, bytes in
+                        if let k = keys.find(bytes) { b.value[r] = idOfKey[k] }
+                    }
+                }
             }
             out = try out.with(name, Column(type: .int64, data: .int64(ids)))
         }

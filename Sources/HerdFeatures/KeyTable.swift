@@ -1,7 +1,8 @@
 /// An open-addressing hash set of byte strings, numbering keys densely in insertion order.
 ///
 /// ```
-/// slots      [capacity]  Int32: -1 empty, else the key number (linear probing; capacity 2^k)
+/// slots      [capacity]  UInt64: 0 empty, else (high 32 bits of the key's hash) << 32 | (key number + 1)
+///                        (linear probing; capacity 2^k)
 /// hashes     [keys]      UInt64 hash of each key (rehash without rereading bytes)
 /// offsets    [keys + 1]  key k is bytes[offsets[k] ..< offsets[k + 1]]
 /// bytes                  the keys back to back
@@ -9,9 +10,11 @@
 ///
 /// NOTE: the one hashing structure behind categorify (counting values), encode (lookup),
 /// groupBy / dropDuplicates / join (row keys serialised by `Column.appendKey`): byte slices are
-/// hashed and compared in place, so no `String` or array is allocated per row.
+/// hashed and compared in place, so no `String` or array is allocated per row. A slot holds a
+/// hash tag next to the key number, so a probe that misses costs one cache line, not three
+/// (slot, hash, bytes); keys up to 64 bytes are compared inline, 8 bytes at a time.
 struct KeyTable: Sendable {
-    private(set) var slots: [Int32]
+    private(set) var slots: [UInt64]
     private(set) var hashes: [UInt64] = []
     private(set) var offsets: [Int] = [0]
     private(set) var bytes: [UInt8] = []
@@ -20,7 +23,7 @@ struct KeyTable: Sendable {
     init(capacity: Int = 16) {
         var c = 16
         while c < capacity * 2 { c <<= 1 }
-        slots = [Int32](repeating: -1, count: c)
+        slots = [UInt64](repeating: 0, count: c)
         mask = c - 1
     }
 
@@ -31,16 +34,16 @@ struct KeyTable: Sendable {
     /// The number of `key`, inserting it when new.
     @inline(__always)
     mutating func insert(_ key: UnsafeRawBufferPointer) -> (index: Int, inserted: Bool) {
-        let h = KeyTable.hash(key)
-        var s = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let k = Int(slots[s])
-            if k < 0 { break }
-            if hashes[k] == h && equal(k, key) { return (k, false) }
-            s = (s + 1) & mask
-        }
+        insert(key, hash: KeyTable.hash(key))
+    }
+
+    /// `insert` with the key's `hash(key)` already known (merging tables).
+    @inline(__always)
+    mutating func insert(_ key: UnsafeRawBufferPointer, hash h: UInt64) -> (index: Int, inserted: Bool) {
+        let (found, slot) = probe(key, h)
+        if let found { return (found, false) }
         let k = hashes.count
-        slots[s] = Int32(k)
+        slots[slot] = (h >> 32) << 32 | UInt64(k + 1)
         hashes.append(h)
         if key.count > 0 { bytes.append(contentsOf: key.assumingMemoryBound(to: UInt8.self)) }
         offsets.append(bytes.count)
@@ -50,33 +53,59 @@ struct KeyTable: Sendable {
 
     /// The number of `key`, or nil.
     @inline(__always)
-    func find(_ key: UnsafeRawBufferPointer) -> Int? {
-        let h = KeyTable.hash(key)
-        var s = Int(truncatingIfNeeded: h) & mask
-        while true {
-            let k = Int(slots[s])
-            if k < 0 { return nil }
-            if hashes[k] == h && equal(k, key) { return k }
-            s = (s + 1) & mask
+    func find(_ key: UnsafeRawBufferPointer) -> Int? { probe(key, KeyTable.hash(key)).found }
+
+    /// The key's number if present, else the empty slot where it would go.
+    @inline(__always)
+    private func probe(_ key: UnsafeRawBufferPointer, _ h: UInt64) -> (found: Int?, slot: Int) {
+        let tag = h >> 32
+        let m = mask
+        return slots.withUnsafeBufferPointer { sl in
+            offsets.withUnsafeBufferPointer { off in
+                bytes.withUnsafeBytes { by in
+                    var s = Int(truncatingIfNeeded: h) & m
+                    while true {
+                        let v = sl[s]
+                        if v == 0 { return (nil, s) }
+                        if v >> 32 == tag {
+                            let k = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
+                            if KeyTable.equal(by, off[k], off[k + 1], key) { return (k, s) }
+                        }
+                        s = (s + 1) & m
+                    }
+                }
+            }
         }
     }
 
+    /// `bytes[lo..<hi] == key`.
     @inline(__always)
-    private func equal(_ k: Int, _ key: UnsafeRawBufferPointer) -> Bool {
-        let lo = offsets[k], n = offsets[k + 1] - lo
+    static func equal(_ bytes: UnsafeRawBufferPointer, _ lo: Int, _ hi: Int, _ key: UnsafeRawBufferPointer) -> Bool {
+        let n = hi - lo
         guard n == key.count else { return false }
         if n == 0 { return true }
-        return bytes.withUnsafeBytes { memcmp($0.baseAddress! + lo, key.baseAddress!, n) == 0 }
+        let a = bytes.baseAddress! + lo, b = key.baseAddress!
+        if n > 64 { return memcmp(a, b, n) == 0 }
+        var i = 0
+        while i + 8 <= n {
+            if a.loadUnaligned(fromByteOffset: i, as: UInt64.self) != b.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i += 8
+        }
+        while i < n {
+            if a.load(fromByteOffset: i, as: UInt8.self) != b.load(fromByteOffset: i, as: UInt8.self) { return false }
+            i += 1
+        }
+        return true
     }
 
     private mutating func grow() {
         let c = slots.count * 2
-        slots = [Int32](repeating: -1, count: c)
+        slots = [UInt64](repeating: 0, count: c)
         mask = c - 1
         for (k, h) in hashes.enumerated() {
             var s = Int(truncatingIfNeeded: h) & mask
-            while slots[s] >= 0 { s = (s + 1) & mask }
-            slots[s] = Int32(k)
+            while slots[s] != 0 { s = (s + 1) & mask }
+            slots[s] = (h >> 32) << 32 | UInt64(k + 1)
         }
     }
 

@@ -68,15 +68,19 @@ public struct Pipeline: Sendable, Equatable {
     public var json: JSONValue { .object(["steps": .array(steps.map(\.json))]) }
 
     /// Runs every step on `table`, fitting the fitted ones; returns the transformed table and the
-    /// fitted pipeline.
-    public func fit(_ table: FeatureTable) throws -> (FeatureTable, FittedPipeline) {
+    /// fitted pipeline. `absent`: input columns `table` lacks because they are dropped unread
+    /// (`unreadColumns`); the steps that drop them skip them.
+    public func fit(_ table: FeatureTable, absent: Set<String> = []) throws -> (FeatureTable, FittedPipeline) {
         var t = table
         var fitted: [FittedStep] = []
+        var absent = absent
         for (i, step) in steps.enumerated() {
-            try step.checkColumns(t, index: i)
+            let run = absent.isEmpty ? step : step.ignoring(absent: absent)
+            try run.checkColumns(t, index: i)
             do {
-                let (next, state) = try step.fit(t)
+                let (next, state) = try run.fit(t)
                 t = next
+                if !absent.isEmpty { absent.subtract(t.names) }
                 fitted.append(FittedStep(step: step, state: state))
             } catch let e as FeatureError {
                 throw FeatureError.invalidPipeline("steps[\(i)] (\(step.op.rawValue)): \(e.description)")
@@ -329,11 +333,17 @@ public struct FittedPipeline: Sendable, Equatable {
         steps.flatMap { if case .indices(let i)? = $0.state { return i } else { return [] } }
     }
 
-    public func apply(_ table: FeatureTable) throws -> FeatureTable {
+    /// Transforms `table`; `absent` as in `Pipeline.fit`.
+    public func apply(_ table: FeatureTable, absent: Set<String> = []) throws -> FeatureTable {
         var t = table
+        var absent = absent
         for (i, s) in steps.enumerated() {
-            try s.step.checkColumns(t, index: i)
-            do { t = try s.step.apply(t, state: s.state) } catch let e as FeatureError {
+            let run = absent.isEmpty ? s.step : s.step.ignoring(absent: absent)
+            try run.checkColumns(t, index: i)
+            do {
+                t = try run.apply(t, state: s.state)
+                if !absent.isEmpty { absent.subtract(t.names) }
+            } catch let e as FeatureError {
                 throw FeatureError.invalidPipeline("steps[\(i)] (\(s.step.op.rawValue)): \(e.description)")
             }
         }

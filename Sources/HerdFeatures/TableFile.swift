@@ -95,6 +95,15 @@ public enum TableFile {
         }
         json += [UInt8](repeating: 32, count: headerLength - json.count)  // pad with spaces
 
+        // Where each buffer goes.
+        var placement: [Int] = []
+        var size = align(16 + headerLength)
+        for b in blobs {
+            placement.append(size)
+            size = align(size + b.bytes.byteCount)
+        }
+        let fileSize = blobs.isEmpty ? 16 + headerLength : placement.last! + blobs.last!.bytes.byteCount
+
         let tmp = path + ".tmp-\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw HerdDataError.io(path: path, message: String(cString: strerror(errno))) }
@@ -103,30 +112,51 @@ public enum TableFile {
             close(fd)
             if !ok { unlink(tmp) }
         }
-        var position = 0
-        func put(_ bytes: [UInt8]) throws { try put(.bytes(bytes)) }
-        func put(_ bytes: Blob) throws {
-            try bytes.withUnsafeBytes { b in
-                var done = 0
-                while done < b.count {
-                    let n = Foundation.write(fd, b.baseAddress! + done, b.count - done)
-                    if n < 0 {
-                        if errno == EINTR { continue }
-                        throw HerdDataError.io(path: path, message: "write failed: " + String(cString: strerror(errno)))
-                    }
-                    done += n
+        /// Writes `b` at file offset `at`; returns errno on failure, 0 on success.
+        func put(_ b: UnsafeRawBufferPointer, at: Int) -> Int32 {
+            var done = 0
+            while done < b.count {
+                let n = pwrite(fd, b.baseAddress! + done, b.count - done, off_t(at + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                done += n
+            }
+            return 0
+        }
+        func fail(_ code: Int32) -> HerdDataError { .io(path: path, message: "write failed: " + String(cString: strerror(code))) }
+        // NOTE: a file is set to its final size first and the buffers are written in pieces by
+        // all workers (`pwrite` at their offsets): copying into the page cache is the costly part
+        // of writing a large table, and one thread would do it alone. The padding between buffers
+        // is never written; it reads back as zeros.
+        guard ftruncate(fd, off_t(fileSize)) == 0 else { throw fail(errno) }
+        var head = magic
+        withUnsafeBytes(of: UInt64(headerLength).littleEndian) { head += $0 }
+        head += json
+        let headError = head.withUnsafeBytes { put($0, at: 0) }
+        if headError != 0 { throw fail(headError) }
+        let pieceBytes = 4 << 20
+        var pieces: [(blob: Int, start: Int, count: Int)] = []
+        for (i, b) in blobs.enumerated() {
+            var start = 0
+            let n = b.bytes.byteCount
+            while start < n {
+                pieces.append((i, start, min(pieceBytes, n - start)))
+                start += pieceBytes
+            }
+        }
+        var errors = [Int32](repeating: 0, count: pieces.count)
+        errors.withUnsafeMutableBufferPointer { e in
+            let out = UncheckedSendable(e)
+            Parallel.forEach(pieces.count) { p in
+                let piece = pieces[p]
+                out.value[p] = blobs[piece.blob].bytes.withUnsafeBytes { b in
+                    put(UnsafeRawBufferPointer(rebasing: b[piece.start..<(piece.start + piece.count)]), at: placement[piece.blob] + piece.start)
                 }
             }
-            position += bytes.byteCount
         }
-        func pad() throws { try put([UInt8](repeating: 0, count: align(position) - position)) }
-        try put(magic)
-        try put(.words([UInt64(headerLength).littleEndian]))
-        try put(json)
-        for b in blobs {
-            try pad()
-            try put(b.bytes)
-        }
+        if let code = errors.first(where: { $0 != 0 }) { throw fail(code) }
         guard fsync(fd) == 0, rename(tmp, path) == 0 else {
             throw HerdDataError.io(path: path, message: String(cString: strerror(errno)))
         }

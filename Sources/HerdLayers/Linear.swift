@@ -23,11 +23,22 @@ public final class Linear: @unchecked Sendable {
     public let precision: Precision
     public let weight: Parameter
     public let bias: Parameter
+    /// Input columns holding one-hot (or count) indicators, mostly zeros: multiplied by scanning
+    /// for their nonzeros instead of by GEMM, and given no input gradient (`dx` is 0 there — ids
+    /// have none). FP32 only; nil: every column is dense. See `Linear+IndicatorColumns.swift`.
+    public var indicatorColumns: Range<Int>? {
+        didSet {
+            if let r = indicatorColumns { precondition(r.lowerBound >= 0 && r.upperBound <= inputs, "indicator columns \(r) outside 0..<\(inputs)") }
+        }
+    }
 
     private var input: Tensor?
     private var output: Tensor?
     private var inputGrad: Tensor?
     // BF16 copies of this step's operands (bf16 precision only).
+    /// The indicator block of the weight, transposed (`[|indicatorColumns|, O]`), and its gradient.
+    var indicatorWeightT: [Float] = []
+    var indicatorGradT: [Float] = []
     private var inputBF16: BF16Buffer?
     private var weightBF16: BF16Buffer?
     private var outputGradBF16: BF16Buffer?
@@ -57,6 +68,7 @@ public final class Linear: @unchecked Sendable {
         precision = other.precision
         weight = Parameter(name: other.weight.name, value: other.weight.value)
         bias = Parameter(name: other.bias.name, value: other.bias.value)
+        indicatorColumns = other.indicatorColumns
     }
 
     public var parameters: [Parameter] { [weight, bias] }
@@ -77,6 +89,8 @@ public final class Linear: @unchecked Sendable {
             inputBF16 = xb
             weightBF16 = wb
             gemmBF16(.none, .transposed, m: b, n: outputs, k: inputs, a: xb, lda: inputs, b: wb, ldb: inputs, c: y.data, ldc: outputs)
+        } else if let r = indicatorColumns, !r.isEmpty {
+            forwardWithIndicators(x, y, r)
         } else {
             gemm(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs, c: y.data, ldc: outputs)
         }
@@ -107,6 +121,12 @@ public final class Linear: @unchecked Sendable {
             inputGrad = dx
             // dx[B, I] = dy[B, O] · W[O, I]
             gemmBF16(.none, .none, m: b, n: inputs, k: outputs, a: dyb, lda: outputs, b: wb, ldb: inputs, c: dx.data, ldc: inputs)
+            return dx
+        }
+        if let r = indicatorColumns, !r.isEmpty {
+            let dx = needInputGradient ? Tensor.ensure(inputGrad, shape: [b, inputs]) : nil
+            if let dx { inputGrad = dx }
+            backwardWithIndicators(x, dy, dx, r)
             return dx
         }
         // dW[O, I] += dyᵀ[O, B] · x[B, I]

@@ -100,6 +100,10 @@ public final class Tower: @unchecked Sendable {
         indicators = IndicatorColumns(features: config.indicators, cardinalities: config.indicators.map { tableSizes[$0] })
         let width = (embeddings?.width ?? 0) + indicators.width + config.denseFeatures.count
         mlp = MLP(name: "\(name).mlp", sizes: [width] + config.mlp, lastActivation: .none, rng: &rng)
+        if indicators.width > 0 {
+            let start = embeddings?.width ?? 0
+            mlp.layers[0].indicatorColumns = start..<(start + indicators.width)  // multiplied sparsely
+        }
     }
 
     init(sharing o: Tower) {

@@ -125,6 +125,11 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
         let deepInputs = (sparseArch?.width ?? 0) + indicatorArch.width + config.denseFeatures
         deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, precision: config.precision, rng: &rng,
                        batchNorm: config.batchNorm, dropout: config.dropout)
+        if indicatorArch.width > 0 && config.precision == .fp32 {
+            // NOTE: the one-hot block of the deep input is multiplied sparsely (see Linear+IndicatorColumns).
+            let start = sparseArch?.width ?? 0
+            deepArch.layers[0].indicatorColumns = start..<(start + indicatorArch.width)
+        }
         wideFeatures = config.wideFeatures ?? Array(config.tableSizes.indices)
         var wide: [any EmbeddingTable] = []
         for f in wideFeatures {
