@@ -41,7 +41,7 @@ try:
     t0 = time.perf_counter()
     quantizer = faiss.IndexFlatIP(dim)
     ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    faiss.omp_set_num_threads(0 or 2)
+    faiss.omp_set_num_threads(2)
     ivf.train(base)
     ivf.add(base)
     faiss.omp_set_num_threads(1)
