@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "HerdFeatures", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdLayers", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
-        .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
+        .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels"]),
         .target(
             name: "HerdServing",
             dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdTraining", "CHnswlib", "CHiredis"]),
@@ -51,7 +51,7 @@ let package = Package(
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
         .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdFeatures", "HerdTestSupport"]),
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
-        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdTraining", "HerdTestSupport"]),
+        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdData", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
         .testTarget(name: "HerdServingTests", dependencies: ["HerdServing", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
     ],

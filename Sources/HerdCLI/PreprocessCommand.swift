@@ -3,15 +3,16 @@ import Foundation
 import HerdData
 import HerdFeatures
 
-/// `herd preprocess --pipeline FILE --input FILE [--schema FILE] --out DIR [--csv]`
-/// `herd preprocess --apply FITTED.json --input FILE [--schema FILE] --out DIR [--csv]`
+/// `herd preprocess [table] --pipeline FILE --input FILE [--schema FILE] --out DIR [--csv]`
+/// `herd preprocess [table] --apply FITTED.json --input FILE [--schema FILE] --out DIR [--csv]`
 ///
 /// Reads a delimited file into a `FeatureTable`, fits the pipeline on it (or applies a fitted
 /// one) and writes `DIR/table.herdtable` (binary columnar), `DIR/table.csv` with `--csv`, and —
 /// when fitting — `DIR/pipeline.fitted.json`, to be passed to `--apply` for the test split and
 /// at serving time.
-struct Preprocess: ParsableCommand {
+struct PreprocessTable: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "table",
         abstract: "Fit a feature pipeline (JSON) on a CSV/TSV file, or apply a fitted one, and write the transformed table.")
 
     @Option(help: "Pipeline file: {\"steps\": [{\"op\": \"categorify\", …}, …]}.") var pipeline: String?

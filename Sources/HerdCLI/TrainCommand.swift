@@ -6,23 +6,47 @@ import HerdModels
 import HerdTensor
 import HerdTraining
 
-/// `herd train`: fit features, train DLRM or W&D, validate, checkpoint, export.
+/// `herd train`: Criteo click logs (fit features, train, export to OUT/model) or feature tables
+/// with a model spec by column names (train on W/features/train.herdtable, export to
+/// W/models/<name>/<version>).
 struct Train: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a DLRM, Wide & Deep, DeepFM or DCN-v2 model on Criteo-format click logs and export it.",
+        abstract: "Train a DLRM, Wide & Deep, DeepFM, DCN-v2 or two-tower model on Criteo click logs or on feature tables, and export it.",
         discussion: """
-            Reads Kaggle/Terabyte TSV or the same 40 columns as CSV (with or without a header). Dense \
+            Two modes.
+
+            Criteo click logs: herd train --model M --train FILE [--valid FILE] --out DIR. Reads \
+            Kaggle/Terabyte TSV or the same 40 columns as CSV (with or without a header). Dense \
             features become log(max(x,0)+1); categoricals are hashed (--max-ind-range) or mapped through a \
             vocabulary fitted on the training file (--freq-limit). Writes OUT/model (the export: \
-            manifest.json + weights.safetensors) and OUT/checkpoints. Settings come from defaults, then \
-            --config FILE (a JSON object whose keys are these flags' names without dashes, e.g. \
-            {"epochs": 2, "batch-size": 4096}), then flags.
+            manifest.json + weights.safetensors) and OUT/checkpoints.
+
+            Feature tables: herd train --workspace W --model wnd|twotower|dlrm|deepfm|dcn --spec FILE|recsys2021 \
+            [--name NAME]. Trains on W/features/train.herdtable (written by herd preprocess), validates on \
+            W/features/test.herdtable, and exports to W/models/NAME/<next version> (NAME defaults to the \
+            model kind) with the fitted pipeline W/features/pipeline.fitted.json and the columns the model \
+            reads; checkpoints go to W/models/NAME/checkpoints. The spec names the columns in BigDL \
+            Friesian's words: {"model": "wnd", "labels": […], "wide_base_cols", "wide_cross_cols", \
+            "indicator_cols", "embed_cols", "embed_out_dims", "continuous_cols", "hidden_units", \
+            "batch_norm", "dropout"} or {"model": "twotower", "labels": […], "user": {"id", "indicator_cols", \
+            "embed_cols", "numerical_cols"}, "item": {…}, "hidden_units", "embed_dim", "loss"}; DLRM, DeepFM \
+            and DCN read a wnd spec's embed_cols and continuous_cols. --spec recsys2021 is the built-in \
+            RecSys 2021 spec (examples/recsys2021/wnd.json or two_tower.json). Cardinalities come from the \
+            tables, raised to W/features/sizes.json where it lists a column. Without a workspace, \
+            --train X.herdtable [--valid Y.herdtable] --spec S --out DIR works the same (the fitted pipeline \
+            is taken from pipeline.fitted.json beside the training table, if present).
+
+            Settings come from defaults, then --config FILE (a JSON object whose keys are these flags' \
+            names without dashes, e.g. {"epochs": 2, "batch-size": 4096}), then flags.
             """)
 
-    @Option(help: "Model: dlrm, wnd, deepfm or dcn.") var model: ModelKind
-    @Option(help: "Training file (Criteo TSV/CSV).") var train: String
-    @Option(help: "Validation file; metrics in the summary are computed on it.") var valid: String?
-    @Option(help: "Output directory: OUT/model (export) and OUT/checkpoints.") var out: String
+    @Option(help: "Model: dlrm, wnd, deepfm, dcn, or twotower (feature tables only).") var model: ModelKind
+    @Option(help: "Training file: Criteo TSV/CSV, or a .herdtable with --spec (default with --workspace: W/features/train.herdtable).") var train: String?
+    @Option(help: "Validation file (Criteo file or .herdtable); metrics in the summary are computed on it (default with --workspace: W/features/test.herdtable).") var valid: String?
+    @Option(help: "Output directory: OUT/model (export) and OUT/checkpoints (not with --workspace).") var out: String?
+    @Option(help: "Workspace directory (feature-table mode): reads W/features, exports to W/models/NAME/<version>.") var workspace: String?
+    @Option(help: "Model spec by column names (feature-table mode): a JSON file, or a built-in name (recsys2021).") var spec: String?
+    @Option(help: "Model name in the workspace: W/models/NAME (default: the model kind).") var name: String?
     @Option(help: "JSON file of settings (keys = flag names); flags override it.") var config: String?
 
     @Option(help: "Epochs (default 1).") var epochs: Int?
@@ -70,14 +94,22 @@ struct Train: AsyncParsableCommand {
     func run() async throws {
         let s = try Settings(file: config)
         try s.rejectUnknownKeys(settingKeys)
-        let outURL = URL(fileURLWithPath: out)
-        var isDirectory: ObjCBool = false
-        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
-            throw ValidationError("--out \(out): exists and is not a directory")
-        }
-        try FileManager.default.createDirectory(at: outURL, withIntermediateDirectories: true)
-        let onErr = try onError ?? s.enumValue("on-error") ?? .fail
         let log = Log(json: json)
+        let seedValue = try seed ?? s.uint64("seed") ?? 0
+        let tableMode = workspace != nil || spec != nil || (train?.hasSuffix(".herdtable") ?? false)
+        let job = tableMode ? try prepareTables(s, log: log, seed: seedValue) : try prepareCriteo(s, log: log, seed: seedValue)
+        try runJob(job, s, log: log, seed: seedValue)
+    }
+
+    /// Criteo mode: fit the feature state, open the caches, build the model from the flags.
+    func prepareCriteo(_ s: Settings, log: Log, seed seedValue: UInt64) throws -> TrainingJob {
+        guard let train else { throw ValidationError("--train FILE is required (Criteo click logs), or give --workspace W --spec S to train on feature tables") }
+        guard let out else { throw ValidationError("--out DIR is required with Criteo files (the export goes to DIR/model)") }
+        if model == .twotower {
+            throw ValidationError("--model twotower needs user and item features; Criteo click logs have no such split (train it on feature tables: --workspace W --spec recsys2021)")
+        }
+        let outURL = try outputDirectory(out)
+        let onErr = try onError ?? s.enumValue("on-error") ?? .fail
 
         // Features.
         let featureConfig: FeatureConfig
@@ -93,11 +125,30 @@ struct Train: AsyncParsableCommand {
         let validData = try valid.map { try CriteoDataset.open(path: $0, state: state, cacheDirectory: cache, onError: onErr) }
         log.line("train \(trainData.rows) rows (\(trainData.skippedRows) skipped)" + (validData.map { ", valid \($0.rows) rows (\($0.skippedRows) skipped)" } ?? "")
                  + ", tables \(state.tableSizes.reduce(0, +)) rows in all")
-
-        // Model.
-        let seedValue = try seed ?? s.uint64("seed") ?? 0
         let modelConfig = try makeModelConfig(s, tableSizes: state.tableSizes, seed: seedValue)
+        return TrainingJob(
+            modelConfig: modelConfig, train: trainData, valid: validData, rows: trainData.rows,
+            skippedRows: trainData.skippedRows + (validData?.skippedRows ?? 0),
+            checkpoints: outURL.appendingPathComponent("checkpoints"), exportURL: outURL.appendingPathComponent("model"),
+            transform: .criteo(state), keyColumns: [:], checkpointHint: "\(out)/checkpoints")
+    }
+
+    /// Creates `--out` (refusing a file there).
+    func outputDirectory(_ out: String) throws -> URL {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: out, isDirectory: &isDirectory), !isDirectory.boolValue {
+            throw ValidationError("--out \(out): exists and is not a directory")
+        }
+        let url = URL(fileURLWithPath: out)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Trains `job` (retrying to a target), exports it and prints the summary.
+    func runJob(_ job: TrainingJob, _ s: Settings, log: Log, seed seedValue: UInt64) throws {
+        let modelConfig = job.modelConfig
         let m = try modelConfig.build()
+        let trainData = job.train, validData = job.valid
 
         // Trainer.
         var tc = TrainerConfig()
@@ -128,10 +179,10 @@ struct Train: AsyncParsableCommand {
 
         let progress = TrainingProgress(log: log, epochs: tc.epochs)
         let trainer = try Trainer(model: m, config: tc, train: trainData, valid: validData,
-                                  checkpointDirectory: outURL.appendingPathComponent("checkpoints"),
+                                  checkpointDirectory: job.checkpoints,
                                   onEvent: { progress.handle($0) })
         if resume {
-            if let step = try trainer.resume() { log.line("resumed from the checkpoint at step \(step)") } else { log.line("no checkpoint to resume from in \(out)/checkpoints; starting afresh") }
+            if let step = try trainer.resume() { log.line("resumed from the checkpoint at step \(step)") } else { log.line("no checkpoint to resume from in \(job.checkpointHint); starting afresh") }
         }
         log.line("\(modelConfig.kind.rawValue): \(String(format: "%.2f", Double(m.trainingFLOPsPerSample) / 1e6)) MFLOP/sample, \(Parallel.threads) workers, batch \(tc.batchSize), \(tc.optimizers["dense"]!) lr \(tc.schedule.base), precision \(m.precision.rawValue)"
                  + (m.precision == .bf16 ? " [\(BF16GEMM.note)]" : ""))
@@ -160,16 +211,18 @@ struct Train: AsyncParsableCommand {
             result = finish(try trainer.run())
         }
 
-        let exportURL = outURL.appendingPathComponent("model")
-        try ModelExport(config: modelConfig, model: m, featureState: state).write(to: exportURL, metadata: ["herd_version": Herd.configuration.version])
+        let exportURL = job.exportURL
+        try ModelExport(config: modelConfig, model: m, featureState: job.transform, keyColumns: job.keyColumns)
+            .write(to: exportURL, metadata: ["herd_version": Herd.configuration.version])
         log.line("exported \(exportURL.path)")
 
         var summary: [String: Any] = [
             "model": modelConfig.kind.rawValue, "export": exportURL.path, "epochs": result.state.epoch, "steps": result.state.globalStep,
-            "samples_per_s": result.samplesPerSecond, "rows": trainData.rows, "skipped_rows": trainData.skippedRows + (validData?.skippedRows ?? 0),
+            "samples_per_s": result.samplesPerSecond, "rows": job.rows, "skipped_rows": job.skippedRows,
             "stopped_early": result.state.stoppedEarly, "retries": attempt, "gemm_precision": m.precision.rawValue,
         ]
         if m.precision == .bf16 { summary["bf16_backend"] = BF16GEMM.backend.rawValue }
+        summary.merge(job.summary) { a, _ in a }
         if let v = result.validation {
             summary.merge(metricsDictionary(v)) { a, _ in a }
             summary["valid_rows"] = v.count
@@ -194,11 +247,11 @@ struct Train: AsyncParsableCommand {
                 if c.isUppercase { out += "-" + c.lowercased() } else { out.append(c) }
             }
         }
-        return Set(kebab).subtracting(["model", "train", "valid", "out", "config", "resume", "json"])
+        return Set(kebab).subtracting(["model", "train", "valid", "out", "config", "resume", "json", "workspace", "spec", "name"])
     }
 
-    func makeModelConfig(_ s: Settings, tableSizes: [Int], seed: UInt64) throws -> ModelConfig {
-        let dim = try embeddingDim ?? s.int("embedding-dim") ?? 16
+    func makeModelConfig(_ s: Settings, tableSizes: [Int], seed: UInt64, defaultDim: Int = 16) throws -> ModelConfig {
+        let dim = try embeddingDim ?? s.int("embedding-dim") ?? defaultDim
         let prec = try precision ?? s.enumValue("precision") ?? .fp32
         switch model {
         case .dlrm:
@@ -253,6 +306,24 @@ struct Train: AsyncParsableCommand {
         guard !w.isEmpty, w.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("layer widths are written like 512-256-1, not '\(spec)'") }
         return w.map { $0! }
     }
+}
+
+/// What one training run reads and writes, whichever the mode.
+struct TrainingJob {
+    let modelConfig: ModelConfig
+    let train: any BatchSource
+    let valid: (any BatchSource)?
+    /// Training rows and rows skipped (training + validation), for the summary.
+    let rows: Int
+    let skippedRows: Int
+    let checkpoints: URL
+    let exportURL: URL
+    let transform: FeatureTransform
+    let keyColumns: [String: String]
+    /// The checkpoint directory as the user named it, for messages.
+    let checkpointHint: String
+    /// Extra summary fields (workspace mode: name, version).
+    var summary: [String: Any] = [:]
 }
 
 /// A missed train-to-target goal: the summary is printed, then the run exits non-zero.

@@ -76,6 +76,7 @@ public struct CSVReader: Sendable {
     /// Reads `path` into a table.
     public func read(path: String) throws -> (table: FeatureTable, summary: CSVReadSummary) {
         let file = try MappedFile(path: path)
+        file.adviseSequential()
         // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
         // the bytes that are still being parsed or copied below.
         defer { withExtendedLifetime(file) {} }

@@ -54,6 +54,26 @@ public struct BatchSpec: Codable, Sendable, Equatable {
     }
 }
 
+extension BatchSpec {
+    /// Every column the spec reads: sparse, dense, then labels.
+    public var columns: [String] { sparse.map(\.name) + dense + labels }
+
+    /// The same spec without labels (for unlabelled tables: predictions, user/item tables).
+    public var unlabelled: BatchSpec { BatchSpec(sparse: sparse, dense: dense, labels: []) }
+
+    /// The unlabelled spec of some of this spec's features: sparse features `sparse` and dense
+    /// columns `dense` (indices into this spec), in that order.
+    public func subset(sparse: [Int], dense: [Int]) -> BatchSpec {
+        BatchSpec(sparse: sparse.map { self.sparse[$0] }, dense: dense.map { self.dense[$0] }, labels: [])
+    }
+
+    /// The columns of `columns` (and, when `labelled`, of the labels) that `table` lacks.
+    public func missingColumns(in table: FeatureTable, labelled: Bool = true) -> [String] {
+        let names = Set(table.names)
+        return (sparse.map(\.name) + dense + (labelled ? labels : [])).filter { !names.contains($0) }
+    }
+}
+
 extension FeatureTable {
     /// Every row as one `Batch` (dense `[B, Fd]`, sparse feature-major, labels) following `spec`.
     /// Ids outside `0..<cardinality` are an error naming the column and row.

@@ -32,6 +32,10 @@ import HerdData
 /// | `not_null`, `list_length` | `columns`, `out_columns`? |
 /// | `count_encode` | `columns`, `out_columns`? — fitted |
 /// | `target_encode` | `columns` (groups, as categorify), `targets`, `smooth`? (20), `kfold`? (2), `seed`? (0) — fitted |
+/// | `map_encode` | `columns`, `mapping` (object value → integer id), `default`? (0: null and unmapped values) |
+/// | `join_list` | `columns` (string lists), `separator`, `limit`? (first n elements; all) |
+/// | `keep_most_frequent` | `columns` (id lists from categorify), `out_columns`? |
+/// | `any` | `columns`, `out_column` (1 where any column is non-null and non-zero) |
 ///
 /// NOTE: `target_encode` gives the fitting table out-of-fold values, while `apply` (any other
 /// table) uses the whole-table statistics, so re-applying a fitted pipeline to its own training
@@ -107,6 +111,10 @@ public struct PipelineStep: Sendable, Equatable {
         case listLength = "list_length"
         case countEncode = "count_encode"
         case targetEncode = "target_encode"
+        case mapEncode = "map_encode"
+        case joinList = "join_list"
+        case keepMostFrequent = "keep_most_frequent"
+        case any
     }
 
     public let op: Op
@@ -129,6 +137,9 @@ public struct PipelineStep: Sendable, Equatable {
         case cross([String], Int, String?)
         case count([String], [String]?)
         case target([[String]], [String], Double, Int, UInt64)
+        case mapEncode([String], [String: Int64], Int64)
+        case joinList([String], String, Int?)
+        case any([String], String)
     }
 
     /// Decodes and checks step `index`.
@@ -162,7 +173,7 @@ public struct PipelineStep: Sendable, Equatable {
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
             let drop = try r.optionalBool("drop") ?? true
-            if case .number = o["bins"] {
+            if o["bins"]?.number != nil {
                 args = .cutBinCount(columns, try r.int("bins", min: 1), outs, drop)
             } else {
                 let bins = try r.doubles("bins")
@@ -180,7 +191,16 @@ public struct PipelineStep: Sendable, Equatable {
             let columns = try r.names("columns")
             if columns.count < 2 { throw r.error("columns", "needs at least 2 columns") }
             args = .cross(columns, try r.int("bins", min: 1), try r.optionalString("name"))
-        case .countEncode, .notNull, .listLength:
+        case .mapEncode:
+            let columns = try r.names("columns")
+            let mapping = try r.idMapping("mapping")
+            let fallback = try r.optionalInt("default", min: 0) ?? 0
+            args = .mapEncode(columns, mapping, Int64(fallback))
+        case .joinList:
+            args = .joinList(try r.names("columns"), try r.string("separator"), try r.optionalInt("limit", min: 1))
+        case .any:
+            args = .any(try r.names("columns"), try r.string("out_column"))
+        case .countEncode, .notNull, .listLength, .keepMostFrequent:
             let columns = try r.names("columns")
             let outs = try r.optionalNames("out_columns")
             if let outs, outs.count != columns.count { throw r.error("out_columns", "has \(outs.count) names for \(columns.count) columns") }
@@ -203,7 +223,7 @@ public struct PipelineStep: Sendable, Equatable {
     var inputColumns: [(key: String, names: [String])] {
         switch args {
         case .columns(let c), .cast(let c, _), .clip(let c, _, _), .log(let c, _), .minMax(let c, _, _), .cutBins(let c, _, _, _), .cutBinCount(let c, _, _, _),
-             .hash(let c, _), .cross(let c, _, _), .count(let c, _):
+             .hash(let c, _), .cross(let c, _, _), .count(let c, _), .mapEncode(let c, _, _), .joinList(let c, _, _), .any(let c, _):
             return [("columns", c)]
         case .rename(let m): return [("mapping", m.keys.sorted())]
         case .fillna(_, let c): return c.map { [("columns", $0)] } ?? []
@@ -264,6 +284,10 @@ public struct PipelineStep: Sendable, Equatable {
         case (.cross(let c, let bins, let name), _): return try t.crossHashEncode(c, bins: bins, name: name)
         case (.count(let c, let outs), _) where op == .notNull: return try t.notNull(c, outColumns: outs)
         case (.count(let c, let outs), _) where op == .listLength: return try t.listLength(c, outColumns: outs)
+        case (.count(let c, let outs), _) where op == .keepMostFrequent: return try t.keepMostFrequent(c, outColumns: outs)
+        case (.mapEncode(let c, let mapping, let fallback), _): return try t.mapEncode(c, mapping: mapping, defaultID: fallback)
+        case (.joinList(let c, let separator, let limit), _): return try t.joinList(c, separator: separator, limit: limit)
+        case (.any(let c, let out), _): return try t.anyOf(c, outColumn: out)
         case (_, .minMax(let stats)?): return try stats.apply(t)
         case (_, .standard(let stats)?): return try stats.apply(t)
         case (_, .indices(let indices)?):
@@ -316,12 +340,17 @@ public struct FittedPipeline: Sendable, Equatable {
         return t
     }
 
-    /// Writes the fitted pipeline as pretty JSON (sorted keys): each step as written, plus
-    /// its `fitted` state.
-    public func save(path: String) throws {
+    /// The fitted pipeline as pretty JSON (sorted keys): each step as written, plus its `fitted`
+    /// state — the contents of `pipeline.fitted.json`.
+    public func jsonData() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(FittedFileOut(steps: steps))
+        return try encoder.encode(FittedFileOut(steps: steps))
+    }
+
+    /// Writes `jsonData()` to `path`.
+    public func save(path: String) throws {
+        let data = try jsonData()
         do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
             throw HerdDataError.io(path: path, message: "cannot write: \(error.localizedDescription)")
         }
@@ -329,13 +358,18 @@ public struct FittedPipeline: Sendable, Equatable {
 
     public static func load(path: String) throws -> FittedPipeline {
         _ = try SourceFingerprint(path: path)
-        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        return try decode(try Data(contentsOf: URL(fileURLWithPath: path)), source: path)
+    }
+
+    /// Decodes the JSON of `jsonData()`; `source` names it in errors (a path, or the export
+    /// holding it).
+    public static func decode(_ data: Data, source: String) throws -> FittedPipeline {
         let file: FittedFile
         do { file = try JSONDecoder().decode(FittedFile.self, from: data) } catch {
-            throw FeatureError.invalidPipeline("\(path): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
+            throw FeatureError.invalidPipeline("\(source): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }
         guard file.formatVersion == formatVersion else {
-            throw FeatureError.invalidPipeline("\(path): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
+            throw FeatureError.invalidPipeline("\(source): format_version \(file.formatVersion) is not supported (expected \(formatVersion))")
         }
         return FittedPipeline(steps: try file.steps.enumerated().map { i, raw in
             let step = try PipelineStep(json: .object(raw.object), index: i)
@@ -500,6 +534,17 @@ struct StepReader {
         }
     }
 
+    /// `{"value": id, …}` with integer ids >= 0.
+    mutating func idMapping(_ key: String) throws -> [String: Int64] {
+        guard case .object(let o) = try get(key), !o.isEmpty else { throw error(key, "expected a non-empty object of value → integer id") }
+        return try o.mapValues { v in
+            guard let n = v.integer, n >= 0, let i = Int64(exactly: n) else {
+                throw error(key, "expected integer ids >= 0, got \(v.brief)")
+            }
+            return i
+        }
+    }
+
     mutating func string(_ key: String) throws -> String {
         let v = try get(key)
         guard case .string(let s) = v else { throw error(key, "expected a string, got \(v.brief)") }
@@ -518,7 +563,7 @@ struct StepReader {
     }
 
     private func int(_ v: JSONValue, _ key: String, min: Int) throws -> Int {
-        guard case .number(let d) = v, d.rounded() == d, let i = Int(exactly: d), i >= min else {
+        guard let i = v.integer, i >= min else {
             throw error(key, "expected an integer >= \(min), got \(v.brief)")
         }
         return i
@@ -531,7 +576,7 @@ struct StepReader {
 
     mutating func optionalDouble(_ key: String) throws -> Double? {
         guard let v = optional(key) else { return nil }
-        guard case .number(let d) = v else { throw error(key, "expected a number, got \(v.brief)") }
+        guard let d = v.number else { throw error(key, "expected a number, got \(v.brief)") }
         return d
     }
 
@@ -545,15 +590,18 @@ struct StepReader {
         let v = try get(key)
         guard case .array(let a) = v else { throw error(key, "expected a list of numbers, got \(v.brief)") }
         return try a.map {
-            guard case .number(let d) = $0 else { throw error(key, "expected a list of numbers, got \($0.brief) in it") }
+            guard let d = $0.number else { throw error(key, "expected a list of numbers, got \($0.brief) in it") }
             return d
         }
     }
 
     /// A fill value: an integral number → `.int`, other numbers → `.double`, strings.
     mutating func scalar(_ key: String) throws -> Value {
-        switch try get(key) {
-        case .number(let d): return d.rounded() == d && abs(d) < 9e15 ? .int(Int64(d)) : .double(d)
+        let v = try get(key)
+        switch v {
+        case .int, .uint, .double:
+            let d = v.number!
+            return d.rounded() == d && abs(d) < 9e15 ? .int(Int64(d)) : .double(d)
         case .string(let s): return .string(s)
         case let v: throw error(key, "expected a number or a string, got \(v.brief)")
         }

@@ -154,20 +154,13 @@ public enum TableFile {
     /// columns' pages are never touched.
     public static func read(path: String, columns: [String]? = nil) throws -> FeatureTable {
         let file = try MappedFile(path: path)
+        file.adviseSequential()
         // NOTE: Swift may end `file`'s lifetime after its last use, and its deinit would unmap
         // the bytes that are still being parsed or copied below.
         defer { withExtendedLifetime(file) {} }
         let bytes = file.bytes
         func bad(_ reason: String) -> FeatureError { .invalidTableFile(path: path, reason: reason) }
-        guard bytes.count >= 16, Array(bytes[0..<8]) == magic else { throw bad("missing HERDTBL1 magic") }
-        let headerLength = Int(bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian)
-        guard headerLength <= bytes.count - 16 else { throw bad("header runs past the end of the file (truncated?)") }
-        let header: Header
-        do {
-            header = try JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)]))
-        } catch {
-            throw bad("unreadable header")
-        }
+        let header = try readHeader(bytes, path: path)
         var wanted = header.columns
         if let columns {
             wanted = try columns.map { name in
@@ -187,6 +180,24 @@ public enum TableFile {
             }
         }
         return try FeatureTable(zip(wanted, results).map { ($0.name, try $1!.get()) })
+    }
+
+    /// The column names of the table at `path`, in order (only its header is read).
+    public static func columnNames(path: String) throws -> [String] {
+        let file = try MappedFile(path: path)
+        return try withExtendedLifetime(file) { try readHeader(file.bytes, path: path).columns.map(\.name) }
+    }
+
+    private static func readHeader(_ bytes: UnsafeRawBufferPointer, path: String) throws -> Header {
+        func bad(_ reason: String) -> FeatureError { .invalidTableFile(path: path, reason: reason) }
+        guard bytes.count >= 16, Array(bytes[0..<8]) == magic else { throw bad("missing HERDTBL1 magic") }
+        let headerLength = Int(bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self).littleEndian)
+        guard headerLength <= bytes.count - 16 else { throw bad("header runs past the end of the file (truncated?)") }
+        do {
+            return try JSONDecoder().decode(Header.self, from: Data(bytes[16..<(16 + headerLength)]))
+        } catch {
+            throw bad("unreadable header")
+        }
     }
 
     private static func readColumn(

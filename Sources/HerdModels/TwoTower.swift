@@ -22,6 +22,16 @@ public struct TowerConfig: Codable, Sendable, Equatable {
     }
 }
 
+extension TowerConfig {
+    /// The sparse features this tower reads (embedded or as indicators), ascending, each once.
+    public var inputs: [Int] { Array(Set(sparseFeatures + indicators)).sorted() }
+}
+
+/// The user or the item side of a two-tower model.
+public enum TowerSide: String, Sendable, CaseIterable {
+    case user, item
+}
+
 /// How a two-tower model is trained.
 public enum TwoTowerLoss: String, Codable, Sendable {
     /// Binary cross-entropy on `⟨u, v⟩ / τ` per labelled row (Friesian's two-tower).
@@ -96,6 +106,20 @@ public final class Tower: @unchecked Sendable {
         config = o.config
         embeddings = o.embeddings.map { EmbeddingBagCollection(sharing: $0) }
         indicators = o.indicators
+        mlp = MLP(sharing: o.mlp)
+    }
+
+    /// A tower over `o`'s weights whose inputs are the tower's own features only: sparse feature
+    /// `k` of its batches is `o.config.inputs.sparse[k]`, dense column `k` is
+    /// `o.config.denseFeatures[k]`.
+    init(alone o: Tower) {
+        let sparse = o.config.inputs
+        let local = Dictionary(uniqueKeysWithValues: sparse.enumerated().map { ($1, $0) })
+        config = TowerConfig(sparseFeatures: o.config.sparseFeatures.map { local[$0]! },
+                             denseFeatures: Array(o.config.denseFeatures.indices),
+                             indicators: o.config.indicators.map { local[$0]! }, mlp: o.config.mlp)
+        embeddings = o.embeddings.map { EmbeddingBagCollection(sharing: $0) }
+        indicators = IndicatorColumns(features: config.indicators, cardinalities: o.indicators.cardinalities)
         mlp = MLP(sharing: o.mlp)
     }
 
@@ -188,6 +212,31 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
     public func userEmbeddings(_ batch: Batch) -> Tensor { userTower.forward(batch) }
     /// Item embeddings `[B, E]` (unit vectors) of a batch's item features.
     public func itemEmbeddings(_ batch: Batch) -> Tensor { itemTower.forward(batch) }
+
+    /// The tower of `side`.
+    public func tower(_ side: TowerSide) -> Tower { side == .user ? userTower : itemTower }
+
+    /// The features a batch for `embed(_:_:)` carries: sparse feature `k` is the model's sparse
+    /// feature `sparse[k]`, dense column `k` the model's dense column `dense[k]` (a user or item
+    /// table holds only these columns, not the other tower's).
+    public func inputs(of side: TowerSide) -> (sparse: [Int], dense: [Int]) {
+        let c = side == .user ? config.user : config.item
+        return (c.inputs, c.denseFeatures)
+    }
+
+    /// Unit embeddings `[B, E]` of one side from a batch holding only that tower's features,
+    /// laid out as `inputs(of: side)` says; a new array, independent of the model's buffers.
+    ///
+    /// NOTE: a tower over the same weights with its feature indices remapped, so users and items
+    /// are embedded from their own tables (no dummy columns for the other side); safe to call from
+    /// several threads on different `replica()`s.
+    public func embed(_ side: TowerSide, _ batch: Batch) -> Tensor {
+        let t = Tower(alone: tower(side))
+        let z = t.forward(batch)
+        let out = Tensor(shape: z.shape)
+        out.copy(from: z)
+        return out
+    }
 
     public func forward(_ batch: Batch) -> Tensor {
         let u = userTower.forward(batch), v = itemTower.forward(batch)

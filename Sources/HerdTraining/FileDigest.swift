@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 
 /// Size and SHA-256 of a file, as recorded in export and checkpoint manifests:
 /// `{"sha256": "<64 hex digits>", "bytes": <size>}`.

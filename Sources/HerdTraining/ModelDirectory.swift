@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 import HerdTensor
 
 /// The `manifest.json` of a model export.

@@ -1,29 +1,43 @@
 import Foundation
 import HerdData
+import HerdFeatures
 import HerdModels
 import HerdTensor
 
-/// A trained ranking model with the feature state that maps raw rows to its inputs: what
-/// `herd train` exports and `herd evaluate`/`predict` (and later serving) load.
+/// A trained ranking model with the feature transform that maps raw rows to its inputs: what
+/// `herd train` exports and `herd evaluate`/`predict` (and serving) load.
 ///
 /// On disk it is a `ModelDirectory`: `manifest.json` (format version, model type, config, feature
-/// state, checksums) and `weights.safetensors` (tensor names as in `RankingModel.namedWeights`).
+/// transform, checksums), `weights.safetensors` (tensor names as in `RankingModel.namedWeights`)
+/// and, for a feature-table model with a fitted pipeline, `pipeline.fitted.json`.
 public struct ModelExport: @unchecked Sendable {
     public let config: ModelConfig
     public let model: any RankingModel
-    public let featureState: FeatureState
+    /// Criteo feature state or feature-table pipeline + batch spec (see `FeatureTransform`).
+    public let featureState: FeatureTransform
+    /// Two-tower models: the key column of the user and of the item table (`"user"`, `"item"`),
+    /// whose values identify the rows of the embeddings `herd predict` writes.
+    public let keyColumns: [String: String]
 
-    public init(config: ModelConfig, model: any RankingModel, featureState: FeatureState) {
+    public init(config: ModelConfig, model: any RankingModel, featureState: FeatureTransform, keyColumns: [String: String] = [:]) {
         self.config = config
         self.model = model
         self.featureState = featureState
+        self.keyColumns = keyColumns
+    }
+
+    /// A Criteo-file model.
+    public init(config: ModelConfig, model: any RankingModel, featureState: FeatureState) {
+        self.init(config: config, model: model, featureState: .criteo(featureState))
     }
 
     /// Writes the export atomically to `url` (replacing an earlier export there).
     public func write(to url: URL, metadata: [String: String] = [:]) throws {
+        try Self.checkConsistent(config, featureState, source: url.path)
+        let (state, extra) = try featureState.manifestForm(keyColumns: keyColumns)
         try ModelDirectory.write(
-            to: url, modelType: config.kind.rawValue, config: try config.jsonData(), featureState: try featureState.jsonData(),
-            tensors: model.namedWeights, metadata: metadata)
+            to: url, modelType: config.kind.rawValue, config: try config.jsonData(), featureState: state,
+            tensors: model.namedWeights, metadata: metadata, extraFiles: extra)
     }
 
     /// Loads and verifies an export; errors say what is wrong and what to do.
@@ -36,11 +50,35 @@ public struct ModelExport: @unchecked Sendable {
         do { config = try ModelConfig.decode(kind: kind, json: loaded.config) } catch {
             throw TrainingError("\(url.path): the manifest's config does not describe a \(kind.rawValue) model: \(error)")
         }
-        let state = try FeatureState.decode(loaded.featureState, source: "\(url.path)/manifest.json feature_state")
+        let (transform, keys) = try FeatureTransform.decode(loaded, source: url.path)
+        try checkConsistent(config, transform, source: url.path)
         let model = try config.build()
         do { try model.loadWeights(loaded.tensors) } catch {
             throw TrainingError("\(url.path): weights do not match the config: \(error)")
         }
-        return ModelExport(config: config, model: model, featureState: state)
+        return ModelExport(config: config, model: model, featureState: transform, keyColumns: keys)
+    }
+
+    /// A table model's batch spec must give the config's sparse tables, in order, and its dense
+    /// columns; a two-tower model needs a table.
+    static func checkConsistent(_ config: ModelConfig, _ transform: FeatureTransform, source: String) throws {
+        guard case .table(_, let spec) = transform else {
+            if config.kind == .twotower { throw TrainingError("\(source): a two-tower model needs a feature-table transform, not Criteo features") }
+            return
+        }
+        let sizes = spec.sparse.map(\.cardinality)
+        let (tableSizes, dense): ([Int], Int?) = switch config {
+        case .dlrm(let c): (c.tableSizes, c.denseFeatures)
+        case .wnd(let c): (c.tableSizes, c.denseFeatures)
+        case .deepfm(let c): (c.tableSizes, c.denseFeatures)
+        case .dcn(let c): (c.tableSizes, c.denseFeatures)
+        case .twotower(let c): (c.tableSizes, nil)
+        }
+        guard tableSizes == sizes else {
+            throw TrainingError("\(source): the batch spec's sparse columns (\(spec.sparse.map { "\($0.name):\($0.cardinality)" }.joined(separator: ", "))) do not match the model's table sizes \(tableSizes)")
+        }
+        if let dense, dense != spec.dense.count {
+            throw TrainingError("\(source): the batch spec has \(spec.dense.count) dense columns, the model reads \(dense)")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 
 /// Streaming SHA-256 (FIPS 180-4), used to checksum exported models and checkpoints.
 ///

@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 import HerdTensor
 
 /// A validated, memory-mapped safetensors file.

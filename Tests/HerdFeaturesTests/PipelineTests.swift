@@ -87,7 +87,7 @@ final class PipelineTests: XCTestCase {
             } catch { return "\(error)" }
         }
         XCTAssertEqual(message(#"{"steps":[{"op":"fillna","value":0},{"op":"categorfy","columns":["a"]}]}"#),
-                       "invalid pipeline: steps[1].op: unknown op 'categorfy' (known: select, drop, rename, cast, fillna, clip, log, min_max_scale, standard_scale, cut_bins, categorify, hash_encode, cross_hash_encode, not_null, list_length, count_encode, target_encode)")
+                       "invalid pipeline: steps[1].op: unknown op 'categorfy' (known: select, drop, rename, cast, fillna, clip, log, min_max_scale, standard_scale, cut_bins, categorify, hash_encode, cross_hash_encode, not_null, list_length, count_encode, target_encode, map_encode, join_list, keep_most_frequent, any)")
         XCTAssertEqual(message(#"{"steps":[{"op":"categorify","columns":[["a","b"]],"freq_limit":"2"}]}"#),
                        #"invalid pipeline: steps[0] (categorify).freq_limit: expected an integer >= 1, got "2""#)
         XCTAssertEqual(message(#"{"steps":[{"op":"hash_encode","columns":["language"]}]}"#),

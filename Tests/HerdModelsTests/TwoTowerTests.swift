@@ -57,6 +57,46 @@ final class TwoTowerTests: XCTestCase {
         XCTAssertEqual(Kernels.dot(u.data, u.data, count: 4), 1, accuracy: 1e-5, "unit vectors")
     }
 
+    /// A tower fed only its own features (a user or item table) gives the same unit vectors as
+    /// inside the full forward pass.
+    func testTowerAloneMatchesTheFullForward() throws {
+        var c = config(loss: .bce)
+        // Interleave the user's features with the item's so that the remapping is exercised.
+        c.tableSizes = [6, 7, 3, 5]
+        c.user = TowerConfig(sparseFeatures: [0], denseFeatures: [1], indicators: [2], mlp: [8, 4])
+        c.item = TowerConfig(sparseFeatures: [1, 3], denseFeatures: [0], mlp: [8, 4])
+        let model = try TwoTower(config: c)
+        var rng = SplitMix64(seed: 9)
+        let n = 7
+        var ids: [Int32] = [], offsets: [Int32] = [0]
+        for size in c.tableSizes {
+            for _ in 0..<n {
+                for _ in 0..<(size == 5 ? Int(rng.next() % 3) : 1) { ids.append(Int32(rng.next() % UInt64(size))) }
+                offsets.append(Int32(ids.count))
+            }
+        }
+        let full = Batch(dense: randomTensor([n, 2], seed: 3), sparse: KeyedJagged(features: 4, batchSize: n, offsets: offsets, ids: ids), labels: [])
+        let logits = model.forward(full).array
+        let inside = [TowerSide.user: model.userEmbeddings(full).array, .item: model.itemEmbeddings(full).array]
+        XCTAssertEqual(model.inputs(of: .user).sparse, [0, 2])
+        XCTAssertEqual(model.inputs(of: .item).sparse, [1, 3])
+        var alone: [TowerSide: Tensor] = [:]
+        for side in TowerSide.allCases {
+            let (sparse, dense) = model.inputs(of: side)
+            let d = Tensor(shape: [n, dense.count])
+            for r in 0..<n { for (k, j) in dense.enumerated() { d[r * dense.count + k] = full.dense[r * 2 + j] } }
+            let z = model.embed(side, Batch(dense: d, sparse: full.sparse.select(features: sparse), labels: []))
+            XCTAssertEqual(z.shape, [n, 4])
+            for (a, b) in zip(z.array, inside[side]!) { XCTAssertEqual(a, b, accuracy: 1e-6, "\(side)") }
+            for r in 0..<n { XCTAssertEqual(Kernels.dot(z.data + r * 4, z.data + r * 4, count: 4), 1, accuracy: 1e-5) }
+            alone[side] = z
+        }
+        // The full pass's logits are the alone embeddings' dot products over the temperature.
+        for r in 0..<n {
+            XCTAssertEqual(logits[r], Kernels.dot(alone[.user]!.data + r * 4, alone[.item]!.data + r * 4, count: 4) / c.temperature, accuracy: 1e-5)
+        }
+    }
+
     func testInBatchSoftmaxBackwardMatchesFiniteDifferences() throws {
         let model = try TwoTower(config: config(loss: .inBatchSoftmax))
         let b = batch(rows: 6, seed: 3)

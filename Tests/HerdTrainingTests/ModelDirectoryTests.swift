@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 import HerdTensor
 import HerdTestSupport
 import HerdTraining

@@ -1,7 +1,9 @@
 import Foundation
 
-/// Any JSON value, kept as a tree so that caller-defined JSON (a model's config, its feature
-/// state) can be embedded in a manifest and handed back without Herd knowing its schema.
+/// Any JSON value, kept as a tree: caller-defined JSON (a model's config, its feature state) is
+/// embedded in a manifest and handed back without Herd knowing its schema, and hand-decoded
+/// documents (pipeline steps, model specs) can name the step and the key in every error
+/// (`steps[2].freq_limit: …`), which `Codable` cannot do.
 ///
 /// Integers are kept apart from doubles so that 64-bit ids and hash seeds survive exactly
 /// (`uint` holds only integers above `Int64.max`).
@@ -35,6 +37,40 @@ public enum JSONValue: Sendable, Equatable, Codable {
     /// Decodes this value as `T`.
     public func decode<T: Decodable>(_ type: T.Type) throws -> T {
         try JSONDecoder().decode(type, from: jsonData())
+    }
+
+    /// The value of a number of any kind as a `Double`; `nil` for a non-number.
+    public var number: Double? {
+        switch self {
+        case .int(let i): return Double(i)
+        case .uint(let u): return Double(u)
+        case .double(let d): return d
+        default: return nil
+        }
+    }
+
+    /// An integral number as an `Int` (also `2.0`); `nil` for anything else.
+    public var integer: Int? {
+        switch self {
+        case .int(let i): return Int(exactly: i)
+        case .uint(let u): return Int(exactly: u)
+        case .double(let d): return d.rounded() == d ? Int(exactly: d) : nil
+        default: return nil
+        }
+    }
+
+    /// A short rendering for messages: scalars as JSON, containers by kind.
+    public var brief: String {
+        switch self {
+        case .null: return "null"
+        case .bool(let b): return String(b)
+        case .int(let i): return String(i)
+        case .uint(let u): return String(u)
+        case .double(let d): return d.rounded() == d && abs(d) < 1e15 ? String(Int64(d)) : String(d)
+        case .string(let s): return "\"\(s)\""
+        case .array: return "an array"
+        case .object: return "an object"
+        }
     }
 
     /// The member `key` of an object; `nil` for a missing key or a non-object.
