@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 import HerdTraining
 
 /// The on-disk form of every ANN index: a small JSON header, the index's own payload, and a SHA-256

@@ -1,5 +1,6 @@
 import CHnswlib
 import Foundation
+import HerdData
 import HerdTensor
 import HerdTraining
 
