@@ -3,7 +3,8 @@
 //   CBLAS → HerdTensor (tensors & kernels) → HerdData (batch, readers, preprocessing)
 //         → HerdFeatures (FeatureTable: columnar tables, Friesian-style feature engineering)
 //         → HerdLayers (embeddings, layers) → HerdModels (DLRM, W&D) → HerdTraining (optimizers,
-//           metrics, trainer, export) → HerdCLI (commands, benchmarks) → herd (executable).
+//           metrics, trainer, export) → HerdServing (ANN indexes, feature stores; CHnswlib, CHiredis)
+//         → HerdCLI (commands, benchmarks) → herd (executable).
 // NOTE: no unsafeFlags here (they would make the package unusable as a dependency); the target CPU
 // flags for fast SIMD are passed by scripts/build.
 import PackageDescription
@@ -13,7 +14,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "herd", targets: ["herd"]),
-        .library(name: "Herd", targets: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining"]),
+        .library(name: "Herd", targets: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -23,6 +24,11 @@ let package = Package(
             name: "CBLAS", path: "Sources/CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]),
         .target(name: "CHerdKernels"),
+        // hnswlib is header-only (Debian's libhnswlib-dev); this target is its C shim.
+        .target(name: "CHnswlib", linkerSettings: [.linkedLibrary("stdc++")]),
+        .systemLibrary(
+            name: "CHiredis", path: "Sources/CHiredis", pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]),
         .target(name: "HerdTensor", dependencies: ["CBLAS", "CHerdKernels"]),
         .target(name: "HerdData", dependencies: ["HerdTensor"]),
         .target(name: "HerdFeatures", dependencies: ["HerdTensor", "HerdData"]),
@@ -30,9 +36,12 @@ let package = Package(
         .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
         .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels"]),
         .target(
+            name: "HerdServing",
+            dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdTraining", "CHnswlib", "CHiredis"]),
+        .target(
             name: "HerdCLI",
             dependencies: [
-                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining",
+                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "herd", dependencies: ["HerdCLI", "HerdTensor"]),
@@ -44,5 +53,7 @@ let package = Package(
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
         .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdData", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
-    ]
+        .testTarget(name: "HerdServingTests", dependencies: ["HerdServing", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
+    ],
+    cxxLanguageStandard: .cxx17
 )

@@ -1,0 +1,2 @@
+// hiredis (Debian's libhiredis-dev), found through pkg-config.
+#include <hiredis/hiredis.h>

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import HerdServing
+import HerdTensor
+
+/// `herd bench ann`: recall@k against the exact index and single-query throughput of Herd's Flat,
+/// IVF and HNSW indexes on clustered embeddings.
+struct BenchANN: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ann",
+        abstract: "ANN indexes on clustered embeddings: recall@k vs exact and one-query-at-a-time queries/s (Flat, IVF nprobe sweep, HNSW efSearch sweep).",
+        discussion: "benchmarks/compare-ann.sh runs this and faiss-cpu / hnswlib on the same vectors (--write-data).")
+
+    @Option(help: "Indexed vectors.") var items = 100_000
+    @Option(help: "Dimension.") var dim = 128
+    @Option(help: "Queries (drawn from the same clusters).") var queries = 1000
+    @Option(help: "Clusters in the generator.") var clusters = 1000
+    @Option(help: "Neighbours per query.") var k = 10
+    @Option(help: "IVF lists (default ≈ 4·√items, a power of two).") var nlist: Int?
+    @Option(help: "HNSW M.") var hnswM = 16
+    @Option(help: "HNSW efConstruction.") var efConstruction = 200
+    @Option(help: "Recall@k to reach.") var target = 0.99
+    @Option(help: "Generator seed.") var seed: UInt64 = 42
+    @Option(help: "Also write base.f32, queries.f32, truth.i64 and meta.json to this directory (for the Python peers).") var writeData: String?
+    @Flag(help: "Print one JSON object as the last line.") var json = false
+
+    func run() async throws {
+        let log: (String) -> Void = { line in if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
+        log(MachineLoad.verdict(MachineLoad.othersBusy(over: 0.5)))
+        let d = dim
+        var t0 = Date()
+        let base = ClusteredVectors.generate(count: items, dimension: d, clusters: clusters, seed: seed)
+        let query = ClusteredVectors.generate(count: queries, dimension: d, clusters: clusters, seed: seed, stream: 1)
+        log(String(format: "data: %d × %d base, %d queries, %d clusters (%.1f s)", items, d, queries, clusters, Date().timeIntervalSince(t0)))
+        let ids = (0..<items).map { Int64($0) }
+
+        t0 = Date()
+        let flat = FlatIndex(dimension: d, metric: .innerProduct)
+        try flat.add(ids: ids, vectors: base)
+        let truth = try flat.search(batch: query, k: k)
+        log(String(format: "exact top-%d of every query (batched GEMM): %.2f s", k, Date().timeIntervalSince(t0)))
+        if let dir = writeData { try write(dir, base: base, query: query, truth: truth) }
+
+        var rows: [[String: Any]] = []
+        func measure(_ name: String, _ setting: String, _ index: any ANNIndex) throws {
+            var found = ANNResults(queries: queries, k: k)
+            var ids = [Int64](repeating: -1, count: k), scores = [Float](repeating: 0, count: k)
+            let start = DispatchTime.now().uptimeNanoseconds
+            query.withUnsafeBufferPointer { q in
+                for b in 0..<queries {
+                    let n = index.search(q.baseAddress! + b * d, k: k, ids: &ids, scores: &scores)
+                    for i in 0..<n { found.ids[b * k + i] = ids[i] }
+                }
+            }
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            var hit = 0
+            for b in 0..<queries { hit += Set(found.ids(of: b)).intersection(truth.ids(of: b)).count }
+            let recall = Double(hit) / Double(queries * k)
+            let qps = Double(queries) / seconds
+            rows.append(["index": name, "setting": setting, "recall": recall, "qps": qps])
+            log(String(format: "%-28@ %-14@ recall@%d %.4f  %8.0f queries/s", name as NSString, setting as NSString, k, recall, qps))
+        }
+
+        try measure("Flat", "exact", flat)
+        t0 = Date()
+        let ivf = try IVFIndex(dimension: d, metric: .innerProduct, nlist: lists)
+        try ivf.add(ids: ids, vectors: base)
+        log(String(format: "IVF%d,Flat built in %.1f s", lists, Date().timeIntervalSince(t0)))
+        for p in [1, 2, 4, 8, 16, 32, 64, 128] where p <= lists {
+            ivf.nprobe = p
+            try measure("IVF\(lists),Flat", "nprobe=\(p)", ivf)
+            if (rows.last!["recall"] as! Double) >= target { break }
+        }
+        t0 = Date()
+        let hnsw = try HNSWIndex(dimension: d, metric: .innerProduct, m: hnswM, efConstruction: efConstruction, capacity: items)
+        try hnsw.add(ids: ids, vectors: base)
+        log(String(format: "HNSW%d (efConstruction %d) built in %.1f s", hnswM, efConstruction, Date().timeIntervalSince(t0)))
+        for ef in [10, 16, 24, 32, 48, 64, 96, 128, 256] where ef >= k {
+            hnsw.efSearch = ef
+            try measure("HNSW\(hnswM)", "efSearch=\(ef)", hnsw)
+            if (rows.last!["recall"] as! Double) >= target { break }
+        }
+
+        let reaching = rows.filter { ($0["recall"] as! Double) >= target && ($0["index"] as! String) != "Flat" }
+        let best = reaching.max { ($0["qps"] as! Double) < ($1["qps"] as! Double) }
+        if let best {
+            log(String(format: "best at recall@%d ≥ %.2f: %@ %@ — %.0f queries/s", k, target, best["index"] as! String, best["setting"] as! String, best["qps"] as! Double))
+        } else {
+            log("no approximate setting reached recall@\(k) ≥ \(target)")
+        }
+        if json {
+            let out: [String: Any] = ["items": items, "dim": d, "queries": queries, "k": k, "target": target, "results": rows, "best": best ?? [:]]
+            print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+        }
+    }
+
+    private var lists: Int { nlist ?? (1 << Int((log2(4 * Double(items).squareRoot())).rounded())) }
+
+    private func write(_ dir: String, base: [Float], query: [Float], truth: ANNResults) throws {
+        let url = URL(fileURLWithPath: dir, isDirectory: true)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        try base.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("base.f32")) }
+        try query.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("queries.f32")) }
+        try truth.ids.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("truth.i64")) }
+        let meta: [String: Any] = ["items": items, "dim": dim, "queries": queries, "k": k, "metric": "ip", "nlist": lists, "target": target]
+        try JSONSerialization.data(withJSONObject: meta).write(to: url.appendingPathComponent("meta.json"))
+    }
+}

@@ -1,0 +1,179 @@
+import Foundation
+import HerdFeatures
+import HerdServing
+import XCTest
+
+/// The contract every `FeatureStore` meets; run against each implementation below.
+enum FeatureStoreContract {
+    static func userTable() throws -> FeatureTable {
+        try FeatureTable([
+            ("user_id", Column(int64s: [7, -3, Int64.max, 42])),
+            ("age", Column(doubles: [31.5, nil, -0.0, 1e-300])),
+            ("country", Column(strings: ["fr", "", nil, "日本"])),
+            ("history", Column(int64Lists: [[1, 2, 3], [], nil, [Int64.min]])),
+            ("tags", Column(stringLists: [["a", "b"], nil, [""], ["ü"]])),
+            ("score", Column(int64s: [0, nil, -1, 1 << 40])),
+        ])
+    }
+
+    static func run(_ store: any FeatureStore, file: StaticString = #filePath, line: UInt = #line) throws {
+        XCTAssertEqual(store.health, .healthy, file: file, line: line)
+        XCTAssertThrowsError(try store.get(kind: .item, ids: [1]), file: file, line: line) {
+            XCTAssertTrue("\($0)".contains("herd nearline"), "\($0)", file: file, line: line)
+        }
+        let table = try userTable()
+        var seen: [(Int, Int)] = []
+        try store.put(table, kind: .user, keyColumn: "user_id") { seen.append(($0, $1)) }
+        XCTAssertEqual(seen.last?.0, 4, file: file, line: line)
+
+        // Request order, duplicates and misses.
+        let rows = try store.get(kind: .user, ids: [42, 999, 7, Int64.max, 7, -3])
+        XCTAssertEqual(rows.found, [true, false, true, true, true, true], file: file, line: line)
+        XCTAssertEqual(rows.missCount, 1, file: file, line: line)
+        XCTAssertEqual(rows.schema.keyColumn, "user_id", file: file, line: line)
+        XCTAssertEqual(rows.rows[0]!, table.row(3), file: file, line: line)
+        XCTAssertEqual(rows.rows[2]!, table.row(0), file: file, line: line)
+        XCTAssertEqual(rows.rows[3]!, table.row(2), file: file, line: line)
+        XCTAssertEqual(rows.rows[5]!, table.row(1), file: file, line: line)
+        // -0.0 and 1e-300 survive bit for bit.
+        if case .double(let z) = rows.rows[3]![1] { XCTAssertEqual(z.bitPattern, (-0.0 as Double).bitPattern, file: file, line: line) } else { XCTFail("age", file: file, line: line) }
+
+        let back = try rows.table()
+        XCTAssertEqual(back.rowCount, 6, file: file, line: line)
+        XCTAssertEqual(back["user_id"][1], .int(999), file: file, line: line)
+        XCTAssertEqual(back["country"][1], .null, file: file, line: line)
+        XCTAssertEqual(back.row(0), table.row(3), file: file, line: line)
+
+        // Re-put updates in place; the other kind is independent.
+        let updated = try FeatureTable([
+            ("user_id", Column(int64s: [7])), ("age", Column(doubles: [1])), ("country", Column(strings: ["de"])),
+            ("history", Column(int64Lists: [[9]])), ("tags", Column(stringLists: [[]])), ("score", Column(int64s: [5])),
+        ])
+        try store.put(updated, kind: .user, keyColumn: "user_id")
+        XCTAssertEqual(try store.get(kind: .user, ids: [7]).rows[0]!, updated.row(0), file: file, line: line)
+        XCTAssertEqual(try store.get(kind: .user, ids: [42]).rows[0]!, table.row(3), file: file, line: line)
+
+        let items = try FeatureTable([("tweet_id", Column(int64s: [50_001, 50_002])), ("len", Column(doubles: [0.5, 2]))])
+        try store.put(items, kind: .item, keyColumn: "tweet_id")
+        XCTAssertEqual(try store.get(kind: .item, ids: [50_002]).rows[0]!, [.int(50_002), .double(2)], file: file, line: line)
+        XCTAssertEqual(try store.schema(kind: .item)?.keyColumn, "tweet_id", file: file, line: line)
+
+        // Big batches (several MGET chunks) keep their order.
+        let n = 1500
+        let many = try FeatureTable([("tweet_id", Column(int64s: (0..<n).map { Int64($0 * 2) })), ("len", Column(doubles: (0..<n).map { Double($0) }))])
+        try store.put(many, kind: .item, keyColumn: "tweet_id")
+        let ask = (0..<n).reversed().map { Int64($0) }
+        let got = try store.get(kind: .item, ids: ask)
+        for (i, id) in ask.enumerated() {
+            if id % 2 == 0 { XCTAssertEqual(got.rows[i]?[1], .double(Double(id / 2)), file: file, line: line) } else { XCTAssertNil(got.rows[i], file: file, line: line) }
+        }
+
+        XCTAssertThrowsError(try store.put(items, kind: .item, keyColumn: "nope"), file: file, line: line) {
+            XCTAssertTrue("\($0)".contains("no key column 'nope'"), "\($0)", file: file, line: line)
+        }
+    }
+}
+
+final class FeatureStoreTests: XCTestCase {
+    func testEmbeddedStoreMeetsTheContract() throws {
+        try FeatureStoreContract.run(try makeFeatureStore(spec: "embedded"))
+    }
+
+    func testEmbeddedStorePersistsAndRefusesCorruptFiles() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("features.store").path
+        try FeatureStoreContract.run(try makeFeatureStore(spec: "embedded:\(path)"))
+        let reopened = try makeFeatureStore(spec: "embedded:\(path)")
+        XCTAssertEqual(try reopened.get(kind: .user, ids: [42]).rows[0]!, try FeatureStoreContract.userTable().row(3))
+        XCTAssertEqual(try reopened.get(kind: .item, ids: [4]).rows[0]!, [.int(4), .double(2)])
+
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        bytes[bytes.count / 2] ^= 0x10
+        try bytes.write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try makeFeatureStore(spec: "embedded:\(path)")) { XCTAssertTrue("\($0)".contains("checksum mismatch"), "\($0)") }
+        try bytes.prefix(100).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try makeFeatureStore(spec: "embedded:\(path)")) { XCTAssertTrue("\($0)".contains("truncated"), "\($0)") }
+    }
+
+    func testSpecsAreParsedWithClearErrors() throws {
+        XCTAssertThrowsError(try makeFeatureStore(spec: "memcached://x")) { XCTAssertTrue("\($0)".contains("unknown feature store")) }
+        XCTAssertThrowsError(try RedisConfig(url: "redis://h:1/p?pool=0"))
+        let c = try RedisConfig(url: "redis://example:6390/herd:?pool=2&timeout_ms=50")
+        XCTAssertEqual(c.host, "example")
+        XCTAssertEqual(c.port, 6390)
+        XCTAssertEqual(c.prefix, "herd:")
+        XCTAssertEqual(c.poolSize, 2)
+        XCTAssertEqual(c.timeoutMilliseconds, 50)
+    }
+
+    func testRedisStoreMeetsTheContract() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        try FeatureStoreContract.run(try makeFeatureStore(spec: server.url))
+    }
+
+    func testRedisStoreConcurrentGets() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let store = try makeFeatureStore(spec: server.url + "?pool=3")
+        try store.put(try FeatureStoreContract.userTable(), kind: .user, keyColumn: "user_id")
+        let failures = UnsafeMutablePointer<Int>.allocate(capacity: 8)
+        failures.initialize(repeating: 0, count: 8)
+        defer { failures.deallocate() }
+        let box = UncheckedBox((store, failures))
+        DispatchQueue.concurrentPerform(iterations: 8) { t in
+            for _ in 0..<50 {
+                let r = try? box.value.0.get(kind: .user, ids: [7, 42, 5])
+                if r?.found != [true, true, false] { box.value.1[t] += 1 }
+            }
+        }
+        XCTAssertEqual((0..<8).map { failures[$0] }.reduce(0, +), 0)
+    }
+
+    func testRedisFailuresArriveWithinTheTimeoutAndTheStoreRecovers() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let store = try makeFeatureStore(spec: server.url + "?timeout_ms=100&connect_timeout_ms=100")
+        try store.put(try FeatureStoreContract.userTable(), kind: .user, keyColumn: "user_id")
+        XCTAssertEqual(try store.get(kind: .user, ids: [7]).missCount, 0)
+
+        server.stop()
+        for attempt in 0..<5 {
+            let t0 = Date()
+            XCTAssertThrowsError(try store.get(kind: .user, ids: [7])) { XCTAssertTrue("\($0)".contains("reconnecting"), "\($0)") }
+            let elapsed = Date().timeIntervalSince(t0)
+            XCTAssertLessThan(elapsed, 0.5, "attempt \(attempt) took \(elapsed) s")
+        }
+        if case .healthy = store.health { XCTFail("the store should report unhealthy while Redis is down") }
+
+        try server.start()
+        let deadline = Date().addingTimeInterval(10)
+        while !store.health.isHealthy && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(store.health, .healthy, "the store did not recover after Redis came back")
+        // The restarted server is empty (no persistence): the schema is gone, and the store says so.
+        XCTAssertThrowsError(try store.get(kind: .user, ids: [7])) { XCTAssertTrue("\($0)".contains("herd nearline"), "\($0)") }
+        try store.put(try FeatureStoreContract.userTable(), kind: .user, keyColumn: "user_id")
+        XCTAssertEqual(try store.get(kind: .user, ids: [7, 42]).missCount, 0)
+    }
+
+    func testRedisSlowServerTimesOut() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let store = try makeFeatureStore(spec: server.url + "?timeout_ms=100")
+        try store.put(try FeatureStoreContract.userTable(), kind: .user, keyColumn: "user_id")
+        // CLIENT PAUSE stalls every client for a second: a get must give up after ≈ the timeout.
+        try server.cli(["CLIENT", "PAUSE", "1000", "ALL"])
+        let t0 = Date()
+        XCTAssertThrowsError(try store.get(kind: .user, ids: [7]))
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 0.6)
+        let deadline = Date().addingTimeInterval(10)
+        while !store.health.isHealthy && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(try store.get(kind: .user, ids: [7]).missCount, 0)
+    }
+}
+
+struct UncheckedBox<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
