@@ -41,7 +41,9 @@ extension Train {
         try tableSpec.check(kind: model)
 
         // Only the columns the model reads are read.
-        let columns = tableSpec.columns(for: model)
+        var columns = tableSpec.columns(for: model)
+        let sampling = try negativeSampling(tableSpec, s)
+        if sampling != nil, let key = tableSpec.item?.id, !columns.contains(key) { columns.append(key) }
         let trainName = (trainPath as NSString).lastPathComponent
         try tableSpec.checkColumns(kind: model, available: try TableFile.columnNames(path: trainPath), tableName: trainPath)
         let trainTable = try TableFile.read(path: trainPath, columns: columns)
@@ -65,7 +67,22 @@ extension Train {
         let pipelineURL = URL(fileURLWithPath: trainPath).deletingLastPathComponent().appendingPathComponent("pipeline.fitted.json")
         let pipeline = FileManager.default.fileExists(atPath: pipelineURL.path) ? try FittedPipeline.load(path: pipelineURL.path) : nil
 
-        let trainData = InMemoryBatchSource(try trainTable.batch(resolved.batchSpec))
+        let trainData: any BatchSource
+        if let sampling, case .twotower(let tt) = modelConfig {
+            let itemURL = ws?.table("item") ?? URL(fileURLWithPath: trainPath).deletingLastPathComponent().appendingPathComponent("item.herdtable")
+            guard FileManager.default.fileExists(atPath: itemURL.path) else {
+                throw ValidationError("\(itemURL.path): no item table to draw two-tower negatives from (herd preprocess writes it beside train.herdtable)")
+            }
+            let items = try TableFile.read(path: itemURL.path)
+            let source = try TwoTowerTrainingSource(train: trainTable, items: items, itemTableName: itemURL.path, spec: resolved.batchSpec, model: tt,
+                                                    itemKey: tableSpec.item!.id, sampling: sampling, seed: seedValue)
+            log.line("two-tower rows: \(source.kept.count) from the table (label-0 rows \(sampling.tableNegatives == .keep ? "kept" : "dropped")), "
+                     + "\(sampling.perPositive) \(sampling.distribution.rawValue) negatives per positive from \(items.rowCount) items, drawn anew each epoch"
+                     + (tt.logQColumn != nil ? "; in-batch logits corrected by log q(item)" : ""))
+            trainData = source
+        } else {
+            trainData = InMemoryBatchSource(try trainTable.batch(resolved.batchSpec))
+        }
         let validData = try validTable.map { InMemoryBatchSource(try $0.batch(resolved.batchSpec)) }
         log.line("train \(trainData.rows) rows from \(trainPath)" + (validData.map { ", valid \($0.rows) rows from \(validPath!)" } ?? "")
                  + "; \(resolved.batchSpec.sparse.count) sparse columns (\(resolved.batchSpec.sparse.map(\.cardinality).reduce(0, +)) ids in all), \(resolved.batchSpec.dense.count) dense"
@@ -94,6 +111,22 @@ extension Train {
             modelConfig: modelConfig, train: trainData, valid: validData, rows: trainData.rows, skippedRows: 0,
             checkpoints: checkpoints, exportURL: exportURL, transform: .table(pipeline, resolved.batchSpec),
             keyColumns: resolved.keyColumns, checkpointHint: checkpoints.path, summary: summary)
+    }
+
+    /// Two-tower negatives: the spec's, with `--negatives N` overriding the count; also on (0 per
+    /// positive, label-0 rows dropped) for in-batch softmax with the logQ correction, whose batches
+    /// need the log q column. Nil for other models and plain two-tower training on the table's labels.
+    func negativeSampling(_ spec: TableModelSpec, _ s: Settings) throws -> NegativeSampling? {
+        let count = try negatives ?? s.int("negatives")
+        guard model == .twotower else {
+            if count != nil { throw ValidationError("--negatives applies to --model twotower only") }
+            return nil
+        }
+        if let count, count < 0 { throw ValidationError("--negatives must be >= 0, got \(count)") }
+        var n = spec.negatives
+        if let count { n = n ?? NegativeSampling(perPositive: count); n!.perPositive = count }
+        if n == nil && spec.logQCorrection { n = NegativeSampling(perPositive: 0) }
+        return n
     }
 
     /// The resolved config with the command-line model flags applied (MLP widths, embedding size,

@@ -80,6 +80,7 @@ struct Train: AsyncParsableCommand {
     @Option(help: "Directory for the binary columnar caches (default: beside each data file).") var cacheDir: String?
 
     @Option(help: "Embedding dimension (default 16).") var embeddingDim: Int?
+    @Option(help: "Two-tower on feature tables: items drawn per positive row from W/features/item.herdtable each epoch as label-0 rows (overrides the spec's negatives.per_positive; 0 = none). The table's own label-0 rows are dropped unless the spec says \"table_negatives\": \"keep\".") var negatives: Int?
     @Option(help: "DLRM bottom MLP widths, input excluded (default 512-256-64-16; last = embedding dim).") var bottomMlp: String?
     @Option(help: "DLRM top MLP widths after the interaction (default 512-256-1).") var topMlp: String?
     @Option(help: "DLRM interaction: dot or cat (default dot).") var interaction: String?

@@ -38,6 +38,8 @@ public enum TwoTowerLoss: String, Codable, Sendable {
     case bce
     /// In-batch negatives: for the positive rows of a shard, softmax cross-entropy of each user
     /// against every item of those rows, the row's own item being the target (sampled softmax).
+    /// With `TwoTowerConfig.logQColumn`, each item's logit is lowered by the log of its sampling
+    /// probability (logQ correction, Yi et al. 2019), so popular items are not over-penalised.
     case inBatchSoftmax = "in_batch_softmax"
 }
 
@@ -52,6 +54,11 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
     /// Temperature: the logit is `⟨u, v⟩ / temperature` (u, v unit vectors).
     public var temperature: Float = 0.2
     public var loss: TwoTowerLoss = .bce
+    /// In-batch softmax only: the dense column of training batches holding `log q` of the row's
+    /// item (its probability of being sampled as an in-batch item, e.g. its share of the training
+    /// positives); the logit of user i against item j becomes `⟨u_i, v_j⟩/τ − log q_j`. Not a tower
+    /// input: only training batches carry it. Nil: no correction.
+    public var logQColumn: Int?
     public var seed: UInt64 = 0
 
     public init(tableSizes: [Int], user: TowerConfig, item: TowerConfig) {
@@ -69,6 +76,10 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
         }
         guard user.mlp.last == item.mlp.last else { throw LayerSpecError("user and item towers must end in the same size, got \(user.mlp.last!) and \(item.mlp.last!)") }
         guard temperature > 0 else { throw LayerSpecError("temperature must be positive") }
+        if let c = logQColumn {
+            guard loss == .inBatchSoftmax else { throw LayerSpecError("the logQ correction applies to the in_batch_softmax loss only") }
+            guard c >= 0, !(user.denseFeatures + item.denseFeatures).contains(c) else { throw LayerSpecError("logQ column \(c) must be a dense column no tower reads") }
+        }
     }
 }
 
@@ -294,18 +305,27 @@ extension TwoTower: CustomLossModel {
         let b = batch.count, e = u.columns, tau = config.temperature
         let positives = (0..<b).filter { batch.labels[$0] >= 0.5 }
         let du = Tensor(shape: [b, e]), dv = Tensor(shape: [b, e])
+        // log q_j of each positive row's item (0: no correction).
+        var logQ = [Float](repeating: 0, count: positives.count)
+        if let c = config.logQColumn {
+            let fd = batch.dense.columns
+            precondition(c < fd, "logQ column \(c) outside the batch's \(fd) dense columns")
+            for (pj, j) in positives.enumerated() { logQ[pj] = batch.dense.data[j * fd + c] }
+        }
         var loss = 0.0
-        // L[i, j] = ⟨u_i, v_j⟩/τ over positive rows; loss_i = logsumexp_j L[i, j] − L[i, i].
+        // L[i, j] = ⟨u_i, v_j⟩/τ − log q_j over positive rows; loss_i = logsumexp_j L[i, j] − L[i, i].
+        // NOTE: log q_j is a constant per item, so ∂loss/∂⟨u_i, v_j⟩ keeps the form (softmax − 1[i=j])/τ.
         var row = [Float](repeating: 0, count: positives.count)
         for (pi, i) in positives.enumerated() {
             var m = -Float.infinity
             for (pj, j) in positives.enumerated() {
-                row[pj] = Kernels.dot(u.data + i * e, v.data + j * e, count: e) / tau
+                row[pj] = Kernels.dot(u.data + i * e, v.data + j * e, count: e) / tau - logQ[pj]
                 m = max(m, row[pj])
             }
+            let target = row[pi]
             var z: Float = 0
             for pj in row.indices { row[pj] = expf(row[pj] - m); z += row[pj] }
-            loss += Double(logf(z) + m) - Double(Kernels.dot(u.data + i * e, v.data + i * e, count: e) / tau)
+            loss += Double(logf(z) + m) - Double(target)
             for (pj, j) in positives.enumerated() {
                 let g = (row[pj] / z - (pj == pi ? 1 : 0)) * gradScale / tau
                 if g == 0 { continue }

@@ -117,6 +117,8 @@ extension TableModelSpec {
             c.embeddingDim = embedDim
             c.loss = loss
             if let temperature { c.temperature = temperature }
+            // NOTE: the column after the spec's dense columns; `TwoTowerTrainingSource` appends it.
+            if logQCorrection { c.logQColumn = spec.dense.count }
             c.seed = seed
             config = .twotower(c)
             keys = ["user": user!.id, "item": item!.id]

@@ -18,7 +18,9 @@ import HerdTensor
 ///
 /// {"model": "twotower", "labels": ["like"],
 ///  "user": {"id": "enaging_user_id", "indicator_cols": […], "embed_cols": […], "numerical_cols": […]},
-///  "item": {"id": "tweet_id", …}, "hidden_units": [1024, 512, 128], "embed_dim": 16, "loss": "bce"}
+///  "item": {"id": "tweet_id", …}, "hidden_units": [1024, 512, 128], "embed_dim": 16, "loss": "bce",
+///  "temperature": 0.2, "negatives": {"per_positive": 4, "sampling": "uniform", "table_negatives": "drop"},
+///  "logq_correction": false}
 /// ```
 ///
 /// `resolve` turns the names into a `BatchSpec` (cardinalities from the tables, or `sizes.json`)
@@ -58,6 +60,13 @@ public struct TableModelSpec: Sendable, Equatable {
     public var embedDim = 16
     public var loss: TwoTowerLoss = .bce
     public var temperature: Float?
+    /// Two-tower: negatives drawn from the item table at training time (`"negatives":
+    /// {"per_positive": 4, "sampling": "uniform"|"popularity", "table_negatives": "drop"|"keep"}`);
+    /// nil: train on the table's own labels.
+    public var negatives: NegativeSampling?
+    /// Two-tower in-batch softmax: subtract log q(item) from each in-batch logit (`"logq_correction":
+    /// true`), q being the item's share of the training positives.
+    public var logQCorrection = false
 
     /// Where the spec came from, for messages.
     public var source = "spec"
@@ -121,6 +130,11 @@ extension TableModelSpec {
             if let t = try r.optionalNumber("temperature") {
                 guard t > 0 else { throw r.error("temperature", "must be positive") }
                 spec.temperature = Float(t)
+            }
+            spec.negatives = try r.negatives("negatives")
+            spec.logQCorrection = try r.optionalBool("logq_correction") ?? false
+            if spec.logQCorrection && spec.loss != .inBatchSoftmax {
+                throw r.error("logq_correction", "applies to \"loss\": \"in_batch_softmax\" only")
             }
         }
         spec.source = source
@@ -203,6 +217,23 @@ private struct SpecReader {
         guard let v = optional(key) else { return nil }
         guard case .bool(let b) = v else { throw error(key, "expected true or false, got \(v.brief)") }
         return b
+    }
+
+    mutating func negatives(_ key: String) throws -> NegativeSampling? {
+        guard let v = optional(key) else { return nil }
+        guard case .object(let o) = v else { throw error(key, "expected an object {\"per_positive\": N, \"sampling\": \"uniform\"|\"popularity\", \"table_negatives\": \"drop\"|\"keep\"}, got \(v.brief)") }
+        var r = SpecReader(source: source, path: "\(path)\(key).", object: o)
+        var n = NegativeSampling(perPositive: try r.optionalInt("per_positive", min: 0) ?? 4)
+        if let d = try r.optionalString("sampling") {
+            guard let v = NegativeSampling.Distribution(rawValue: d) else { throw r.error("sampling", "must be \"uniform\" or \"popularity\", not \"\(d)\"") }
+            n.distribution = v
+        }
+        if let t = try r.optionalString("table_negatives") {
+            guard let v = NegativeSampling.TableNegatives(rawValue: t) else { throw r.error("table_negatives", "must be \"drop\" or \"keep\", not \"\(t)\"") }
+            n.tableNegatives = v
+        }
+        try r.rejectUnknown()
+        return n
     }
 
     mutating func tower(_ key: String) throws -> TableModelSpec.Tower {

@@ -184,7 +184,7 @@ public final class Trainer: @unchecked Sendable {
             let epochStart = state.trainingSeconds, epochSamples = state.samplesSeen
             while state.stepInEpoch < steps && !finished {
                 let t0 = DispatchTime.now().uptimeNanoseconds
-                let batch = train.batch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch, blockRows: config.shuffleBlockRows)
+                let batch = train.trainingBatch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch, blockRows: config.shuffleBlockRows)
                 let (loss, _) = parallel.forwardBackward(batch, step: state.globalStep)
                 guard loss.isFinite else {
                     throw TrainingError("the loss became \(loss) at step \(state.globalStep) (epoch \(state.epoch + 1)); lower the learning rate (--lr) or check the input for extreme values")
