@@ -108,6 +108,61 @@ final class TwoTowerTests: XCTestCase {
         XCTAssertEqual(m.map(\.description), [])
     }
 
+    /// `batch` with a third dense column of log q values (column 2), not read by the towers.
+    func withLogQ(_ b: Batch, _ logQ: [Float]) -> Batch {
+        let d = Tensor(shape: [b.count, 3])
+        for r in 0..<b.count {
+            d[r * 3] = b.dense[r * 2]
+            d[r * 3 + 1] = b.dense[r * 2 + 1]
+            d[r * 3 + 2] = logQ[r]
+        }
+        return Batch(dense: d, sparse: b.sparse, labels: b.labels)
+    }
+
+    func testLogQCorrectedSoftmaxBackwardMatchesFiniteDifferences() throws {
+        var c = config(loss: .inBatchSoftmax)
+        c.logQColumn = 2
+        let model = try TwoTower(config: c)
+        let b = withLogQ(batch(rows: 6, seed: 3), [-1.0, -2.5, -0.3, -4.0, -1.7, -0.9])
+        model.zeroGrad()
+        XCTAssertGreaterThan(model.customTrainStep(b, gradScale: 1)!.lossSum, 0)
+        let analytic = gradients(model)
+        let m = GradientCheck().check(analytic) { model.customTrainStep(b, gradScale: 1)!.lossSum }
+        XCTAssertEqual(m.map(\.description), [])
+    }
+
+    func testLogQCorrectedLossMatchesAHandComputation() throws {
+        var c = config(loss: .inBatchSoftmax)
+        c.logQColumn = 2
+        let model = try TwoTower(config: c)
+        let plain = try TwoTower(config: config(loss: .inBatchSoftmax))  // same seed, same weights
+        let raw = batch(rows: 6, seed: 3)
+        let logQ: [Float] = [-1.0, -2.5, -0.3, -4.0, -1.7, -0.9]
+        let b = withLogQ(raw, logQ)
+        let u = model.userEmbeddings(b).array, v = model.itemEmbeddings(b).array, e = 4
+        let pos = (0..<6).filter { b.labels[$0] == 1 }
+        var expected = 0.0
+        for i in pos {
+            let l = pos.map { j in Double((0..<e).map { u[i * e + $0] * v[j * e + $0] }.reduce(0, +)) / Double(c.temperature) - Double(logQ[j]) }
+            let own = l[pos.firstIndex(of: i)!]
+            expected += log(l.map { exp($0) }.reduce(0, +)) - own
+        }
+        XCTAssertEqual(model.customTrainStep(b, gradScale: 1)!.lossSum, expected, accuracy: 1e-4)
+        // A constant log q shifts every logit of a row alike: the loss is that of no correction.
+        let same = model.customTrainStep(withLogQ(raw, [Float](repeating: -3, count: 6)), gradScale: 1)!.lossSum
+        XCTAssertEqual(same, plain.customTrainStep(raw, gradScale: 1)!.lossSum, accuracy: 1e-4)
+        XCTAssertGreaterThan(abs(expected - same), 1e-3)
+    }
+
+    func testLogQColumnNeedsTheSoftmaxLossAndAColumnNoTowerReads() {
+        var c = config(loss: .bce)
+        c.logQColumn = 2
+        XCTAssertThrowsError(try TwoTower(config: c)) { XCTAssertTrue("\($0)".contains("in_batch_softmax")) }
+        c.loss = .inBatchSoftmax
+        c.logQColumn = 1
+        XCTAssertThrowsError(try TwoTower(config: c)) { XCTAssertTrue("\($0)".contains("no tower reads")) }
+    }
+
     func testBCEModelHasNoCustomStep() throws {
         XCTAssertNil(try TwoTower(config: config(loss: .bce)).customTrainStep(batch(rows: 3, seed: 1), gradScale: 1))
     }
