@@ -7,22 +7,25 @@
 # files (ml-100k.inter/.user/.item; e.g. `pip download recbole==1.2.1 --no-deps -d /tmp/rb && unzip -o
 # /tmp/rb/recbole-1.2.1-py3-none-any.whl 'recbole/dataset_example/ml-100k/*' -d /tmp/rb`, then
 # DIR=/tmp/rb/recbole/dataset_example/ml-100k). WORKSPACE defaults to herd-workspace/movielens.
-# HERD=path/to/herd skips the release build; EPOCHS (default 4) sets both models' epochs.
+# HERD=path/to/herd skips the release build; TT_EPOCHS (default 6) sets the two-tower model's
+# epochs, EPOCHS (default 4) the ranker's.
 #
 # Steps: herd preprocess movielens (label = rating >= 4, leave-last-out split by time, features),
-# herd train two-tower → herd predict (user/item embeddings) → herd evaluate retrieval (recall@10,
+# herd train two-tower (in-batch softmax over the training positives with the logQ correction,
+# two_tower.json) → herd predict (user/item embeddings) → herd evaluate retrieval (recall@10,
 # ndcg@10 and the most-popular baseline on the same split), herd train wnd → herd evaluate (AUC of
 # the ranker on each user's held-out rating). The last line is one JSON object with all of it.
 set -euo pipefail
 DIR=${1:?usage: examples/movielens/run.sh DIR [WORKSPACE]}
 WS=${2:-herd-workspace/movielens}
 EPOCHS=${EPOCHS:-4}
+TT_EPOCHS=${TT_EPOCHS:-6}
 cd "$(dirname "$0")/../.."
 HERD=${HERD:-$(scripts/build | tail -1)}
 mkdir -p "$WS"
 "$HERD" preprocess movielens --input "$DIR" --workspace "$WS" --json | tail -1 > "$WS/preprocess.json"
 "$HERD" train --workspace "$WS" --model twotower --spec examples/movielens/two_tower.json --name twotower \
-  --epochs "$EPOCHS" --batch-size 512 --lr 0.003 --json | tail -1 > "$WS/twotower.train.json"
+  --epochs "$TT_EPOCHS" --batch-size 512 --lr 0.003 --json | tail -1 > "$WS/twotower.train.json"
 "$HERD" predict --workspace "$WS" --name twotower --json | tail -1 > "$WS/twotower.predict.json"
 "$HERD" evaluate retrieval --workspace "$WS" --k 10 --json | tail -1 > "$WS/retrieval.json"
 "$HERD" train --workspace "$WS" --model wnd --spec examples/movielens/wnd.json --name wnd \
