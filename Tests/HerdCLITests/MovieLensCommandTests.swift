@@ -68,14 +68,12 @@ final class MovieLensCommandTests: XCTestCase {
         XCTAssertThrowsError(try EvaluateRetrieval.parse(["--workspace", ws.root.path, "--k", "0"]))
     }
 
-    /// A RecBole-layout fixture → `preprocess movielens` → embeddings written from the encoded
-    /// tables → `evaluate retrieval`: the files the workflow shares line up.
-    func testPreprocessThenEvaluateRetrieval() throws {
-        let dir = try CLIFixtures.scratch("movielens")
+    /// A RecBole-layout fixture (30 users, 40 items, 8 ratings each) preprocessed into a workspace.
+    func preprocessedFixture(_ name: String, rng: inout SplitMix64) throws -> Workspace {
+        let dir = try CLIFixtures.scratch(name)
         let data = dir.appendingPathComponent("ml").path
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         var inter = "user_id:token\titem_id:token\trating:float\ttimestamp:float\n"
-        var rng = SplitMix64(seed: 3)
         for u in 1...30 {
             for t in 0..<8 { inter += "\(u)\t\(1 + rng.next() % 40)\t\(1 + rng.next() % 5)\t\(1000 + 10 * t + Int(rng.next() % 5))\n" }
         }
@@ -88,6 +86,14 @@ final class MovieLensCommandTests: XCTestCase {
             .write(toFile: data + "/ml.item", atomically: false, encoding: .utf8)
         let ws = Workspace(path: dir.appendingPathComponent("ws").path)
         try PreprocessMovieLens.parse(["--input", data, "--workspace", ws.root.path, "--json"]).run()
+        return ws
+    }
+
+    /// A RecBole-layout fixture → `preprocess movielens` → embeddings written from the encoded
+    /// tables → `evaluate retrieval`: the files the workflow shares line up.
+    func testPreprocessThenEvaluateRetrieval() throws {
+        var rng = SplitMix64(seed: 3)
+        let ws = try preprocessedFixture("movielens", rng: &rng)
         for name in ["train", "test", "user", "item"] { XCTAssertTrue(FileManager.default.fileExists(atPath: ws.table(name).path)) }
         let sizes = try JSONSerialization.jsonObject(with: Data(contentsOf: ws.sizes)) as? [String: Int]
         XCTAssertEqual(sizes?["age_bin"], 8)
@@ -115,5 +121,38 @@ final class MovieLensCommandTests: XCTestCase {
         XCTAssertEqual(r.usersWithoutEmbedding, 0)
         XCTAssertEqual(r.items, items.rowCount)
         try EvaluateRetrieval.parse(["--workspace", ws.root.path, "--json"]).run()
+    }
+
+    /// `herd train` on the workspace with the example spec (in-batch softmax, logQ correction) and
+    /// with sampled negatives (`--negatives`), then predict and evaluate retrieval.
+    func testTwoTowerTrainingWithNegativesThroughTheCLI() throws {
+        var rng = SplitMix64(seed: 5)
+        let ws = try preprocessedFixture("movielens-tt", rng: &rng)
+        let w = ws.root.path
+        let softmax = try HerdBinary.run(["train", "--workspace", w, "--model", "twotower", "--spec", "examples/movielens/two_tower.json".relativeToPackage,
+                                          "--epochs", "2", "--batch-size", "64", "--json"])
+        XCTAssertTrue(softmax.succeeded, softmax.transcript)
+        XCTAssertTrue(softmax.stderr.contains("0 uniform negatives per positive") && softmax.stderr.contains("corrected by log q(item)"), softmax.transcript)
+        let bce = ws.root.appendingPathComponent("bce.json").path
+        try String(contentsOfFile: "examples/movielens/two_tower.json".relativeToPackage, encoding: .utf8)
+            .replacingOccurrences(of: "\"in_batch_softmax\"", with: "\"bce\"").replacingOccurrences(of: "\"logq_correction\": true", with: "\"logq_correction\": false")
+            .write(toFile: bce, atomically: true, encoding: .utf8)
+        let sampled = try HerdBinary.run(["train", "--workspace", w, "--model", "twotower", "--spec", bce, "--name", "tt-neg", "--negatives", "3",
+                                          "--epochs", "2", "--batch-size", "64", "--json"])
+        XCTAssertTrue(sampled.succeeded, sampled.transcript)
+        let train = try TableFile.read(path: ws.table("train").path)
+        let positives = try train.column("label").int64Values!.filter { $0 == 1 }.count
+        XCTAssertTrue(sampled.stderr.contains("two-tower rows: \(positives) from the table (label-0 rows dropped), 3 uniform negatives"), sampled.transcript)
+        XCTAssertEqual(try sampled.lastJSON()["rows"] as? Int, positives * 4)
+        let predict = try HerdBinary.run(["predict", "--workspace", w, "--name", "tt-neg", "--json"])
+        XCTAssertTrue(predict.succeeded, predict.transcript)
+        let retrieval = try HerdBinary.run(["evaluate", "retrieval", "--workspace", w, "--json"])
+        XCTAssertTrue(retrieval.succeeded, retrieval.transcript)
+        XCTAssertNotNil(try retrieval.lastJSON()["recall@10"] as? Double)
+
+        let wnd = try HerdBinary.run(["train", "--workspace", w, "--model", "wnd", "--spec", "examples/movielens/wnd.json".relativeToPackage, "--negatives", "2"])
+        XCTAssertFalse(wnd.succeeded)
+        XCTAssertTrue(wnd.stderr.contains("--negatives applies to --model twotower only"), wnd.transcript)
+        XCTAssertEqual(wnd.crashSigns, [])
     }
 }
