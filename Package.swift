@@ -3,7 +3,8 @@
 //   CBLAS → HerdTensor (tensors & kernels) → HerdData (batch, readers, preprocessing)
 //         → HerdFeatures (FeatureTable: columnar tables, Friesian-style feature engineering)
 //         → HerdLayers (embeddings, layers) → HerdModels (DLRM, W&D) → HerdTraining (optimizers,
-//           metrics, trainer, export) → HerdServing (ANN indexes, feature stores; CHnswlib, CHiredis)
+//           metrics, trainer, export) → HerdServing (ANN indexes, feature stores, recommender; CHnswlib,
+//           CHiredis) → HerdServer (HTTP on Hummingbird, Prometheus metrics, ServiceLifecycle)
 //         → HerdCLI (commands, benchmarks) → herd (executable).
 // NOTE: no unsafeFlags here (they would make the package unusable as a dependency); the target CPU
 // flags for fast SIMD are passed by scripts/build.
@@ -18,6 +19,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(
@@ -39,9 +45,19 @@ let package = Package(
             name: "HerdServing",
             dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdTraining", "CHnswlib", "CHiredis"]),
         .target(
+            name: "HerdServer",
+            dependencies: [
+                "HerdServing", "HerdTraining",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ]),
+        .target(
             name: "HerdCLI",
             dependencies: [
-                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing",
+                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing", "HerdServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "herd", dependencies: ["HerdCLI", "HerdTensor"]),

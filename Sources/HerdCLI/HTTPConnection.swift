@@ -53,6 +53,9 @@ final class HTTPConnection {
     private var fd: Int32 = -1
     private var buffer = [UInt8](repeating: 0, count: 1 << 16)
     private var start = 0, end = 0
+    /// When set, the body of the last response is kept in `lastBody` (tests, small answers).
+    var keepBody = false
+    private(set) var lastBody: [UInt8] = []
 
     init(target: HTTPTarget, timeout: Double) {
         self.target = target
@@ -179,6 +182,7 @@ final class HTTPConnection {
 
     private func readResponse() throws -> (status: Int, bodyBytes: Int) {
         compact()
+        lastBody = []
         // Status line: "HTTP/1.1 200 OK".
         var lineEnd = try line(from: start)
         let statusLine = String(decoding: buffer[start..<(lineEnd - 2)], as: UTF8.self)
@@ -217,7 +221,11 @@ final class HTTPConnection {
                     start = try line(from: start)  // trailer's empty line
                     break
                 }
-                try skip(size + 2)
+                try skip(size)
+                let keep = keepBody
+                keepBody = false
+                try skip(2)  // the chunk's CRLF
+                keepBody = keep
                 body += size
             }
         } else if let n = contentLength {
@@ -227,6 +235,7 @@ final class HTTPConnection {
             // No length: the body runs to the end of the connection.
             while try fill() {}
             body = end - start
+            if keepBody { lastBody += buffer[start..<end] }
             start = end
             keepAlive = false
         }
@@ -243,6 +252,7 @@ final class HTTPConnection {
                 guard try fill() else { throw ConnectionClosed(afterBytes: true) }
             }
             let take = min(left, end - start)
+            if keepBody { lastBody += buffer[start..<(start + take)] }
             start += take
             left -= take
         }

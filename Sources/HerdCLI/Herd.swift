@@ -7,7 +7,7 @@ public struct Herd: AsyncParsableCommand {
         commandName: "herd",
         abstract: "Recommender-system toolkit: feature engineering, training, evaluation, export and serving.",
         version: "0.1.0",
-        subcommands: [Generate.self, Preprocess.self, Train.self, Evaluate.self, Predict.self, LoadTest.self, NearlineCommand.self, Bench.self])
+        subcommands: [Generate.self, Preprocess.self, Train.self, Evaluate.self, Predict.self, LoadTest.self, Serve.self, NearlineCommand.self, RecommendCommand.self, Bench.self])
 
     public init() {}
 }

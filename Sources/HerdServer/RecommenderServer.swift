@@ -1,0 +1,61 @@
+import Foundation
+import HerdServing
+import HerdTraining
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `herd serve`: the recommender over HTTP in one process, on embedded parts by default.
+///
+/// Every long-running piece is a `Service` in one `ServiceGroup`: SIGTERM or SIGINT starts a
+/// graceful shutdown (the HTTP server stops accepting, answers the requests in flight, then the
+/// process exits 0).
+public struct RecommenderServer {
+    public struct Configuration: Sendable {
+        public var workspace: Workspace
+        /// Loopback unless configured otherwise.
+        public var host = "127.0.0.1"
+        /// 0 = any free port (printed once listening).
+        public var port = 8080
+        /// Feature store spec (`embedded:PATH`, `redis://host:port/prefix`); nil = what nearline wrote.
+        public var storeSpec: String?
+        /// Ranking model: a name under `W/models` (its latest version) or an export directory.
+        public var rankingModel = "wnd"
+        public var recommender = RecommenderConfig()
+
+        public init(workspace: Workspace) { self.workspace = workspace }
+    }
+
+    public let configuration: Configuration
+    public let recommender: Recommender
+    public let metrics = ServerMetrics()
+    let logger: Logger
+
+    /// Loads everything the recommender needs (errors name the missing file and the command that writes it).
+    public init(configuration: Configuration, log: @escaping (String) -> Void) throws {
+        self.configuration = configuration
+        var logger = Logger(label: "herd.serve")
+        logger.logLevel = .info
+        self.logger = logger
+        recommender = try Recommender.load(workspace: configuration.workspace, storeSpec: configuration.storeSpec,
+                                           rankingModel: configuration.rankingModel, config: configuration.recommender, log: log)
+    }
+
+    /// The router, for in-process tests and embedding in another application.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        RecommenderRoutes.add(to: router, recommender: recommender, metrics: metrics)
+        return router
+    }
+
+    /// Serves until SIGTERM/SIGINT; `onListening` gets the bound port.
+    public func run(onListening: @escaping @Sendable (Int) -> Void) async throws {
+        let app = Application(
+            router: router(),
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herd"),
+            onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,69 @@
+import Foundation
+import HerdData
+import HerdModels
+import HerdTensor
+
+/// A few replicas of one ranking model for concurrent inference.
+///
+/// NOTE: `RankingModel.forward` is not re-entrant: it keeps its activations (and returns its logits
+/// buffer) in the instance for `backward`, so two threads in one model's forward overwrite each
+/// other. `replica()` gives instances over the same weights with their own buffers; each call
+/// borrows one, so concurrent requests never share one and no weights are copied or reloaded.
+/// The pool grows when all are busy and keeps at most `maxIdle` for reuse.
+public final class ModelPool: @unchecked Sendable {
+    public let model: any RankingModel
+    public let maxIdle: Int
+    private let lock = NSLock()
+    private var idle: [any RankingModel]
+    private var created: Int
+
+    /// `prepared` replicas are made up front (at least one).
+    public init(model: any RankingModel, prepared: Int = Parallel.threads, maxIdle: Int? = nil) {
+        self.model = model
+        let n = max(1, prepared)
+        self.maxIdle = max(n, maxIdle ?? 2 * n)
+        idle = (0..<n).map { _ in
+            let r = model.replica()
+            r.setMode(.inference)
+            return r
+        }
+        created = n
+    }
+
+    /// Replicas made so far (for tests and logs).
+    public var replicasCreated: Int { lock.withLock { created } }
+
+    /// Runs `body` with a replica no other thread holds meanwhile.
+    public func withReplica<T>(_ body: (any RankingModel) throws -> T) rethrows -> T {
+        let borrowed: any RankingModel = lock.withLock {
+            if let r = idle.popLast() { return r }
+            created += 1
+            let r = model.replica()
+            r.setMode(.inference)
+            return r
+        }
+        defer { lock.withLock { if idle.count < maxIdle { idle.append(borrowed) } } }
+        return try body(borrowed)
+    }
+
+    /// Probabilities `[B]` of `batch`: sigmoid of the logits, in micro-batches of `microBatch`
+    /// rows run concurrently (each on its own replica).
+    public func probabilities(_ batch: Batch, microBatch: Int) -> [Float] {
+        let n = batch.count, step = max(1, microBatch)
+        var probs = [Float](repeating: 0, count: n)
+        guard n > 0 else { return probs }
+        let chunks = (n + step - 1) / step
+        probs.withUnsafeMutableBufferPointer { buffer in
+            let out = UncheckedSendable(buffer.baseAddress!)
+            Parallel.forEach(chunks) { c in
+                let range = (c * step)..<min(n, (c + 1) * step)
+                let part = chunks == 1 ? batch : batch.slice(range)
+                withReplica { m in
+                    let logits = m.forward(part)
+                    Kernels.sigmoid(logits.data, into: out.value + range.lowerBound, count: range.count)
+                }
+            }
+        }
+        return probs
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import HerdFeatures
+
+extension Recommender {
+    /// Where each column of `rankingSpec` comes from, given the rows' schemas.
+    static func columnSources(_ columns: [String], user: FeatureSchema, item: FeatureSchema) -> [ColumnSource] {
+        let userFields = Dictionary(user.fields.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let itemFields = Dictionary(item.fields.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
+        // NOTE: a column in both tables is taken from the item rows (they vary per candidate).
+        return columns.map { name in
+            if let i = itemFields[name] { return .item(i) }
+            if let u = userFields[name] { return .user(u) }
+            return .zero
+        }
+    }
+
+    /// One row per candidate (`items` order) with the ranking spec's columns: item columns from the
+    /// candidate's row, user columns repeated from the user's row, the rest 0 (unknown). A missing
+    /// row (user or item not in the store) contributes nulls, which the batch reads as 0; the key
+    /// column of a missing row still holds the requested id, as in `FeatureRows.table()`.
+    func rankingTable(userID: Int64, user: FeatureRows, items: FeatureRows) throws -> FeatureTable {
+        let n = items.ids.count
+        // NOTE: rows written by a later nearline run with other columns are mapped afresh.
+        let sources = user.schema == userSchema && items.schema == itemSchema
+            ? columnSources : Self.columnSources(rankingSpec.columns, user: user.schema, item: items.schema)
+        let sparse = Set(rankingSpec.sparse.map(\.name))
+        var columns: [(String, Column)] = []
+        var seen = Set<String>()
+        for (name, source) in zip(rankingSpec.columns, sources) where seen.insert(name).inserted {
+            switch source {
+            case .item(let f):
+                let field = items.schema.fields[f], isKey = field.name == items.schema.keyColumn
+                let values: [Value] = (0..<n).map { i in items.rows[i]?[f] ?? (isKey ? .int(items.ids[i]) : .null) }
+                columns.append((name, try FeatureRows.column(field.type, values)))
+            case .user(let f):
+                let field = user.schema.fields[f]
+                let value = user.rows.first.flatMap { $0?[f] } ?? (field.name == user.schema.keyColumn ? .int(userID) : .null)
+                columns.append((name, try FeatureRows.column(field.type, [Value](repeating: value, count: n))))
+            case .zero:
+                columns.append((name, sparse.contains(name) ? Column(int64s: [Int64?](repeating: 0, count: n))
+                                                            : Column(doubles: [Double?](repeating: 0, count: n))))
+            }
+        }
+        return try FeatureTable(columns)
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import HerdFeatures
+import HerdTensor
+import HerdTraining
+
+/// Everything one recommender serves from, built once and shared by all requests.
+public struct ServingContext: Sendable {
+    /// id → user embedding, the recall query.
+    public var userEmbeddings: UserEmbeddings
+    /// The item index (inner product over two-tower item embeddings).
+    public var index: any ANNIndex
+    /// User and item feature rows.
+    public var store: any FeatureStore
+    /// The ranking model (a feature-table export, e.g. Wide & Deep).
+    public var ranking: ModelExport
+    /// The cold-start answer.
+    public var popular: PopularItems
+    /// The columns of the store's user and item rows. Read from the store when nil (a store that
+    /// is down at start-up then fails `Recommender.init`; `load` falls back to the workspace tables).
+    public var userSchema: FeatureSchema?
+    public var itemSchema: FeatureSchema?
+
+    public init(userEmbeddings: UserEmbeddings, index: any ANNIndex, store: any FeatureStore, ranking: ModelExport,
+                popular: PopularItems, userSchema: FeatureSchema? = nil, itemSchema: FeatureSchema? = nil) {
+        self.userEmbeddings = userEmbeddings
+        self.index = index
+        self.store = store
+        self.ranking = ranking
+        self.popular = popular
+        self.userSchema = userSchema
+        self.itemSchema = itemSchema
+    }
+}
+
+/// How the recommender works.
+public struct RecommenderConfig: Sendable {
+    /// Rows per ranking forward (Friesian's inference batch); micro-batches run concurrently.
+    public var microBatch = 64
+    /// Deadline of a call that gives none.
+    public var defaultTimeout: Duration = .seconds(1)
+    /// Model replicas made at start (more are made under load).
+    public var replicas = Parallel.threads
+    /// Popular items kept for cold start (the largest k served to unknown users).
+    public var popularItems = 1000
+    /// After a store failure or timeout, `readiness` reports degraded for this long.
+    public var degradedHold: Duration = .seconds(10)
+    /// Allowed `k` and `canK`.
+    public static let kRange = 1...1000
+    public static let maxCanK = 10_000
+
+    public init() {}
+}
+
+/// `/readyz`: whether answers are currently the full pipeline's.
+public enum Readiness: Sendable, Equatable {
+    case ready
+    /// Answers come from a fallback (the reason: store unhealthy, recent timeouts).
+    case degraded(String)
+}
+
+/// The online recommender (issue 4, Friesian's `RecommenderImpl` in one process):
+///
+/// ```
+/// user id ─ embedding ─ ANN search (canK) ─ candidates ┐
+///            store: user row + candidate item rows ────┴─ ranking batch (export's BatchSpec)
+///            ─ model forward in micro-batches ─ probabilities ─ top k
+/// ```
+///
+/// - unknown user (no embedding) → the most popular items, `coldStart`;
+/// - feature store failing or slower than the deadline → the candidates in recall order,
+///   `degraded` (the answer still comes within the deadline; the slow call is abandoned);
+/// - bad `k`/`canK` → `RecommenderError.invalidArgument`.
+///
+/// Thread safety: `recommend` may be called from any number of threads at once. The state is
+/// immutable except the model pool (see `ModelPool`) and the store-failure clock (locked).
+public final class Recommender: @unchecked Sendable {
+    public let context: ServingContext
+    public let config: RecommenderConfig
+    /// The ranking export's unlabelled batch spec: the columns each candidate row needs.
+    public let rankingSpec: BatchSpec
+    /// Ranking columns in neither the user nor the item rows (e.g. the pair feature
+    /// `engagee_follows_engager`): filled with 0 = unknown for every candidate.
+    public let missingRankingColumns: [String]
+    public let userSchema: FeatureSchema
+    public let itemSchema: FeatureSchema
+    let pool: ModelPool
+    /// Where each ranking column comes from.
+    let columnSources: [ColumnSource]
+    private let failureLock = NSLock()
+    private var lastStoreFailure: (at: ContinuousClock.Instant, reason: String)?
+
+    enum ColumnSource: Sendable, Equatable {
+        case item(Int), user(Int), zero
+    }
+
+    /// Checks that the pieces fit (embedding dimensions, a feature-table ranking model) and works
+    /// out where each ranking column comes from; `log` gets one line naming the missing columns.
+    public init(context: ServingContext, config: RecommenderConfig = RecommenderConfig(), log: (String) -> Void = { _ in }) throws {
+        guard let spec = context.ranking.featureState.batchSpec else {
+            throw ServingError("the ranking model is a Criteo-file export; the recommender needs a feature-table export (herd train --workspace W --spec …)")
+        }
+        guard context.ranking.config.kind != .twotower else {
+            throw ServingError("the ranking model is a two-tower export; rank with a Wide & Deep (or DLRM/DeepFM/DCN) feature-table export and use the two-tower for recall")
+        }
+        guard context.userEmbeddings.dimension == context.index.dimension else {
+            throw ServingError("user embeddings have dimension \(context.userEmbeddings.dimension), the item index \(context.index.dimension): embed users and items with the same two-tower export")
+        }
+        guard let userSchema = try context.userSchema ?? context.store.schema(kind: .user),
+              let itemSchema = try context.itemSchema ?? context.store.schema(kind: .item) else {
+            throw ServingError("the feature store \(context.store.spec) holds no user or item rows: run `herd nearline` first")
+        }
+        self.context = context
+        self.config = config
+        self.userSchema = userSchema
+        self.itemSchema = itemSchema
+        rankingSpec = spec.unlabelled
+        columnSources = Self.columnSources(rankingSpec.columns, user: userSchema, item: itemSchema)
+        missingRankingColumns = zip(rankingSpec.columns, columnSources).filter { $0.1 == .zero }.map(\.0)
+        if !missingRankingColumns.isEmpty {
+            log("recommender: ranking column\(missingRankingColumns.count > 1 ? "s" : "") \(missingRankingColumns.joined(separator: ", ")) in neither the user nor the item rows: filled with 0 (unknown) for every candidate")
+        }
+        pool = ModelPool(model: context.ranking.model, prepared: config.replicas)
+    }
+
+    /// `ready`, or `degraded` while the store is unhealthy or failed within `degradedHold`.
+    public var readiness: Readiness {
+        if case .unhealthy(let why) = context.store.health { return .degraded("feature store \(context.store.spec) unhealthy: \(why)") }
+        let recent = failureLock.withLock { lastStoreFailure }
+        if let recent, ContinuousClock.now - recent.at < config.degradedHold { return .degraded(recent.reason) }
+        return .ready
+    }
+
+    func noteStoreFailure(_ reason: String) {
+        failureLock.withLock { lastStoreFailure = (ContinuousClock.now, reason) }
+    }
+
+    /// Checks `k` in 1…1000 and `canK` in k…10000.
+    public static func validate(k: Int, canK: Int) throws {
+        guard RecommenderConfig.kRange.contains(k) else {
+            throw RecommenderError.invalidArgument("k = \(k): ask for \(RecommenderConfig.kRange.lowerBound)…\(RecommenderConfig.kRange.upperBound) items")
+        }
+        guard (k...RecommenderConfig.maxCanK).contains(canK) else {
+            throw RecommenderError.invalidArgument("canK = \(canK): recall between k (\(k)) and \(RecommenderConfig.maxCanK) candidates")
+        }
+    }
+}

@@ -1,0 +1,111 @@
+import Foundation
+@testable import HerdCLI
+import HerdFeatures
+import HerdTraining
+import XCTest
+
+/// `herd serve` after the workflow: the recommend route (Friesian's JSON), bad requests → 400
+/// JSON, health/readiness/metrics, the page, a short `herd loadtest`, and SIGTERM → clean exit.
+final class ServeCLITests: XCTestCase {
+    private func get(_ port: Int, _ path: String) throws -> (status: Int, body: String) {
+        // A raw keep-alive-free GET through the load client's connection type, reading the whole body.
+        let target = try HTTPTarget(url: "http://127.0.0.1:\(port)\(path)")
+        let c = HTTPConnection(target: target, timeout: 10)
+        let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n".utf8)
+        c.keepBody = true
+        let (status, _) = try c.roundTrip(request)
+        return (status, String(decoding: c.lastBody, as: UTF8.self))
+    }
+
+    private func status(_ port: Int, _ path: String) throws -> Int {
+        let c = HTTPConnection(target: try HTTPTarget(url: "http://127.0.0.1:\(port)\(path)"), timeout: 10)
+        return try c.roundTrip(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)).status
+    }
+
+    func testServeAnswersRecommendationsAndShutsDownOnSIGTERM() throws {
+        let ws = Workspace(path: try CLIFixtures.scratch("serve-ws").path)
+        let w = ws.root.path
+        for args in [["generate", "recsys2021", "--rows", "3000", "--seed", "5", "--workspace", w],
+                     ["preprocess", "recsys2021", "--workspace", w],
+                     ["train", "--workspace", w, "--model", "wnd", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
+                     ["train", "--workspace", w, "--model", "twotower", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
+                     ["predict", "--workspace", w, "--name", "twotower"],
+                     ["nearline", "--workspace", w, "--index", "Flat"]] {
+            let run = try HerdBinary.run(args, timeout: 120)
+            XCTAssertTrue(run.succeeded, run.transcript)
+            guard run.succeeded else { return }
+        }
+        let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
+        let items = Set(try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!)
+
+        let server = try HerdBinary.start(["serve", "--workspace", w, "--port", "0"])
+        defer { if server.isRunning { kill(server.pid, SIGKILL) } }
+        var port = 0
+        let deadline = Date().addingTimeInterval(60)
+        while port == 0 && Date() < deadline && server.isRunning {
+            let out = (try? String(contentsOf: server.logs.appendingPathComponent("stdout"), encoding: .utf8)) ?? ""
+            if let line = out.split(separator: "\n").first(where: { $0.hasPrefix("listening on http://") }),
+               let p = line.split(separator: ":").last.flatMap({ Int($0) }) {
+                port = p
+            } else {
+                usleep(100_000)
+            }
+        }
+        XCTAssertGreaterThan(port, 0, "serve never said it was listening\n\(server.stderrSoFar)")
+        guard port > 0 else { return }
+
+        // A known user: k distinct item ids, probabilities descending, Friesian's keys.
+        let (okStatus, okBody) = try get(port, "/recommender/recommend/\(users[0])?k=5&canK=40")
+        XCTAssertEqual(okStatus, 200, okBody)
+        let answer = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(okBody.utf8)) as? [String: Any])
+        let ids = try XCTUnwrap(answer["ids"] as? [Int]).map(Int64.init)
+        let probs = try XCTUnwrap(answer["probs"] as? [Double])
+        XCTAssertEqual(ids.count, 5)
+        XCTAssertEqual(Set(ids).count, 5)
+        XCTAssertTrue(ids.allSatisfy(items.contains))
+        XCTAssertEqual(probs, probs.sorted(by: >))
+        XCTAssertEqual(answer["success"] as? Bool, true)
+        XCTAssertTrue(answer["errorCode"] is NSNull && answer["errorMsg"] is NSNull, okBody)
+
+        // Unknown user: cold start.
+        let (_, coldBody) = try get(port, "/recommender/recommend/987654321?k=3")
+        XCTAssertTrue(coldBody.contains("\"coldStart\":true"), coldBody)
+
+        // Bad requests: 400 with a JSON error, and the server keeps answering.
+        for bad in ["/recommender/recommend/abc", "/recommender/recommend/1?k=0", "/recommender/recommend/1?k=-3",
+                    "/recommender/recommend/1?k=99999999", "/recommender/recommend/1?canK=x", "/recommender/recommend/1?k=20&canK=10"] {
+            XCTAssertEqual(try status(port, bad), 400, bad)
+        }
+        XCTAssertEqual(try status(port, "/nope"), 404)
+        XCTAssertEqual(try status(port, "/healthz"), 200)
+        XCTAssertEqual(try status(port, "/readyz"), 200)
+        let page = try get(port, "/")
+        XCTAssertTrue(page.body.contains("/recommender/recommend/"), page.body)
+
+        // A short load test through the real client: no errors.
+        let idsFile = try CLIFixtures.scratch("serve-ids").appendingPathComponent("ids.txt")
+        try users.prefix(50).map(String.init).joined(separator: "\n").write(to: idsFile, atomically: true, encoding: .utf8)
+        let load = try HerdBinary.run(["loadtest", "--url", "http://127.0.0.1:\(port)/recommender/recommend/{id}?k=10&canK=50",
+                                       "--ids", idsFile.path, "--concurrency", "2", "--duration", "1", "--warmup", "0", "--json"])
+        let summary = try assertSucceededJSON(load)
+        XCTAssertEqual(summary["errors"] as? Int, 0, load.transcript)
+        XCTAssertGreaterThan(summary["requests"] as? Int ?? 0, 0)
+
+        let metrics = try get(port, "/metrics").body
+        XCTAssertTrue(metrics.contains("herd_http_requests_total"), metrics)
+        XCTAssertTrue(metrics.contains("route=\"/recommender/recommend\""), metrics)
+        XCTAssertTrue(metrics.contains("herd_recommend_stage_duration_seconds"), metrics)
+        XCTAssertTrue(metrics.contains("status=\"400\""), metrics)
+
+        kill(server.pid, SIGTERM)
+        let ended = server.wait(timeout: 15)
+        XCTAssertFalse(ended.timedOut, ended.transcript)
+        XCTAssertEqual(ended.status, 0, ended.transcript)
+        XCTAssertEqual(ended.crashSigns, [], ended.transcript)
+    }
+
+    func testServeWithoutAWorkspaceSaysWhatToRun() throws {
+        assertFailsCleanly(try HerdBinary.run(["serve", "--workspace", CLIFixtures.scratch("serve-empty").path, "--port", "0"]),
+                           mentioning: ["user.safetensors is missing"])
+    }
+}
