@@ -29,6 +29,8 @@ public struct RecommenderServer {
     public let configuration: Configuration
     public let recommender: Recommender
     public let metrics = ServerMetrics()
+    /// The workspace's exports for TF-Serving-style REST (`/v1/models/…`).
+    public let registry: ModelRegistry
     let logger: Logger
 
     /// Loads everything the recommender needs (errors name the missing file and the command that writes it).
@@ -37,6 +39,8 @@ public struct RecommenderServer {
         var logger = Logger(label: "herd.serve")
         logger.logLevel = .info
         self.logger = logger
+        let registryLogger = logger
+        registry = ModelRegistry(workspace: configuration.workspace, log: { line in registryLogger.info("\(line)") })
         recommender = try Recommender.load(workspace: configuration.workspace, storeSpec: configuration.storeSpec,
                                            rankingModel: configuration.rankingModel, config: configuration.recommender, log: log)
     }
@@ -45,6 +49,7 @@ public struct RecommenderServer {
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
         RecommenderRoutes.add(to: router, recommender: recommender, metrics: metrics)
+        TFServingRoutes.add(to: router, registry: registry, metrics: metrics)
         return router
     }
 

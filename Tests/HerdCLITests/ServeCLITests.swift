@@ -17,6 +17,15 @@ final class ServeCLITests: XCTestCase {
         return (status, String(decoding: c.lastBody, as: UTF8.self))
     }
 
+    private func post(_ port: Int, _ path: String, _ body: String) throws -> (status: Int, body: String) {
+        let c = HTTPConnection(target: try HTTPTarget(url: "http://127.0.0.1:\(port)\(path)"), timeout: 10)
+        c.keepBody = true
+        let bytes = Array(body.utf8)
+        let head = "POST \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(bytes.count)\r\n\r\n"
+        let (status, _) = try c.roundTrip(Array(head.utf8) + bytes)
+        return (status, String(decoding: c.lastBody, as: UTF8.self))
+    }
+
     private func status(_ port: Int, _ path: String) throws -> Int {
         let c = HTTPConnection(target: try HTTPTarget(url: "http://127.0.0.1:\(port)\(path)"), timeout: 10)
         return try c.roundTrip(Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8)).status
@@ -96,6 +105,64 @@ final class ServeCLITests: XCTestCase {
         XCTAssertTrue(metrics.contains("route=\"/recommender/recommend\""), metrics)
         XCTAssertTrue(metrics.contains("herd_recommend_stage_duration_seconds"), metrics)
         XCTAssertTrue(metrics.contains("status=\"400\""), metrics)
+
+        // TF-Serving REST: the inputs from the metadata, rows of the test table, predictions equal
+        // to `herd predict` on the same export and rows.
+        let (metaStatus, metaBody) = try get(port, "/v1/models/wnd/metadata")
+        XCTAssertEqual(metaStatus, 200, metaBody)
+        let meta = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(metaBody.utf8)) as? [String: Any])
+        let signature = try XCTUnwrap((meta["metadata"] as? [String: Any])?["signature_def"] as? [String: Any])
+        let inputs = try XCTUnwrap(signature["inputs"] as? [String: Any]).keys.sorted()
+        let test = try TableFile.read(path: ws.table("test").path)
+        var instances: [[String: Any]] = []
+        for r in 0..<4 {
+            var row: [String: Any] = [:]
+            for name in inputs {
+                let c = try test.column(name)
+                if c.isNull(r) { continue }
+                if let v = c.int64Values { row[name] = v[r] } else if let v = c.numericValues { row[name] = v[r] }
+                else if let (o, inner) = c.listParts, case .int64(let v) = inner { row[name] = Array(v[Int(o[r])..<Int(o[r + 1])]) }
+            }
+            instances.append(row)
+        }
+        let body = String(decoding: try JSONSerialization.data(withJSONObject: ["instances": instances]), as: UTF8.self)
+        let (pStatus, pBody) = try post(port, "/v1/models/wnd:predict", body)
+        XCTAssertEqual(pStatus, 200, pBody)
+        let served = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(pBody.utf8)) as? [String: Any])?["predictions"] as? [[Double]]).map { $0[0] }
+        let outFile = try CLIFixtures.scratch("serve-pred").appendingPathComponent("p.txt").path
+        let offline = try HerdBinary.run(["predict", "--model", ws.model("wnd", version: 1).path, "--data", ws.table("test").path, "--out", outFile])
+        XCTAssertTrue(offline.succeeded, offline.transcript)
+        let expected = try String(contentsOfFile: outFile, encoding: .utf8).split(separator: "\n").prefix(4).compactMap { Double($0) }
+        XCTAssertEqual(served.count, 4)
+        for (a, b) in zip(served, expected) { XCTAssertEqual(a, b, accuracy: 1e-5, "served \(served) vs herd predict \(expected)") }
+        // The columnar form gives the same numbers under "outputs".
+        var columns: [String: [Any]] = [:]
+        for name in inputs { columns[name] = instances.map { $0[name] ?? 0 } }
+        let (cStatus, cBody) = try post(port, "/v1/models/wnd/versions/1:predict",
+                                        String(decoding: try JSONSerialization.data(withJSONObject: ["inputs": columns]), as: UTF8.self))
+        XCTAssertEqual(cStatus, 200, cBody)
+        let outputs = try XCTUnwrap((try JSONSerialization.jsonObject(with: Data(cBody.utf8)) as? [String: Any])?["outputs"] as? [[Double]]).map { $0[0] }
+        for (a, b) in zip(outputs, served) { XCTAssertEqual(a, b, accuracy: 1e-6) }
+        // Bad requests: JSON errors with 4xx, never a crash.
+        for (path, bad, code) in [("/v1/models/wnd:predict", "{not json", 400), ("/v1/models/wnd:predict", #"{"instances": [{"nope": 1}]}"#, 400),
+                                  ("/v1/models/wnd:predict", #"{"instances": [{"\#(inputs[0])": -5}]}"#, 400),
+                                  ("/v1/models/wnd:predict", #"{"rows": []}"#, 400), ("/v1/models/nosuch:predict", #"{"instances": [{}]}"#, 404),
+                                  ("/v1/models/wnd/versions/9:predict", #"{"instances": [{}]}"#, 404)] {
+            let (st, b) = try post(port, path, bad)
+            XCTAssertEqual(st, code, "\(path) \(bad) → \(b)")
+            XCTAssertTrue(b.contains("\"error\""), b)
+        }
+        // A corrupt new version is refused while version 1 keeps serving.
+        let v2 = ws.model("wnd", version: 2)
+        try FileManager.default.copyItem(at: ws.model("wnd", version: 1), to: v2)
+        let weights = v2.appendingPathComponent("weights.safetensors")
+        var bytes = try Data(contentsOf: weights)
+        bytes[bytes.count - 1] ^= 0xFF
+        try bytes.write(to: weights)
+        let (again, againBody) = try post(port, "/v1/models/wnd:predict", body)
+        XCTAssertEqual(again, 200, againBody)
+        let (_, statusBody) = try get(port, "/v1/models/wnd")
+        XCTAssertTrue(statusBody.contains("\"state\":\"END\"") && statusBody.contains("\"state\":\"AVAILABLE\""), statusBody)
 
         kill(server.pid, SIGTERM)
         let ended = server.wait(timeout: 15)
