@@ -22,6 +22,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch).") var microBatch = 64
+    @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
+    @Option(help: "More TF-Serving models, NAME=DIR[,NAME=DIR…]: an export directory, a herd train --out directory, or a directory of version subdirectories.") var models: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535, got \(port)") }
@@ -37,6 +39,8 @@ struct Serve: AsyncParsableCommand {
         c.rankingModel = model
         c.recommender.microBatch = microBatch
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
+        c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)
+        c.models = try models.map(RecommenderServer.parseModels) ?? [:]
         let server = try RecommenderServer(configuration: c) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))
         }
