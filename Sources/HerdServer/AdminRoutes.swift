@@ -20,15 +20,18 @@ public enum AdminRoutes {
     public static let maxBodyBytes = 32 << 20
 
     public static func add(to router: Router<BasicRequestContext>, server: RecommenderServer) {
-        add(to: router, token: server.configuration.adminToken, live: server.live, registry: server.registry,
-            indexFile: server.configuration.workspace.itemIndex, metrics: server.metrics)
+        let c = server.configuration
+        // The ranking model's version after a reload, when it is a workspace model name.
+        let version: @Sendable () -> Int? = { c.rankingModel.contains("/") ? nil : c.workspace.latestVersion(of: c.rankingModel) }
+        add(to: router, token: c.adminToken, live: server.live, registry: server.registry,
+            indexFile: c.workspace.itemIndex, rankingVersion: version, metrics: server.metrics)
     }
 
     public static func add(to router: Router<BasicRequestContext>, token: String?, live: LiveRecommender, registry: ModelRegistry,
-                           indexFile: URL?, metrics: ServerMetrics) {
+                           indexFile: URL?, rankingVersion: @escaping @Sendable () -> Int? = { nil }, metrics: ServerMetrics) {
         router.post("/admin/reload") { request, _ -> Response in
             let t0 = ContinuousClock.now
-            let response = await reload(request, token: token, live: live, registry: registry)
+            let response = await reload(request, token: token, live: live, registry: registry, rankingVersion: rankingVersion)
             metrics.request(route: "/admin/reload", status: Int(response.status.code), seconds: RecommenderRoutes.seconds(since: t0))
             return response
         }
@@ -62,18 +65,21 @@ public enum AdminRoutes {
         return diff == 0
     }
 
-    private static func reload(_ request: Request, token: String?, live: LiveRecommender, registry: ModelRegistry) async -> Response {
+    private static func reload(_ request: Request, token: String?, live: LiveRecommender, registry: ModelRegistry,
+                               rankingVersion: @Sendable () -> Int?) async -> Response {
         if let refusal = authorize(request, token: token) { return refusal }
         let t0 = ContinuousClock.now
         do {
             let r = try await offload { try live.reload() }
             let retried = registry.forgetRefused()
             let c = r.context
-            return json([
+            var answer: [String: Any] = [
                 "reloaded": true, "index": c.index.spec, "index_count": c.index.count, "users": c.userEmbeddings.count,
                 "store": c.store.spec, "ranking_model": c.ranking.config.kind.rawValue, "model_versions_retried": retried,
                 "seconds": RecommenderRoutes.seconds(since: t0),
-            ], .ok)
+            ]
+            if let v = rankingVersion() { answer["ranking_version"] = v }
+            return json(answer, .ok)
         } catch {
             return Self.error("reload failed: \(error); the previous recommender keeps serving", .internalServerError)
         }

@@ -44,7 +44,9 @@ public enum RecommenderRoutes {
             return json(#"{"status":"ok"}"#, status: .ok)
         }
         router.get("/readyz") { _, _ -> Response in
-            switch live.current.readiness {
+            // NOTE: readiness may probe the store (a Redis PING): off the event loop.
+            let readiness = (try? await offload { live.current.readiness }) ?? .degraded("readiness check failed")
+            switch readiness {
             case .ready:
                 metrics.request(route: "/readyz", status: 200, seconds: 0)
                 return json(#"{"status":"ready"}"#, status: .ok)

@@ -233,10 +233,24 @@ final class ServeOpsCLITests: XCTestCase {
         XCTAssertEqual(row["language"] as? Int, 1)
         XCTAssertEqual(row["tweet_id"] as? Int, Int(newID))
 
-        // Reload: the index comes back from disk with the item (the add saved it).
-        let reloaded = try http("POST", "\(server.base)/admin/reload", headers: auth)
-        XCTAssertEqual(reloaded.status, 200, reloaded.text)
-        XCTAssertEqual(try reloaded.object()["index_count"] as? Int, items.count + 1, reloaded.text)
+        // Reload under load: a new ranking version is picked up, the index comes back from disk
+        // with the item (the add saved it), and no request in flight fails.
+        try FileManager.default.copyItem(at: ws.model("wnd", version: 1), to: ws.model("wnd", version: 2))
+        let idsFile = try CLIFixtures.scratch("serveops-admin-ids").appendingPathComponent("ids.txt")
+        try userIDs.prefix(50).map(String.init).joined(separator: "\n").write(to: idsFile, atomically: true, encoding: .utf8)
+        let load = try HerdBinary.start(["loadtest", "--url", "\(server.base)/recommender/recommend/{id}?k=10&canK=50",
+                                         "--ids", idsFile.path, "--concurrency", "2", "--duration", "3", "--warmup", "0", "--json"])
+        usleep(500_000)
+        for _ in 0..<3 {
+            let reloaded = try http("POST", "\(server.base)/admin/reload", headers: auth)
+            XCTAssertEqual(reloaded.status, 200, reloaded.text)
+            XCTAssertEqual(try reloaded.object()["index_count"] as? Int, items.count + 1, reloaded.text)
+            XCTAssertEqual(try reloaded.object()["ranking_version"] as? Int, 2, reloaded.text)
+            usleep(300_000)
+        }
+        let summary = try assertSucceededJSON(load.wait(timeout: 60))
+        XCTAssertEqual(summary["errors"] as? Int, 0, "requests failed during reloads: \(summary)")
+        XCTAssertGreaterThan(summary["requests"] as? Int ?? 0, 0)
         XCTAssertTrue(try recommended().ids.contains(newID))
 
         // Bad bodies: 400 with a JSON error.
@@ -387,6 +401,10 @@ final class ServeOpsCLITests: XCTestCase {
         // Redis down: answers still come, degraded, within the deadline; /readyz says degraded.
         try redis.cli(["SAVE"])  // so the restarted server has the rows again
         redis.stop()
+        // Before any request: the readiness probe PINGs a store idle for over a second.
+        usleep(1_200_000)
+        let idle = try http("GET", "\(served.base)/readyz")
+        XCTAssertEqual(idle.status, 503, "Redis is down but /readyz says \(idle.text)")
         for u in users.prefix(5) {
             let t0 = Date()
             let a = try answer(served, u)
