@@ -352,10 +352,17 @@ public struct FittedPipeline: Sendable, Equatable {
 
     /// The fitted pipeline as pretty JSON (sorted keys): each step as written, plus its `fitted`
     /// state — the contents of `pipeline.fitted.json`.
-    public func jsonData() throws -> Data {
+    public func jsonData() throws -> Data { try jsonData(fastStrings: true) }
+
+    /// `jsonData()`; `fastStrings: false` leaves the long string arrays to `JSONEncoder` too
+    /// (tests check both give the same bytes).
+    func jsonData(fastStrings: Bool) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(FittedFileOut(steps: steps))
+        guard fastStrings else { return try encoder.encode(FittedFileOut(steps: steps)) }
+        let arrays = StringArrays()
+        encoder.userInfo[StringArrays.key] = arrays
+        return arrays.splice(try encoder.encode(FittedFileOut(steps: steps)))
     }
 
     /// Writes `jsonData()` to `path`.
@@ -374,8 +381,20 @@ public struct FittedPipeline: Sendable, Equatable {
     /// Decodes the JSON of `jsonData()`; `source` names it in errors (a path, or the export
     /// holding it).
     public static func decode(_ data: Data, source: String) throws -> FittedPipeline {
+        try decode(data, source: source, fastStrings: true)
+    }
+
+    /// `decode(_:source:)`; `fastStrings: false` leaves the long string arrays to `JSONDecoder`.
+    static func decode(_ data: Data, source: String, fastStrings: Bool) throws -> FittedPipeline {
         let file: FittedFile
-        do { file = try JSONDecoder().decode(FittedFile.self, from: data) } catch {
+        let decoder = JSONDecoder()
+        var json = data
+        if fastStrings {
+            let (rewritten, arrays) = StringArrays.extract(data)
+            json = rewritten
+            decoder.userInfo[StringArrays.key] = arrays
+        }
+        do { file = try decoder.decode(FittedFile.self, from: json) } catch {
             throw FeatureError.invalidPipeline("\(source): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }
         guard file.formatVersion == formatVersion else {
