@@ -79,7 +79,7 @@ struct PreprocessTable: ParsableCommand {
         let t2 = Date()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let tablePath = (out as NSString).appendingPathComponent("table.herdtable")
-        try TableFile.write(output, to: tablePath)
+        try TableFile.write(output, to: tablePath, durable: false)  // NOTE: a rerun recreates it
         var written = [tablePath]
         if csv {
             let csvPath = (out as NSString).appendingPathComponent("table.csv")
