@@ -72,9 +72,9 @@ struct PreprocessTable: ParsableCommand {
         let fittedPipeline: FittedPipeline
         if let loadedFitted {
             fittedPipeline = loadedFitted
-            output = try fittedPipeline.apply(table, absent: absent)
+            output = try fittedPipeline.apply(consume table, absent: absent)  // NOTE: raw columns freed as replaced
         } else {
-            (output, fittedPipeline) = try loadedPipeline!.fit(table, absent: absent)
+            (output, fittedPipeline) = try loadedPipeline!.fit(consume table, absent: absent)
         }
         let t2 = Date()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

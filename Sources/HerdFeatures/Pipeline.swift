@@ -70,8 +70,12 @@ public struct Pipeline: Sendable, Equatable {
     /// Runs every step on `table`, fitting the fitted ones; returns the transformed table and the
     /// fitted pipeline. `absent`: input columns `table` lacks because they are dropped unread
     /// (`unreadColumns`); the steps that drop them skip them.
-    public func fit(_ table: FeatureTable, absent: Set<String> = []) throws -> (FeatureTable, FittedPipeline) {
-        var t = table
+    ///
+    /// NOTE: `table` is consumed: a caller that passes its last reference (`fit(consume raw)`)
+    /// lets each raw column be freed as soon as a step replaces it, so the peak memory is not the
+    /// raw table plus the transformed one.
+    public func fit(_ table: consuming FeatureTable, absent: Set<String> = []) throws -> (FeatureTable, FittedPipeline) {
+        var t = consume table
         var fitted: [FittedStep] = []
         var absent = absent
         for (i, step) in steps.enumerated() {
@@ -333,9 +337,9 @@ public struct FittedPipeline: Sendable, Equatable {
         steps.flatMap { if case .indices(let i)? = $0.state { return i } else { return [] } }
     }
 
-    /// Transforms `table`; `absent` as in `Pipeline.fit`.
-    public func apply(_ table: FeatureTable, absent: Set<String> = []) throws -> FeatureTable {
-        var t = table
+    /// Transforms `table` (consumed, as in `Pipeline.fit`); `absent` as in `Pipeline.fit`.
+    public func apply(_ table: consuming FeatureTable, absent: Set<String> = []) throws -> FeatureTable {
+        var t = consume table
         var absent = absent
         for (i, s) in steps.enumerated() {
             let run = absent.isEmpty ? s.step : s.step.ignoring(absent: absent)
