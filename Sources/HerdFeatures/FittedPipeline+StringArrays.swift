@@ -123,12 +123,12 @@ final class StringArrays: @unchecked Sendable {
     /// `JSONDecoder` (which then reports errors as before).
     static func extract(_ json: Data) -> (json: Data, arrays: StringArrays) {
         let stash = StringArrays()
-        let src = [UInt8](json)
         var out: [UInt8] = []
-        out.reserveCapacity(src.count / 8)
-        var copied = 0  // src[..<copied] is in `out`
+        out.reserveCapacity(json.count / 8)
+        var copied = 0  // json[..<copied] is in `out`
         let key = Array("\"values\"".utf8)
-        src.withUnsafeBufferPointer { b in
+        json.withUnsafeBytes { raw in
+            let b = raw.bindMemory(to: UInt8.self)
             var i = 0
             while i < b.count {
                 guard b[i] == 34 else {
@@ -152,7 +152,7 @@ final class StringArrays: @unchecked Sendable {
             }
         }
         guard !stash.arrays.isEmpty else { return (json, stash) }
-        out.append(contentsOf: src[copied...])
+        json.withUnsafeBytes { out.append(contentsOf: $0[copied...]) }
         return (Data(out), stash)
     }
 
@@ -184,8 +184,21 @@ final class StringArrays: @unchecked Sendable {
         var bytes: [UInt8] = []
         while true {
             guard i < b.count, b[i] == 34 else { return nil }
-            bytes.removeAll(keepingCapacity: true)
             i += 1
+            // Fast path: no escapes (every id) — the string straight from the text.
+            var j = i
+            while j < b.count, b[j] != 34, b[j] != 92, b[j] >= 32 { j += 1 }
+            if j < b.count, b[j] == 34 {
+                guard let s = String(validating: UnsafeBufferPointer(rebasing: b[i..<j]), as: UTF8.self) else { return nil }
+                strings.append(s)
+                i = skipSpace(b, j + 1)
+                guard i < b.count else { return nil }
+                if b[i] == UInt8(ascii: "]") { return (strings, i + 1) }
+                guard b[i] == UInt8(ascii: ",") else { return nil }
+                i = skipSpace(b, i + 1)
+                continue
+            }
+            bytes.removeAll(keepingCapacity: true)
             while true {
                 guard i < b.count else { return nil }
                 let c = b[i]
