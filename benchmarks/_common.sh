@@ -73,8 +73,9 @@ last_json() {
 }
 
 # Runs a command under `/usr/bin/time -v` and prints its last stdout line (a JSON object, see
-# last_json) with "time_v": {"peak_rss_bytes", "wall_s"} added: the kernel's peak RSS of the
-# process and its end-to-end wall time (process start and imports included). Needs $PY.
+# last_json) with "time_v": {"peak_rss_bytes", "wall_s", "user_s", "sys_s"} added: the kernel's
+# peak RSS of the process, its end-to-end wall time (process start and imports included) and its
+# CPU seconds (steadier than wall time on a busy machine). Needs $PY.
 measured_json() {
   local tv j
   tv=$(mktemp)
@@ -90,7 +91,10 @@ if wall:
     secs = 0.0
     for part in wall.group(1).split(":"):
         secs = secs * 60 + float(part)
-doc["time_v"] = {"peak_rss_bytes": int(rss.group(1)) * 1024 if rss else None, "wall_s": secs}
+user = re.search(r"User time \(seconds\): ([\d.]+)", text)
+system = re.search(r"System time \(seconds\): ([\d.]+)", text)
+doc["time_v"] = {"peak_rss_bytes": int(rss.group(1)) * 1024 if rss else None, "wall_s": secs,
+                 "user_s": float(user.group(1)) if user else None, "sys_s": float(system.group(1)) if system else None}
 print(json.dumps(doc))
 PYEOF
   rm -f "$tv"

@@ -100,24 +100,27 @@ def preprocess(runs, meta):
             "ratio_peak_rss_herd_over_polars": mem}
 
 
-def recsys_preprocess(runs, meta):
-    """Herd (fit on train + apply to test, two processes) against the polars twin (one process):
-    rows/s over the tools' own read + transform + write seconds, end-to-end wall and peak RSS from
-    /usr/bin/time -v, and the output check."""
+def _recsys_preprocess_repeat(runs):
+    """One repeat: Herd's two processes summed (peak RSS: the larger), the polars run."""
     polars = next((r["result"] for r in runs if r["who"] == "polars"), {}) or {}
     herds = {r["split"]: r["result"] for r in runs if r["who"] == "herd"}
-    checks = {r["split"]: r["result"] for r in runs if r["who"] == "check"}
     herd = None
+
+    def cpu(tv):
+        return tv["user_s"] + tv["sys_s"] if _num(tv.get("user_s")) is not None and _num(tv.get("sys_s")) is not None else None
+
     if herds and all("error" not in h for h in herds.values()):
         rows = sum(h.get("rows", 0) for h in herds.values())
         work = sum(h.get("read_s", 0) + h.get("transform_s", 0) + h.get("write_s", 0) for h in herds.values())
         walls = [h.get("time_v", {}).get("wall_s") for h in herds.values()]
         rsss = [h.get("time_v", {}).get("peak_rss_bytes") for h in herds.values()]
+        cpus = [cpu(h.get("time_v", {})) for h in herds.values()]
         herd = {"rows": rows, "work_s": work, "rows_per_s": rows / work if work > 0 else None,
                 "read_s": sum(h.get("read_s", 0) for h in herds.values()),
                 "transform_s": sum(h.get("transform_s", 0) for h in herds.values()),
                 "write_s": sum(h.get("write_s", 0) for h in herds.values()),
                 "wall_s": sum(w for w in walls if _num(w) is not None) if all(_num(w) is not None for w in walls) else None,
+                "cpu_s": sum(cpus) if all(c is not None for c in cpus) else None,
                 "peak_rss_bytes": max(rsss) if all(_num(x) is not None for x in rsss) else None}
         herd["wall_rows_per_s"] = rows / herd["wall_s"] if _num(herd["wall_s"]) else None
     pol = None
@@ -125,33 +128,69 @@ def recsys_preprocess(runs, meta):
         tv = polars.get("time_v", {})
         pol = {"rows": polars.get("rows"), "work_s": polars.get("wall_s"), "rows_per_s": polars.get("rows_per_s"),
                "read_s": polars.get("read_s"), "transform_s": polars.get("transform_s"), "write_s": polars.get("write_s"),
-               "wall_s": tv.get("wall_s"), "peak_rss_bytes": tv.get("peak_rss_bytes")}
+               "wall_s": tv.get("wall_s"), "cpu_s": cpu(tv), "peak_rss_bytes": tv.get("peak_rss_bytes")}
         pol["wall_rows_per_s"] = pol["rows"] / pol["wall_s"] if _num(pol["wall_s"]) and _num(pol["rows"]) else None
+    return pol, herd, herds, polars
+
+
+def recsys_preprocess(runs, meta):
+    """Herd (fit on train + apply to test, two processes) against the polars twin (one process),
+    interleaved REPEATS times: rows/s over the tools' own read + transform + write seconds,
+    end-to-end wall, CPU seconds and peak RSS from /usr/bin/time -v, per repeat; the ratios'
+    medians (range); and the output check."""
+    checks = {r["split"]: r["result"] for r in runs if r["who"] == "check"}
+    reps = sorted({r.get("repeat", 1) for r in runs if r["who"] in ("herd", "polars")})
+    per = [_recsys_preprocess_repeat([r for r in runs if r.get("repeat", 1) == k and r["who"] in ("herd", "polars")])
+           for k in reps]
     print()
     print(f"{'who':<14} {'rows':>9} {'read s':>7} {'transf s':>8} {'write s':>7} {'rows/s':>11} {'wall s':>7} "
-          f"{'rows/s wall':>11} {'peak RSS MiB':>12}")
-    for name, r in (("polars", pol), ("herd", herd)):
-        if r is None:
-            print(f"{name:<14} {'(not run / failed)':>20}")
-            continue
-        rss = r.get("peak_rss_bytes")
-        print(f"{name:<14} {_fmt(r.get('rows')):>9} {_fmt(r.get('read_s'), '.2f'):>7} {_fmt(r.get('transform_s'), '.2f'):>8} "
-              f"{_fmt(r.get('write_s'), '.2f'):>7} {_fmt(r.get('rows_per_s')):>11} {_fmt(r.get('wall_s'), '.2f'):>7} "
-              f"{_fmt(r.get('wall_rows_per_s')):>11} {_fmt(rss / 2**20 if _num(rss) else None):>12}")
-    speed = _ratio(herd and herd.get("rows_per_s"), pol and pol.get("rows_per_s"))
-    wall = _ratio(herd and herd.get("wall_rows_per_s"), pol and pol.get("wall_rows_per_s"))
-    mem = _ratio(herd and herd.get("peak_rss_bytes"), pol and pol.get("peak_rss_bytes"))
-    print(f"{'herd / polars':<14} {'':>9} {'':>7} {'':>8} {'':>7} {_fmt(speed, '.2f') + 'x':>11} {'':>7} "
-          f"{_fmt(wall, '.2f') + 'x':>11} {_fmt(mem, '.2f') + 'x':>12}")
+          f"{'rows/s wall':>11} {'CPU s':>6} {'peak RSS MiB':>12}")
+    ratios = {"speed": [], "wall": [], "cpu": [], "mem": []}
+    for k, (pol, herd, _, _) in zip(reps, per):
+        for name, r in (("polars", pol), ("herd", herd)):
+            label = f"{name} #{k}" if len(reps) > 1 else name
+            if r is None:
+                print(f"{label:<14} {'(not run / failed)':>20}")
+                continue
+            rss = r.get("peak_rss_bytes")
+            print(f"{label:<14} {_fmt(r.get('rows')):>9} {_fmt(r.get('read_s'), '.2f'):>7} {_fmt(r.get('transform_s'), '.2f'):>8} "
+                  f"{_fmt(r.get('write_s'), '.2f'):>7} {_fmt(r.get('rows_per_s')):>11} {_fmt(r.get('wall_s'), '.2f'):>7} "
+                  f"{_fmt(r.get('wall_rows_per_s')):>11} {_fmt(r.get('cpu_s'), '.2f'):>6} {_fmt(rss / 2**20 if _num(rss) else None):>12}")
+        ratios["speed"].append(_ratio(herd and herd.get("rows_per_s"), pol and pol.get("rows_per_s")))
+        ratios["wall"].append(_ratio(herd and herd.get("wall_rows_per_s"), pol and pol.get("wall_rows_per_s")))
+        ratios["cpu"].append(_ratio(pol and pol.get("cpu_s"), herd and herd.get("cpu_s")))  # polars CPU / Herd CPU
+        ratios["mem"].append(_ratio(herd and herd.get("peak_rss_bytes"), pol and pol.get("peak_rss_bytes")))
+
+    def summary(xs):
+        xs = [x for x in xs if _num(x) is not None]
+        return (_median(xs), min(xs), max(xs)) if xs else (None, None, None)
+
+    stats = {k: summary(v) for k, v in ratios.items()}
+
+    def show(k):
+        m, lo, hi = stats[k]
+        return f"{_fmt(m, '.2f')}x" + (f" ({lo:.2f}-{hi:.2f})" if len(reps) > 1 and m is not None else "")
+
+    print(f"herd / polars (median{' of ' + str(len(reps)) if len(reps) > 1 else ''}): rows/s {show('speed')}, "
+          f"rows/s wall {show('wall')}, CPU polars/herd {show('cpu')}, peak RSS {show('mem')}")
     equal = bool(checks) and all(c.get("equal") is True for c in checks.values())
     for split, c in sorted(checks.items()):
         print(f"output check {split}: {'EQUAL' if c.get('equal') else 'DIFFERENT'}"
               + ("" if c.get("equal") else f"  {c.get('differences') or c.get('error')}"))
     if not checks:
         print("output check: not run")
+    # The repeat whose rows/s ratio is the median stands for the run in "polars"/"herd".
+    mid = 0
+    if [x for x in ratios["speed"] if _num(x) is not None]:
+        mid = min(range(len(per)), key=lambda i: abs((ratios["speed"][i] or 0) - (stats["speed"][0] or 0)))
+    pol, herd, herds, polars = per[mid] if per else (None, None, {}, {})
     return {"polars": pol, "herd": herd, "herd_runs": herds, "polars_run": polars, "checks": checks,
-            "outputs_equal": equal, "ratio_rows_per_s_herd_over_polars": speed,
-            "ratio_wall_rows_per_s_herd_over_polars": wall, "ratio_peak_rss_herd_over_polars": mem}
+            "outputs_equal": equal, "repeats": [{"polars": p, "herd": h} for p, h, _, _ in per],
+            "ratio_rows_per_s_herd_over_polars": stats["speed"][0],
+            "ratio_rows_per_s_range": [stats["speed"][1], stats["speed"][2]],
+            "ratio_wall_rows_per_s_herd_over_polars": stats["wall"][0],
+            "ratio_cpu_s_polars_over_herd": stats["cpu"][0],
+            "ratio_peak_rss_herd_over_polars": stats["mem"][0]}
 
 
 def quality(runs, meta):

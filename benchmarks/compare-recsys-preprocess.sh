@@ -6,7 +6,8 @@
 #   DIR holds train.txt and test.txt in RecSys 2021 format. Without it, generates them with
 #   `herd generate recsys2021 --rows $ROWS --seed 1 --out DIR` (DIR = benchmarks/results/
 #   data-recsys-<rows>, reused if present).
-# Env:   ROWS (1000000)  HERD  HERD_ARGS (extra `herd preprocess` args)  POLARS_ARGS (extra twin args)
+# Env:   ROWS (1000000)  REPEATS (3: polars and Herd interleaved, median ratio reported)
+#        HERD  HERD_ARGS (extra `herd preprocess` args)  POLARS_ARGS (extra twin args)
 #        QUIET_MAX (10 %) QUIET_SECONDS (1)  KEEP_OUTPUTS (0: delete the transformed tables afterwards)
 # Herd runs `herd preprocess --pipeline examples/recsys2021/pipeline.json --schema
 # examples/recsys2021/schema.json --input DIR/train.txt --out O/train` and then `--apply
@@ -15,7 +16,8 @@
 # transformed train and test tables column by column (ids, bins, labels, cross exact; min-max
 # within 1e-6). Rows/s = (train + test rows) / (read + transform + write seconds, as each tool
 # reports them); end-to-end wall (process start and imports included) and peak RSS come from
-# /usr/bin/time -v (Herd: the larger of its two processes). Writes
+# /usr/bin/time -v (Herd: the larger of its two processes), and CPU seconds (user + sys) of each
+# side. The load average is printed before each repeat. Outputs are checked on the last repeat. Writes
 # benchmarks/results/recsys-preprocess-<UTC stamp>.json. Final figures: release build, quiet machine.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
@@ -49,24 +51,29 @@ trap cleanup EXIT
 check_quiet
 BUSY_BEFORE=$BUSY_PCT
 
-say "polars twin (fit on train, apply to test)"
-# shellcheck disable=SC2086
-j=$(measured_json "$PY" "$ROOT/benchmarks/peers/polars_recsys_preprocess.py" --train "$DATA/train.txt" \
-      --test "$DATA/test.txt" --out "$OUTS/polars" --json ${POLARS_ARGS:-})
-echo "{\"who\":\"polars\",\"split\":\"both\",\"result\":$j}" >> "$RUNS"
+REPEATS=${REPEATS:-3}
+for ((rep = 1; rep <= REPEATS; rep++)); do
+  say "repeat $rep/$REPEATS (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
+  rm -rf "$OUTS"  # only the last repeat's outputs are kept for the check
+  say "polars twin (fit on train, apply to test)"
+  # shellcheck disable=SC2086
+  j=$(measured_json "$PY" "$ROOT/benchmarks/peers/polars_recsys_preprocess.py" --train "$DATA/train.txt" \
+        --test "$DATA/test.txt" --out "$OUTS/polars" --json ${POLARS_ARGS:-})
+  echo "{\"who\":\"polars\",\"split\":\"both\",\"repeat\":$rep,\"result\":$j}" >> "$RUNS"
 
-if [[ -n "$HERD_BIN" ]]; then
-  say "herd preprocess --pipeline (train)"
-  # shellcheck disable=SC2086
-  j=$(measured_json "$HERD_BIN" preprocess --pipeline "$PIPELINE" --schema "$SCHEMA" --input "$DATA/train.txt" \
-        --out "$OUTS/herd-train" --json ${HERD_ARGS:-})
-  echo "{\"who\":\"herd\",\"split\":\"train\",\"result\":$j}" >> "$RUNS"
-  say "herd preprocess --apply (test)"
-  # shellcheck disable=SC2086
-  j=$(measured_json "$HERD_BIN" preprocess --apply "$OUTS/herd-train/pipeline.fitted.json" --schema "$SCHEMA" \
-        --input "$DATA/test.txt" --out "$OUTS/herd-test" --json ${HERD_ARGS:-})
-  echo "{\"who\":\"herd\",\"split\":\"test\",\"result\":$j}" >> "$RUNS"
-fi
+  if [[ -n "$HERD_BIN" ]]; then
+    say "herd preprocess --pipeline (train)"
+    # shellcheck disable=SC2086
+    j=$(measured_json "$HERD_BIN" preprocess --pipeline "$PIPELINE" --schema "$SCHEMA" --input "$DATA/train.txt" \
+          --out "$OUTS/herd-train" --json ${HERD_ARGS:-})
+    echo "{\"who\":\"herd\",\"split\":\"train\",\"repeat\":$rep,\"result\":$j}" >> "$RUNS"
+    say "herd preprocess --apply (test)"
+    # shellcheck disable=SC2086
+    j=$(measured_json "$HERD_BIN" preprocess --apply "$OUTS/herd-train/pipeline.fitted.json" --schema "$SCHEMA" \
+          --input "$DATA/test.txt" --out "$OUTS/herd-test" --json ${HERD_ARGS:-})
+    echo "{\"who\":\"herd\",\"split\":\"test\",\"repeat\":$rep,\"result\":$j}" >> "$RUNS"
+  fi
+done
 check_quiet
 BUSY_AFTER=$BUSY_PCT
 
@@ -82,4 +89,4 @@ fi
 OUT="$RESULTS/recsys-preprocess-$STAMP.json"
 "$PY" "$ROOT/benchmarks/_summarize.py" recsys-preprocess "$RUNS" "$OUT" \
   --meta data="$DATA" train_bytes="$(stat -c %s "$DATA/train.txt")" test_bytes="$(stat -c %s "$DATA/test.txt")" \
-         busy_pct_before="$BUSY_BEFORE" busy_pct_after="$BUSY_AFTER" quiet_max="${QUIET_MAX:-10}" herd="${HERD_BIN:-}" stamp="$STAMP"
+         busy_pct_before="$BUSY_BEFORE" busy_pct_after="$BUSY_AFTER" repeats="$REPEATS" quiet_max="${QUIET_MAX:-10}" herd="${HERD_BIN:-}" stamp="$STAMP"

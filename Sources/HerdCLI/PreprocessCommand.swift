@@ -72,14 +72,14 @@ struct PreprocessTable: ParsableCommand {
         let fittedPipeline: FittedPipeline
         if let loadedFitted {
             fittedPipeline = loadedFitted
-            output = try fittedPipeline.apply(table, absent: absent)
+            output = try fittedPipeline.apply(consume table, absent: absent)  // NOTE: raw columns freed as replaced
         } else {
-            (output, fittedPipeline) = try loadedPipeline!.fit(table, absent: absent)
+            (output, fittedPipeline) = try loadedPipeline!.fit(consume table, absent: absent)
         }
         let t2 = Date()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let tablePath = (out as NSString).appendingPathComponent("table.herdtable")
-        try TableFile.write(output, to: tablePath)
+        try TableFile.write(output, to: tablePath, durable: false)  // NOTE: a rerun recreates it
         var written = [tablePath]
         if csv {
             let csvPath = (out as NSString).appendingPathComponent("table.csv")

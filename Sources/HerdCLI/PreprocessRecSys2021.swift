@@ -72,7 +72,7 @@ struct PreprocessRecSys2021: ParsableCommand {
         progress("writing \(ws.features.path)")
         try ws.create()
         let tables = [("train", f.train), ("test", f.test), ("user", f.users), ("item", f.items)]
-        for (name, table) in tables { try TableFile.write(table, to: ws.table(name).path) }
+        for (name, table) in tables { try TableFile.write(table, to: ws.table(name).path, durable: false) }  // NOTE: a rerun recreates them
         try f.fitted.save(path: ws.fittedPipeline.path)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

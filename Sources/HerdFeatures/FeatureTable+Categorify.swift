@@ -52,14 +52,14 @@ public struct StringIndex: Sendable, Equatable, Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        try self.init(columns: try c.decode([String].self, forKey: .columns), values: try c.decode([String].self, forKey: .values),
+        try self.init(columns: try c.decode([String].self, forKey: .columns), values: try c.decodeStrings(forKey: .values, userInfo: decoder.userInfo),
                       freqLimit: try c.decode(Int.self, forKey: .freqLimit))
     }
 
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(columns, forKey: .columns)
-        try c.encode(values, forKey: .values)
+        try c.encodeStrings(values, forKey: .values, userInfo: encoder.userInfo)
         try c.encode(freqLimit, forKey: .freqLimit)
     }
 

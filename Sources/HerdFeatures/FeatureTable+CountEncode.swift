@@ -15,6 +15,29 @@ public struct CountEncoding: Sendable, Equatable, Codable {
             case column, values, counts
             case outColumn = "out_column"
         }
+
+        public init(column: String, outColumn: String, values: [String], counts: [Int]) {
+            self.column = column
+            self.outColumn = outColumn
+            self.values = values
+            self.counts = counts
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            column = try c.decode(String.self, forKey: .column)
+            outColumn = try c.decode(String.self, forKey: .outColumn)
+            values = try c.decodeStrings(forKey: .values, userInfo: decoder.userInfo)
+            counts = try c.decode([Int].self, forKey: .counts)
+        }
+
+        public func encode(to encoder: Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(column, forKey: .column)
+            try c.encode(outColumn, forKey: .outColumn)
+            try c.encodeStrings(values, forKey: .values, userInfo: encoder.userInfo)
+            try c.encode(counts, forKey: .counts)
+        }
     }
 
     public var columns: [Counts]

@@ -25,6 +25,8 @@ struct KeyTable: Sendable {
         while c < capacity * 2 { c <<= 1 }
         slots = [UInt64](repeating: 0, count: c)
         mask = c - 1
+        hashes.reserveCapacity(capacity)
+        offsets.reserveCapacity(capacity + 1)
     }
 
     var count: Int { hashes.count }

@@ -70,8 +70,12 @@ public struct Pipeline: Sendable, Equatable {
     /// Runs every step on `table`, fitting the fitted ones; returns the transformed table and the
     /// fitted pipeline. `absent`: input columns `table` lacks because they are dropped unread
     /// (`unreadColumns`); the steps that drop them skip them.
-    public func fit(_ table: FeatureTable, absent: Set<String> = []) throws -> (FeatureTable, FittedPipeline) {
-        var t = table
+    ///
+    /// NOTE: `table` is consumed: a caller that passes its last reference (`fit(consume raw)`)
+    /// lets each raw column be freed as soon as a step replaces it, so the peak memory is not the
+    /// raw table plus the transformed one.
+    public func fit(_ table: consuming FeatureTable, absent: Set<String> = []) throws -> (FeatureTable, FittedPipeline) {
+        var t = consume table
         var fitted: [FittedStep] = []
         var absent = absent
         for (i, step) in steps.enumerated() {
@@ -333,9 +337,9 @@ public struct FittedPipeline: Sendable, Equatable {
         steps.flatMap { if case .indices(let i)? = $0.state { return i } else { return [] } }
     }
 
-    /// Transforms `table`; `absent` as in `Pipeline.fit`.
-    public func apply(_ table: FeatureTable, absent: Set<String> = []) throws -> FeatureTable {
-        var t = table
+    /// Transforms `table` (consumed, as in `Pipeline.fit`); `absent` as in `Pipeline.fit`.
+    public func apply(_ table: consuming FeatureTable, absent: Set<String> = []) throws -> FeatureTable {
+        var t = consume table
         var absent = absent
         for (i, s) in steps.enumerated() {
             let run = absent.isEmpty ? s.step : s.step.ignoring(absent: absent)
@@ -352,10 +356,17 @@ public struct FittedPipeline: Sendable, Equatable {
 
     /// The fitted pipeline as pretty JSON (sorted keys): each step as written, plus its `fitted`
     /// state — the contents of `pipeline.fitted.json`.
-    public func jsonData() throws -> Data {
+    public func jsonData() throws -> Data { try jsonData(fastStrings: true) }
+
+    /// `jsonData()`; `fastStrings: false` leaves the long string arrays to `JSONEncoder` too
+    /// (tests check both give the same bytes).
+    func jsonData(fastStrings: Bool) throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(FittedFileOut(steps: steps))
+        guard fastStrings else { return try encoder.encode(FittedFileOut(steps: steps)) }
+        let arrays = StringArrays()
+        encoder.userInfo[StringArrays.key] = arrays
+        return arrays.splice(try encoder.encode(FittedFileOut(steps: steps)))
     }
 
     /// Writes `jsonData()` to `path`.
@@ -374,8 +385,20 @@ public struct FittedPipeline: Sendable, Equatable {
     /// Decodes the JSON of `jsonData()`; `source` names it in errors (a path, or the export
     /// holding it).
     public static func decode(_ data: Data, source: String) throws -> FittedPipeline {
+        try decode(data, source: source, fastStrings: true)
+    }
+
+    /// `decode(_:source:)`; `fastStrings: false` leaves the long string arrays to `JSONDecoder`.
+    static func decode(_ data: Data, source: String, fastStrings: Bool) throws -> FittedPipeline {
         let file: FittedFile
-        do { file = try JSONDecoder().decode(FittedFile.self, from: data) } catch {
+        let decoder = JSONDecoder()
+        var json = data
+        if fastStrings {
+            let (rewritten, arrays) = StringArrays.extract(data)
+            json = rewritten
+            decoder.userInfo[StringArrays.key] = arrays
+        }
+        do { file = try decoder.decode(FittedFile.self, from: json) } catch {
             throw FeatureError.invalidPipeline("\(source): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }
         guard file.formatVersion == formatVersion else {
