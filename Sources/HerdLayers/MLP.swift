@@ -20,9 +20,10 @@ public final class MLP: @unchecked Sendable {
     ///   `bf16MinWidth` with BF16 GEMMs; narrower ones (DLRM's 13-wide input layer, 16-wide
     ///   embedding layer and every logit layer) stay FP32. NOTE: their GEMMs are too small for
     ///   BF16 to gain (`herd bench kernels` shapes), and keeping the raw dense input and the logit
-    ///   in FP32 keeps the AUC closest to FP32 training.
+    ///   in FP32 keeps the AUC closest to FP32 training. `firstLayerFP32` keeps the first layer FP32
+    ///   whatever its size (an input with indicator columns, multiplied sparsely in FP32).
     public init(name: String, sizes: [Int], lastActivation: Activation, precision: Precision = .fp32, rng: inout SplitMix64,
-                batchNorm: Bool = false, dropout: Float = 0, bf16MinWidth: Int = MLP.defaultBF16MinWidth) {
+                batchNorm: Bool = false, dropout: Float = 0, bf16MinWidth: Int = MLP.defaultBF16MinWidth, firstLayerFP32: Bool = false) {
         precondition(sizes.count >= 2, "an MLP needs at least an input and an output size")
         self.sizes = sizes
         self.precision = precision
@@ -30,7 +31,7 @@ public final class MLP: @unchecked Sendable {
         for i in 0..<(sizes.count - 1) {
             let hidden = i < sizes.count - 2
             let act: Activation = hidden ? (batchNorm ? .none : .relu) : lastActivation
-            let p: Precision = precision == .bf16 && min(sizes[i], sizes[i + 1]) >= bf16MinWidth ? .bf16 : .fp32
+            let p: Precision = precision == .bf16 && min(sizes[i], sizes[i + 1]) >= bf16MinWidth && !(i == 0 && firstLayerFP32) ? .bf16 : .fp32
             layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, precision: p, rng: &rng))
             if hidden && batchNorm { norms.append(BatchNorm(name: "\(name).\(i).norm", features: sizes[i + 1], relu: true)) }
             if hidden && dropout > 0 { dropouts.append(Dropout(rate: dropout, seed: rng.next())) }

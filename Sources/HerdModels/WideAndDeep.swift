@@ -127,7 +127,8 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
         indicatorArch = IndicatorColumns(features: config.indicators, cardinalities: config.indicators.map { config.tableSizes[$0] })
         let deepInputs = (sparseArch?.width ?? 0) + indicatorArch.width + config.denseFeatures
         deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, precision: config.precision, rng: &rng,
-                       batchNorm: config.batchNorm, dropout: config.dropout, bf16MinWidth: config.bf16MinWidth)
+                       batchNorm: config.batchNorm, dropout: config.dropout, bf16MinWidth: config.bf16MinWidth,
+                       firstLayerFP32: indicatorArch.width > 0)
         if indicatorArch.width > 0 && deepArch.layers[0].precision == .fp32 {
             // NOTE: the one-hot block of the deep input is multiplied sparsely (see Linear+IndicatorColumns).
             let start = sparseArch?.width ?? 0
