@@ -216,9 +216,78 @@ def quality(runs, meta):
             "tolerance": tol, "verdict": verdict}
 
 
+def bf16(runs, meta):
+    """`--precision bf16` against PyTorch FP32 (best layout, same repeat) and Herd FP32, and the
+    AUC of Herd BF16 against Herd FP32 trained on the same data."""
+    goal = float(meta.get("goal", 2.5))
+    tol = float(meta.get("tolerance", 0.001))
+    # NOTE: PyTorch's OpenMP threads collapse (2-50x) when another process holds a core, so a
+    # throughput ratio from a busy machine is not judged at all.
+    qmax = float(meta.get("quiet_max", 10))
+    noisy = any(float(meta.get(k, 0) or 0) > qmax for k in ("busy_pct_before", "busy_pct_after"))
+    speed = [r for r in runs if r.get("phase") == "speed"]
+    summary = {"throughput": {}, "quality": {}}
+    keys = ("train_samples_per_s", "infer_samples_per_s")
+    models = sorted({r["model"] for r in speed}, key=lambda m: ["dlrm", "wnd"].index(m) if m in ("dlrm", "wnd") else 9)
+    if speed:
+        print()
+        print(f"{'model':<6} {'who (median)':<20} {'train samples/s':>16} {'infer samples/s':>16}")
+    for m in models:
+        rows = [r for r in speed if r["model"] == m]
+        whos = sorted({(r["who"], r.get("layout")) for r in rows}, key=lambda w: (w[0] != "pytorch", str(w)))
+        med = {}
+        for who, layout in whos:
+            name = who + (" " + layout if layout else "")
+            res = [r["result"] for r in rows if r["who"] == who and r.get("layout") == layout]
+            med[name] = {k: _median([x.get(k) for x in res]) for k in keys}
+            print(f"{m:<6} {name:<20} {_fmt(med[name][keys[0]]):>16} {_fmt(med[name][keys[1]]):>16}")
+        ratios = {"bf16_over_best_pytorch_fp32": [], "fp32_over_best_pytorch_fp32": [], "bf16_over_herd_fp32": []}
+        for rep in sorted({r.get("rep", 1) for r in rows}):
+            rr = [r for r in rows if r.get("rep", 1) == rep]
+            best = max((r["result"].get(keys[0]) for r in rr if r["who"] == "pytorch" and _num(r["result"].get(keys[0]))), default=None)
+            h16 = next((r["result"].get(keys[0]) for r in rr if r["who"] == "herd-bf16"), None)
+            h32 = next((r["result"].get(keys[0]) for r in rr if r["who"] == "herd-fp32"), None)
+            for k, (a, b) in {"bf16_over_best_pytorch_fp32": (h16, best), "fp32_over_best_pytorch_fp32": (h32, best),
+                              "bf16_over_herd_fp32": (h16, h32)}.items():
+                x = _ratio(a, b)
+                if x is not None:
+                    ratios[k].append(x)
+        for k, r in ratios.items():
+            if r:
+                print(f"{m:<6} {k.replace('_', ' '):<32} train {_median(r):.2f}x" + (f" ({min(r):.2f}-{max(r):.2f})" if len(r) > 1 else ""))
+        b = _median(ratios["bf16_over_best_pytorch_fp32"])
+        verdict = "n/a" if b is None else ("NOISY, not judged" if noisy else ("PASS" if b >= goal else "FAIL"))
+        print(f"{m:<6} bf16 training >= {goal}x PyTorch FP32: {verdict}")
+        summary["throughput"][m] = {"median": med, "ratios_per_repeat": ratios,
+                                    "ratios_median": {k: _median(v) for k, v in ratios.items()}, "verdict": verdict,
+                                    "runs": rows}
+    quality_runs = [r for r in runs if r.get("phase") == "quality"]
+    for m in sorted({r["model"] for r in quality_runs}):
+        q32 = next((r["result"] for r in quality_runs if r["model"] == m and r["who"] == "herd-fp32"), {}) or {}
+        q16 = next((r["result"] for r in quality_runs if r["model"] == m and r["who"] == "herd-bf16"), {}) or {}
+        print()
+        print(f"{'model':<6} {'precision':<10} {'test AUC':>9} {'logloss':>9}")
+        for name, q in (("fp32", q32), ("bf16", q16)):
+            print(f"{m:<6} {name:<10} {_fmt(q.get('auc'), '.5f'):>9} {_fmt(q.get('logloss'), '.5f'):>9}")
+        diff = None
+        verdict = "n/a"
+        if _num(q32.get("auc")) is not None and _num(q16.get("auc")) is not None:
+            diff = round(q16["auc"] - q32["auc"], 5)
+            verdict = "PASS" if abs(diff) <= tol else "FAIL"
+            print(f"{m:<6} AUC bf16 - fp32: {diff:+.5f}  (rule: |diff| <= {tol})  {verdict}")
+        qs = next((r["result"] for r in quality_runs if r["model"] == m and r["who"] == "herd-fp32-other-seed"), None)
+        noise = None
+        if qs and _num(qs.get("auc")) is not None and _num(q32.get("auc")) is not None:
+            noise = round(qs["auc"] - q32["auc"], 5)
+            print(f"{m:<6} AUC fp32 (seed+1) - fp32: {noise:+.5f}  (seed-to-seed noise of this setting)")
+        summary["quality"][m] = {"fp32": q32, "bf16": q16, "fp32_other_seed": qs, "auc_diff_bf16_minus_fp32": diff,
+                                 "auc_diff_fp32_seed_noise": noise, "tolerance": tol, "verdict": verdict}
+    return summary
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("kind", choices=["train", "preprocess", "quality", "recsys-preprocess", "recsys-train"])
+    ap.add_argument("kind", choices=["train", "preprocess", "quality", "recsys-preprocess", "recsys-train", "bf16"])
     ap.add_argument("runs")
     ap.add_argument("out")
     ap.add_argument("--meta", nargs="*", default=[])
@@ -226,7 +295,7 @@ def main():
     runs = [json.loads(line) for line in open(a.runs) if line.strip()]
     meta = dict(kv.split("=", 1) for kv in a.meta)
     body = {"train": train, "preprocess": preprocess, "quality": quality, "recsys-preprocess": recsys_preprocess,
-            "recsys-train": train}[a.kind](runs, meta)
+            "recsys-train": train, "bf16": bf16}[a.kind](runs, meta)
     doc = {"kind": a.kind, "meta": meta, "git": _git_rev(),
            "host": {"python": platform.python_version(), "machine": platform.machine()},
            "noisy": float(meta.get("busy_pct_before", 0) or 0) > float(meta.get("quiet_max", 10))

@@ -39,6 +39,7 @@ struct BenchRecSys: ParsableCommand {
     @Option(help: "Warm-up steps (not timed).") var warmup = 10
     @Option(help: "Embedding dimension.") var embeddingDim = 16
     @Option(help: "Learning rate of every optimizer (Adam, lazy Adam, FTRL's alpha).") var lr: Float = 0.001
+    @Option(help: "GEMM precision of the MLPs: fp32 or bf16 (first layers with indicator columns stay FP32).") var precision: Precision = .fp32
     @Flag(help: "Print one JSON object as the last line.") var json = false
 
     func validate() throws {
@@ -58,7 +59,7 @@ struct BenchRecSys: ParsableCommand {
         guard full.count >= batchSize else {
             throw ValidationError("\(table): \(full.count) rows, fewer than one batch of \(batchSize)")
         }
-        let m = try spec.makeModel(batchSpec.sparse.map(\.cardinality), embeddingDim)
+        let m = try spec.makeModel(batchSpec.sparse.map(\.cardinality), embeddingDim, precision)
         let dp = DataParallel(model: m)
         let opts = OptimizerSet(byGroup: ["dense": try makeOptimizer(spec: "adam"), "sparse": try makeOptimizer(spec: "lazy_adam"),
                                           "wide": try makeOptimizer(spec: "ftrl")])
@@ -89,14 +90,14 @@ struct BenchRecSys: ParsableCommand {
         let inferSps = Double(steps * batchSize) / seconds(t5, t6)
         let finalLoss = losses.suffix(10).reduce(0, +) / Double(min(10, losses.count))
         print(MachineLoad.verdict(others))
-        print("model \(model.rawValue) (recsys), batch \(batchSize), \(Parallel.threads) workers, \(full.count) rows, embedding \(embeddingDim), "
+        print("model \(model.rawValue) (recsys), precision \(precision.rawValue), batch \(batchSize), \(Parallel.threads) workers, \(full.count) rows, embedding \(embeddingDim), "
               + "tables \(batchSpec.sparse.map(\.cardinality))")
         print(String(format: "read %.2f s, table -> batch %.2f s", seconds(t0, t1), seconds(t1, t2)))
         print(String(format: "train: %.0f samples/s (final loss %.4f)", trainSps, finalLoss))
         print(String(format: "infer: %.0f samples/s", inferSps))
         if json {
             print(jsonLine([
-                "model": model.rawValue, "batch_size": batchSize, "workers": Parallel.threads, "rows": full.count,
+                "model": model.rawValue, "gemm_precision": precision.rawValue, "batch_size": batchSize, "workers": Parallel.threads, "rows": full.count,
                 "train_samples_per_s": trainSps, "infer_samples_per_s": inferSps, "final_loss": finalLoss,
                 "read_s": seconds(t0, t1), "batch_s": seconds(t1, t2), "embedding_dim": embeddingDim, "lr": Double(lr),
                 "table_sizes": batchSpec.sparse.map(\.cardinality), "others_busy": others ?? -1,
@@ -110,7 +111,7 @@ struct RecSysBenchSpec: Sendable {
     var sparse: [String]
     var dense: [String]
     var labels = ["reply", "retweet", "retweet_with_comment", "like"]
-    var makeModel: @Sendable ([Int], Int) throws -> any RankingModel
+    var makeModel: @Sendable ([Int], Int, Precision) throws -> any RankingModel
 
     var columns: [String] { sparse + dense + labels }
 
@@ -122,8 +123,9 @@ struct RecSysBenchSpec: Sendable {
                  "enaging_user_follower_count", "enaging_user_following_count",  // indicators 4–11
                  "engaged_with_user_is_verified", "enaging_user_is_verified", "present_media_language"],  // wide 12–14
         dense: ["len_hashtags", "len_domains", "len_links"],
-        makeModel: { sizes, dim in
+        makeModel: { sizes, dim, precision in
             var cfg = WideAndDeepConfig(tableSizes: sizes)
+            cfg.precision = precision
             cfg.denseFeatures = 3
             cfg.embeddingDims = [dim, dim, dim, dim] + Array(repeating: 0, count: 11)
             cfg.indicators = Array(4...11)
@@ -143,13 +145,14 @@ struct RecSysBenchSpec: Sendable {
                  "engaged_with_user_is_verified", "present_media", "tweet_type", "language",
                  "engaged_with_user_follower_count", "engaged_with_user_following_count"],  // item: indicators
         dense: ["len_hashtags", "len_domains", "len_links"],
-        makeModel: { sizes, dim in
+        makeModel: { sizes, dim, precision in
             var cfg = TwoTowerConfig(tableSizes: sizes,
                                      user: TowerConfig(sparseFeatures: [0], indicators: [1, 2, 3], mlp: [1024, 512, 128]),
                                      item: TowerConfig(sparseFeatures: [4, 5, 6, 7], denseFeatures: [0, 1, 2], indicators: Array(8...13),
                                                        mlp: [1024, 512, 128]))
             cfg.embeddingDim = dim
             cfg.loss = .bce
+            cfg.precision = precision
             return try TwoTower(config: cfg)
         })
 }

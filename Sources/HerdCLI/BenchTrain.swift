@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HerdData
+import HerdLayers
 import HerdModels
 import HerdTensor
 import HerdTraining
@@ -18,6 +19,7 @@ struct BenchTrain: AsyncParsableCommand {
     @Option(help: "Optimizer spec for the dense layers (sgd, adagrad, adam, …).") var optimizer = "sgd"
     @Option(help: "Measure training only, inference only, or both (default).") var phase: Phase = .both
     @Option(help: "GEMM precision of the MLPs: fp32 or bf16.") var precision: Precision = .fp32
+    @Option(help: "With bf16: layers narrower than this (input or output) stay FP32.") var bf16MinWidth = MLP.defaultBF16MinWidth
     @Flag(help: "Print one JSON object as the last line.") var json = false
 
     enum Phase: String, ExpressibleByArgument { case train, infer, both }
@@ -27,6 +29,8 @@ struct BenchTrain: AsyncParsableCommand {
         var dc = DLRMConfig(tableSizes: tables), wc = WideAndDeepConfig(tableSizes: tables)
         dc.precision = precision
         wc.precision = precision
+        dc.bf16MinWidth = bf16MinWidth
+        wc.bf16MinWidth = bf16MinWidth
         if precision != .fp32 && model != .dlrm && model != .wnd {
             throw ValidationError("--precision \(precision.rawValue) is supported for dlrm and wnd")
         }
@@ -62,7 +66,7 @@ struct BenchTrain: AsyncParsableCommand {
         let trainFlops = Double(m.trainingFLOPsPerSample), inferFlops = Double(2 * m.forwardMACsPerSample)
         print(MachineLoad.verdict(others))
         print("model \(model.rawValue), batch \(batchSize), \(Parallel.threads) workers, optimizer \(optimizer), tables 26×\(tableSize), precision \(precision.rawValue)"
-              + (precision == .bf16 ? " [\(BF16GEMM.note)]" : ""))
+              + (precision == .bf16 ? " (layers ≥ \(bf16MinWidth) wide) [\(BF16GEMM.note)]" : ""))
         let roofText = { (flops: Double) in HERDBenchEnv.skipRoofline ? "" : String(format: " = %.0f%% of the %.1f GFLOP/s GEMM roofline", 100 * flops / roof, roof / 1e9) }
         if trainSteps > 0 {
             print(String(format: "train: %.0f samples/s  (%.2f MFLOP/sample, %.1f GFLOP/s", trainSps, trainFlops / 1e6, trainSps * trainFlops / 1e9) + roofText(trainSps * trainFlops) + ")")
@@ -73,7 +77,7 @@ struct BenchTrain: AsyncParsableCommand {
         if json {
             print(jsonLine([
                 "model": model.rawValue, "gemm_precision": precision.rawValue, "bf16_backend": precision == .bf16 ? BF16GEMM.backend.rawValue : "",
-                "batch_size": batchSize, "workers": Parallel.threads, "optimizer": optimizer,
+                "bf16_min_width": bf16MinWidth, "batch_size": batchSize, "workers": Parallel.threads, "optimizer": optimizer,
                 "train_samples_per_s": trainSps, "infer_samples_per_s": inferSps,
                 "train_flops_per_sample": trainFlops, "infer_flops_per_sample": inferFlops,
                 "roofline_gflops": roof / 1e9, "train_roofline_fraction": trainSps * trainFlops / roof,

@@ -139,8 +139,8 @@ extension Train {
             c.deepMLP = try widths(deepMlp ?? s.string("deep-mlp")) ?? c.deepMLP
             c.precision = prec
             return .wnd(c)
-        case .twotower(let c):
-            guard prec == .fp32 else { throw ValidationError("--precision \(prec.rawValue) is supported for dlrm and wnd") }
+        case .twotower(var c):
+            c.precision = prec
             return .twotower(c)
         case .dlrm, .deepfm, .dcn:
             switch try makeModelConfig(s, tableSizes: sizes, seed: seed, defaultDim: spec.embedDim) {

@@ -14,6 +14,9 @@ public enum Activation: String, Sendable, Codable {
 /// With `precision == .bf16` the three GEMMs take BF16 operands with FP32 accumulation
 /// (`gemmBF16`); the weight stays an FP32 master copy. Each operand is rounded once per step: `x`
 /// and `W` in forward (kept for backward: `dW` reads `x`, `dx` reads `W`), `dy` once in backward.
+/// Rounding is fused into the element-wise passes that touch the data anyway: `dy` in the ReLU
+/// backward + bias-gradient pass, and (with `emitsBF16Output`) the output in the bias + ReLU
+/// pass, so an MLP's next BF16 layer takes its input already rounded.
 /// The weight is re-rounded at every forward rather than cached across steps: training changes it
 /// every step, and rounding `O·I` values costs about `1/B` of the forward GEMM.
 public final class Linear: @unchecked Sendable {
@@ -42,6 +45,11 @@ public final class Linear: @unchecked Sendable {
     private var inputBF16: BF16Buffer?
     private var weightBF16: BF16Buffer?
     private var outputGradBF16: BF16Buffer?
+    private var outputBF16: BF16Buffer?
+    /// Whether forward also leaves its output rounded to BF16 (`lastOutputBF16`), written by the
+    /// bias/activation epilogue — set by `MLP` when the next layer is BF16 and reads this output
+    /// directly (no batch norm or dropout between), so that layer does not round it again.
+    public var emitsBF16Output = false
 
     /// A layer with DLRM's initialisation: `W ~ N(0, 2/(I+O))`, `b ~ N(0, 1/O)`.
     public init(name: String, inputs: Int, outputs: Int, activation: Activation, precision: Precision = .fp32, rng: inout SplitMix64) {
@@ -69,22 +77,35 @@ public final class Linear: @unchecked Sendable {
         weight = Parameter(name: other.weight.name, value: other.weight.value)
         bias = Parameter(name: other.bias.name, value: other.bias.value)
         indicatorColumns = other.indicatorColumns
+        emitsBF16Output = other.emitsBF16Output
     }
 
     public var parameters: [Parameter] { [weight, bias] }
 
     /// The output of the last forward pass.
     public var lastOutput: Tensor? { output }
+    /// The output of the last forward pass rounded to BF16 (only with `emitsBF16Output`).
+    public var lastOutputBF16: BF16Buffer? { emitsBF16Output ? outputBF16 : nil }
 
     /// `x [B, I]` → `y [B, O]`. The returned tensor is owned by the layer and reused by the next call.
-    public func forward(_ x: Tensor) -> Tensor {
+    ///
+    /// `xBF16`: `x` already rounded to BF16 (the previous layer's `lastOutputBF16`), used instead
+    /// of rounding `x` again; ignored unless `precision == .bf16` and it holds `B·I` elements in
+    /// the active format.
+    public func forward(_ x: Tensor, xBF16: BF16Buffer? = nil) -> Tensor {
         precondition(x.columns == inputs, "Linear expects \(inputs) inputs, got \(x.columns)")
         let b = x.rows
         let y = Tensor.ensure(output, shape: [b, outputs])
         output = y
         input = x
         if precision == .bf16 {
-            let xb = BF16Buffer.ensure(inputBF16, from: x.data, count: b * inputs)
+            let xb: BF16Buffer
+            if let given = xBF16, given.count == b * inputs, given.packed == BF16GEMM.backend.packed {
+                xb = given
+            } else {
+                // NOTE: never refill a buffer borrowed from the previous layer.
+                xb = BF16Buffer.ensure(inputBF16 === xBF16 ? nil : inputBF16, from: x.data, count: b * inputs)
+            }
             let wb = BF16Buffer.ensure(weightBF16, from: weight.value.data, count: outputs * inputs)
             inputBF16 = xb
             weightBF16 = wb
@@ -93,6 +114,13 @@ public final class Linear: @unchecked Sendable {
             forwardWithIndicators(x, y, r)
         } else {
             gemm(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs, c: y.data, ldc: outputs)
+        }
+        if emitsBF16Output {
+            let ob: BF16Buffer
+            if let o = outputBF16, o.capacity >= b * outputs, o.packed == BF16GEMM.backend.packed { ob = o } else { ob = BF16Buffer(capacity: b * outputs) }
+            outputBF16 = ob
+            ob.assignBiasActivation(y.data, rows: b, cols: outputs, bias: bias.value.data, relu: activation == .relu)
+            return y
         }
         switch activation {
         case .none: Kernels.addBias(y.data, rows: b, cols: outputs, ld: outputs, bias: bias.value.data)
@@ -108,12 +136,14 @@ public final class Linear: @unchecked Sendable {
         guard let x = input, let y = output else { preconditionFailure("Linear.backward before forward") }
         let b = x.rows
         precondition(dy.rows == b && dy.columns == outputs, "Linear.backward: dy is \(dy.shape), expected [\(b), \(outputs)]")
-        if activation == .relu { Kernels.reluBackward(dy.data, output: y.data, count: b * outputs) }
-        Kernels.accumulateColumnSums(dy.data, rows: b, cols: outputs, ld: outputs, into: bias.grad.data)
+        let mask: UnsafePointer<Float>? = activation == .relu ? UnsafePointer(y.data) : nil
         if precision == .bf16 {
             guard let xb = inputBF16, let wb = weightBF16 else { preconditionFailure("Linear.backward before forward") }
-            let dyb = BF16Buffer.ensure(outputGradBF16, from: dy.data, count: b * outputs)
+            // ReLU backward, bias gradient and rounding of dy in one pass.
+            let dyb: BF16Buffer
+            if let o = outputGradBF16, o.capacity >= b * outputs, o.packed == BF16GEMM.backend.packed { dyb = o } else { dyb = BF16Buffer(capacity: b * outputs) }
             outputGradBF16 = dyb
+            dyb.assignGradient(dy.data, reluOutput: mask, rows: b, cols: outputs, columnSums: bias.grad.data)
             // dW[O, I] += dyᵀ[O, B] · x[B, I]
             gemmBF16(.transposed, .none, m: outputs, n: inputs, k: b, a: dyb, lda: outputs, b: xb, ldb: inputs, beta: 1, c: weight.grad.data, ldc: inputs)
             guard needInputGradient else { return nil }
@@ -123,6 +153,7 @@ public final class Linear: @unchecked Sendable {
             gemmBF16(.none, .none, m: b, n: inputs, k: outputs, a: dyb, lda: outputs, b: wb, ldb: inputs, c: dx.data, ldc: inputs)
             return dx
         }
+        Kernels.reluBackwardColumnSums(dy.data, reluOutput: mask, rows: b, cols: outputs, into: bias.grad.data)
         if let r = indicatorColumns, !r.isEmpty {
             let dx = needInputGradient ? Tensor.ensure(inputGrad, shape: [b, inputs]) : nil
             if let dx { inputGrad = dx }

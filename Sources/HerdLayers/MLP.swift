@@ -13,17 +13,32 @@ public final class MLP: @unchecked Sendable {
     /// One per hidden layer when dropout is on, else empty.
     public let dropouts: [Dropout]
 
+    /// Default smallest input and output width of a layer that runs in BF16 (see `init`).
+    public static let defaultBF16MinWidth = 64
+
+    /// - `precision`: `bf16` runs the layers whose input and output widths are both at least
+    ///   `bf16MinWidth` with BF16 GEMMs; narrower ones (DLRM's 13-wide input layer, 16-wide
+    ///   embedding layer and every logit layer) stay FP32. NOTE: their GEMMs are too small for
+    ///   BF16 to gain (`herd bench kernels` shapes), and keeping the raw dense input and the logit
+    ///   in FP32 keeps the AUC closest to FP32 training. `firstLayerFP32` keeps the first layer FP32
+    ///   whatever its size (an input with indicator columns, multiplied sparsely in FP32).
     public init(name: String, sizes: [Int], lastActivation: Activation, precision: Precision = .fp32, rng: inout SplitMix64,
-                batchNorm: Bool = false, dropout: Float = 0) {
+                batchNorm: Bool = false, dropout: Float = 0, bf16MinWidth: Int = MLP.defaultBF16MinWidth, firstLayerFP32: Bool = false) {
         precondition(sizes.count >= 2, "an MLP needs at least an input and an output size")
         self.sizes = sizes
+        self.precision = precision
         var layers: [Linear] = [], norms: [BatchNorm] = [], dropouts: [Dropout] = []
         for i in 0..<(sizes.count - 1) {
             let hidden = i < sizes.count - 2
             let act: Activation = hidden ? (batchNorm ? .none : .relu) : lastActivation
-            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, precision: precision, rng: &rng))
+            let p: Precision = precision == .bf16 && min(sizes[i], sizes[i + 1]) >= bf16MinWidth && !(i == 0 && firstLayerFP32) ? .bf16 : .fp32
+            layers.append(Linear(name: "\(name).\(i)", inputs: sizes[i], outputs: sizes[i + 1], activation: act, precision: p, rng: &rng))
             if hidden && batchNorm { norms.append(BatchNorm(name: "\(name).\(i).norm", features: sizes[i + 1], relu: true)) }
             if hidden && dropout > 0 { dropouts.append(Dropout(rate: dropout, seed: rng.next())) }
+        }
+        // A layer feeding a BF16 layer directly rounds its output in its own epilogue.
+        if !batchNorm && dropout == 0 {
+            for i in 0..<(layers.count - 1) where layers[i + 1].precision == .bf16 { layers[i].emitsBF16Output = true }
         }
         self.layers = layers
         self.norms = norms
@@ -33,6 +48,7 @@ public final class MLP: @unchecked Sendable {
     /// A replica sharing weights (see `Linear.init(sharing:)`).
     public init(sharing other: MLP) {
         sizes = other.sizes
+        precision = other.precision
         layers = other.layers.map { Linear(sharing: $0) }
         norms = other.norms.map { BatchNorm(sharing: $0) }
         dropouts = other.dropouts.map { Dropout(rate: $0.rate, seed: $0.seed) }
@@ -41,7 +57,8 @@ public final class MLP: @unchecked Sendable {
     public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
     /// Non-trained state to export (batch-norm running statistics).
     public var buffers: [(String, Tensor)] { norms.flatMap(\.buffers) }
-    public var precision: Precision { layers[0].precision }
+    /// The precision asked for (individual layers may be FP32, see `init`).
+    public let precision: Precision
     public var inputs: Int { sizes.first! }
     public var outputs: Int { sizes.last! }
 
@@ -57,8 +74,10 @@ public final class MLP: @unchecked Sendable {
     /// `x [B, sizes.first]` → `[B, sizes.last]` (owned by the last layer).
     public func forward(_ x: Tensor) -> Tensor {
         var h = x
+        var hb: BF16Buffer? = nil
         for (i, l) in layers.enumerated() {
-            h = l.forward(h)
+            h = l.forward(h, xBF16: hb)
+            hb = l.lastOutputBF16
             if i < norms.count { h = norms[i].forward(h) }
             if i < dropouts.count { dropouts[i].forward(h) }
         }

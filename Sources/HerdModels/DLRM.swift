@@ -22,6 +22,8 @@ public struct DLRMConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// GEMM precision of the MLPs (`bf16`: BF16 operands, FP32 accumulation and master weights).
     public var precision: Precision = .fp32
+    /// With `bf16`: layers narrower than this (input or output) stay FP32 (see `MLP.init`).
+    public var bf16MinWidth: Int = MLP.defaultBF16MinWidth
 
     public init(tableSizes: [Int]) { self.tableSizes = tableSizes }
 
@@ -37,6 +39,7 @@ public struct DLRMConfig: Codable, Sendable, Equatable {
         embeddingSpec = try c.decode(String.self, forKey: .embeddingSpec)
         seed = try c.decode(UInt64.self, forKey: .seed)
         precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+        bf16MinWidth = try c.decodeIfPresent(Int.self, forKey: .bf16MinWidth) ?? MLP.defaultBF16MinWidth
     }
 
     /// Checks the sizes fit together; throws with a message naming the offending setting.
@@ -73,11 +76,13 @@ public final class DLRM: RankingModel, @unchecked Sendable {
         try config.validate()
         self.config = config
         var rng = SplitMix64(seed: config.seed)
-        denseArch = MLP(name: "dense_arch", sizes: [config.denseFeatures] + config.bottomMLP, lastActivation: .relu, precision: config.precision, rng: &rng)
+        denseArch = MLP(name: "dense_arch", sizes: [config.denseFeatures] + config.bottomMLP, lastActivation: .relu, precision: config.precision, rng: &rng,
+                        bf16MinWidth: config.bf16MinWidth)
         sparseArch = try EmbeddingBagCollection(spec: config.embeddingSpec, prefix: "sparse_arch", tableSizes: config.tableSizes,
                                                 dimension: config.embeddingDim, rng: &rng)
         interactionArch = Interaction(kind: config.interaction, vectors: config.tableSizes.count + 1, dimension: config.embeddingDim)
-        overArch = MLP(name: "over_arch", sizes: [interactionArch.outputs] + config.topMLP, lastActivation: .none, precision: config.precision, rng: &rng)
+        overArch = MLP(name: "over_arch", sizes: [interactionArch.outputs] + config.topMLP, lastActivation: .none, precision: config.precision, rng: &rng,
+                       bf16MinWidth: config.bf16MinWidth)
     }
 
     private init(sharing o: DLRM) {

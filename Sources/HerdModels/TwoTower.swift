@@ -60,11 +60,34 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
     /// input: only training batches carry it. Nil: no correction.
     public var logQColumn: Int?
     public var seed: UInt64 = 0
+    /// GEMM precision of the towers' MLPs (`bf16`: BF16 operands, FP32 accumulation and master
+    /// weights; a first layer with indicator columns and layers narrower than `bf16MinWidth` stay FP32).
+    public var precision: Precision = .fp32
+    public var bf16MinWidth: Int = MLP.defaultBF16MinWidth
 
     public init(tableSizes: [Int], user: TowerConfig, item: TowerConfig) {
         self.tableSizes = tableSizes
         self.user = user
         self.item = item
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case tableSizes, embeddingDim, user, item, temperature, loss, logQColumn, seed, precision, bf16MinWidth
+    }
+
+    // NOTE: `precision` and `bf16MinWidth` may be absent (exports written before they existed are FP32).
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        tableSizes = try c.decode([Int].self, forKey: .tableSizes)
+        embeddingDim = try c.decode(Int.self, forKey: .embeddingDim)
+        user = try c.decode(TowerConfig.self, forKey: .user)
+        item = try c.decode(TowerConfig.self, forKey: .item)
+        temperature = try c.decode(Float.self, forKey: .temperature)
+        loss = try c.decode(TwoTowerLoss.self, forKey: .loss)
+        logQColumn = try c.decodeIfPresent(Int.self, forKey: .logQColumn)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+        bf16MinWidth = try c.decodeIfPresent(Int.self, forKey: .bf16MinWidth) ?? MLP.defaultBF16MinWidth
     }
 
     public func validate() throws {
@@ -101,7 +124,8 @@ public final class Tower: @unchecked Sendable {
     private var norms: [Float] = []
     private var inputGrad: Tensor?
 
-    init(name: String, config: TowerConfig, tableSizes: [Int], dim: Int, rng: inout SplitMix64) throws {
+    init(name: String, config: TowerConfig, tableSizes: [Int], dim: Int, precision: Precision = .fp32,
+         bf16MinWidth: Int = MLP.defaultBF16MinWidth, rng: inout SplitMix64) throws {
         self.config = config
         var tables: [any EmbeddingTable] = []
         for f in config.sparseFeatures {
@@ -110,7 +134,8 @@ public final class Tower: @unchecked Sendable {
         embeddings = tables.isEmpty ? nil : EmbeddingBagCollection(tables: tables, pooling: .mean)
         indicators = IndicatorColumns(features: config.indicators, cardinalities: config.indicators.map { tableSizes[$0] })
         let width = (embeddings?.width ?? 0) + indicators.width + config.denseFeatures.count
-        mlp = MLP(name: "\(name).mlp", sizes: [width] + config.mlp, lastActivation: .none, rng: &rng)
+        mlp = MLP(name: "\(name).mlp", sizes: [width] + config.mlp, lastActivation: .none, precision: precision, rng: &rng,
+                  bf16MinWidth: bf16MinWidth, firstLayerFP32: indicators.width > 0)
         if indicators.width > 0 {
             let start = embeddings?.width ?? 0
             mlp.layers[0].indicatorColumns = start..<(start + indicators.width)  // multiplied sparsely
@@ -190,6 +215,7 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
     public let userTower: Tower
     public let itemTower: Tower
     public var kind: ModelKind { .twotower }
+    public var precision: Precision { config.precision }
     private var logits: Tensor?
     private var dU: Tensor?
     private var dV: Tensor?
@@ -198,8 +224,10 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
         try config.validate()
         self.config = config
         var rng = SplitMix64(seed: config.seed)
-        userTower = try Tower(name: "user_tower", config: config.user, tableSizes: config.tableSizes, dim: config.embeddingDim, rng: &rng)
-        itemTower = try Tower(name: "item_tower", config: config.item, tableSizes: config.tableSizes, dim: config.embeddingDim, rng: &rng)
+        userTower = try Tower(name: "user_tower", config: config.user, tableSizes: config.tableSizes, dim: config.embeddingDim,
+                              precision: config.precision, bf16MinWidth: config.bf16MinWidth, rng: &rng)
+        itemTower = try Tower(name: "item_tower", config: config.item, tableSizes: config.tableSizes, dim: config.embeddingDim,
+                              precision: config.precision, bf16MinWidth: config.bf16MinWidth, rng: &rng)
     }
 
     private init(sharing o: TwoTower) {

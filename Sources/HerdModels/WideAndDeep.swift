@@ -33,11 +33,13 @@ public struct WideAndDeepConfig: Codable, Sendable, Equatable {
     public var seed: UInt64 = 0
     /// GEMM precision of the deep MLP (`bf16`: BF16 operands, FP32 accumulation and master weights).
     public var precision: Precision = .fp32
+    /// With `bf16`: layers narrower than this (input or output) stay FP32 (see `MLP.init`).
+    public var bf16MinWidth: Int = MLP.defaultBF16MinWidth
 
     public init(tableSizes: [Int]) { self.tableSizes = tableSizes }
 
     enum CodingKeys: String, CodingKey {
-        case denseFeatures, tableSizes, embeddingDim, embeddingDims, indicators, wideFeatures, deepMLP, batchNorm, dropout, pooling, crosses, crossBuckets, embeddingSpec, seed, precision
+        case denseFeatures, tableSizes, embeddingDim, embeddingDims, indicators, wideFeatures, deepMLP, batchNorm, dropout, pooling, crosses, crossBuckets, embeddingSpec, seed, precision, bf16MinWidth
     }
 
     // NOTE: every field but the table sizes is optional in JSON, so exports written before a field
@@ -60,6 +62,7 @@ public struct WideAndDeepConfig: Codable, Sendable, Equatable {
         embeddingSpec = try c.decodeIfPresent(String.self, forKey: .embeddingSpec) ?? d.embeddingSpec
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? 0
         precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
+        bf16MinWidth = try c.decodeIfPresent(Int.self, forKey: .bf16MinWidth) ?? MLP.defaultBF16MinWidth
     }
 
     /// Embedding dimension of each sparse feature (0 = not embedded).
@@ -124,8 +127,9 @@ public final class WideAndDeep: RankingModel, @unchecked Sendable {
         indicatorArch = IndicatorColumns(features: config.indicators, cardinalities: config.indicators.map { config.tableSizes[$0] })
         let deepInputs = (sparseArch?.width ?? 0) + indicatorArch.width + config.denseFeatures
         deepArch = MLP(name: "deep_arch", sizes: [deepInputs] + config.deepMLP, lastActivation: .none, precision: config.precision, rng: &rng,
-                       batchNorm: config.batchNorm, dropout: config.dropout)
-        if indicatorArch.width > 0 && config.precision == .fp32 {
+                       batchNorm: config.batchNorm, dropout: config.dropout, bf16MinWidth: config.bf16MinWidth,
+                       firstLayerFP32: indicatorArch.width > 0)
+        if indicatorArch.width > 0 && deepArch.layers[0].precision == .fp32 {
             // NOTE: the one-hot block of the deep input is multiplied sparsely (see Linear+IndicatorColumns).
             let start = sparseArch?.width ?? 0
             deepArch.layers[0].indicatorColumns = start..<(start + indicatorArch.width)

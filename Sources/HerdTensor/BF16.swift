@@ -96,6 +96,83 @@ public final class BF16Buffer: @unchecked Sendable {
         self.count = count
     }
 
+    /// Fused forward epilogue: `y = act(y + bias)` in place on a contiguous `[rows, cols]` block
+    /// (`relu` or identity), and the result rounded into the buffer — one pass instead of
+    /// `addBias(ReLU)` then `assign`. The buffer then holds the next layer's BF16 input.
+    public func assignBiasActivation(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, relu: Bool) {
+        let count = rows * cols
+        precondition(count <= capacity, "BF16Buffer of \(capacity) elements cannot hold \(count)")
+        if packed {
+            Self.biasActivation(y, rows: rows, cols: cols, bias: bias, relu: relu, into: raw.assumingMemoryBound(to: UInt16.self))
+        } else {
+            Self.biasActivation(y, rows: rows, cols: cols, bias: bias, relu: relu, into: raw.assumingMemoryBound(to: UInt32.self))
+        }
+        self.count = count
+    }
+
+    /// Fused backward epilogue: ReLU backward on `g` in place (when `reluOutput` is given), the
+    /// bias gradient `columnSums += Σ_rows g`, and `g` rounded into the buffer, in one pass over a
+    /// contiguous `[rows, cols]` block (see `Kernels.reluBackwardColumnSums`).
+    public func assignGradient(
+        _ g: UnsafeMutablePointer<Float>, reluOutput y: UnsafePointer<Float>?, rows: Int, cols: Int, columnSums out: UnsafeMutablePointer<Float>
+    ) {
+        let count = rows * cols
+        precondition(count <= capacity, "BF16Buffer of \(capacity) elements cannot hold \(count)")
+        if packed {
+            Self.maskedGradient(g, reluOutput: y, rows: rows, cols: cols, columnSums: out, into: raw.assumingMemoryBound(to: UInt16.self))
+        } else {
+            Self.maskedGradient(g, reluOutput: y, rows: rows, cols: cols, columnSums: out, into: raw.assumingMemoryBound(to: UInt32.self))
+        }
+        self.count = count
+    }
+
+    // NOTE: the element type of `dst` picks the storage: UInt16 keeps the rounded upper half,
+    // UInt32 the rounded value widened back to FP32 bits. Generic over `BF16Storage` so each
+    // loop is written once and specialised (both are called with concrete types above).
+    @inline(__always)
+    static func biasActivation<S: BF16Storage>(_ y: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>, relu: Bool,
+                                               into dst: UnsafeMutablePointer<S>) {
+        for r in 0..<rows {
+            let row = y + r &* cols, d = dst + r &* cols
+            if relu {
+                for j in 0..<cols {
+                    let v = max(row[j] + bias[j], 0)
+                    row[j] = v
+                    d[j] = S(roundedBits: BF16.roundBits(v.bitPattern))
+                }
+            } else {
+                for j in 0..<cols {
+                    let v = row[j] + bias[j]
+                    row[j] = v
+                    d[j] = S(roundedBits: BF16.roundBits(v.bitPattern))
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    static func maskedGradient<S: BF16Storage>(_ g: UnsafeMutablePointer<Float>, reluOutput y: UnsafePointer<Float>?, rows: Int, cols: Int,
+                                               columnSums out: UnsafeMutablePointer<Float>, into dst: UnsafeMutablePointer<S>) {
+        for r in 0..<rows {
+            let row = g + r &* cols, d = dst + r &* cols
+            if let y {
+                let yr = y + r &* cols
+                for j in 0..<cols {
+                    let v = yr[j] > 0 ? row[j] : 0
+                    row[j] = v
+                    out[j] += v
+                    d[j] = S(roundedBits: BF16.roundBits(v.bitPattern))
+                }
+            } else {
+                for j in 0..<cols {
+                    let v = row[j]
+                    out[j] += v
+                    d[j] = S(roundedBits: BF16.roundBits(v.bitPattern))
+                }
+            }
+        }
+    }
+
     /// Element `i` as FP32.
     public subscript(i: Int) -> Float {
         packed ? BF16.toFloat(raw.assumingMemoryBound(to: UInt16.self)[i]) : raw.assumingMemoryBound(to: Float.self)[i]
@@ -109,4 +186,18 @@ public final class BF16Buffer: @unchecked Sendable {
         b.assign(from: src, count: count)
         return b
     }
+}
+
+/// How a `BF16Buffer` stores one rounded element (see `BF16Buffer.packed`).
+protocol BF16Storage {
+    /// From the output of `BF16.roundBits` (rounded value in the upper 16 bits).
+    init(roundedBits: UInt32)
+}
+
+extension UInt16: BF16Storage {
+    @inline(__always) init(roundedBits b: UInt32) { self = UInt16(truncatingIfNeeded: b >> 16) }
+}
+
+extension UInt32: BF16Storage {
+    @inline(__always) init(roundedBits b: UInt32) { self = b & 0xFFFF_0000 }
 }

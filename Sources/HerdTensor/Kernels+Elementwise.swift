@@ -36,6 +36,27 @@ public enum Kernels {
         }
     }
 
+    /// Fused backward epilogue of a layer: ReLU backward in place (`g = y > 0 ? g : 0`, when
+    /// `reluOutput` is given) and the bias gradient `out += Σ_rows g`, in one pass over a
+    /// contiguous `[rows, cols]` block (instead of `reluBackward` then `accumulateColumnSums`).
+    @inlinable
+    public static func reluBackwardColumnSums(
+        _ g: UnsafeMutablePointer<Float>, reluOutput y: UnsafePointer<Float>?, rows: Int, cols: Int, into out: UnsafeMutablePointer<Float>
+    ) {
+        guard let y else {
+            accumulateColumnSums(g, rows: rows, cols: cols, ld: cols, into: out)
+            return
+        }
+        for r in 0..<rows {
+            let row = g + r &* cols, yr = y + r &* cols
+            for j in 0..<cols {
+                let v = yr[j] > 0 ? row[j] : 0
+                row[j] = v
+                out[j] += v
+            }
+        }
+    }
+
     /// Logistic sigmoid, numerically stable for large |x|.
     @inlinable
     public static func sigmoid(_ x: Float) -> Float {

@@ -46,7 +46,6 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
         if rowwise {
             let acc = slots.get("\(table.name).row_sum", shape: [table.rows], initial: initial).data
             for (j, id) in gr.ids.enumerated() {
-            prefetchAhead(table, gr.ids, j, d)
                 prefetchAhead(table, gr.ids, j, d)
                 let g = gr.rows.data + j * d, w = table.row(Int(id))
                 var s: Float = 0
@@ -58,8 +57,7 @@ public final class Adagrad: Optimizer, @unchecked Sendable {
         } else {
             let acc = slots.get("\(table.name).sum", shape: [table.rows, d], initial: initial).data
             for (j, id) in gr.ids.enumerated() {
-            prefetchAhead(table, gr.ids, j, d)
-                prefetchAhead(table, gr.ids, j, d)
+                prefetchAhead(table, gr.ids, j, d, acc)
                 let g = gr.rows.data + j * d, w = table.row(Int(id)), a = acc + Int(id) * d
                 for k in 0..<d {
                     a[k] += g[k] * g[k]

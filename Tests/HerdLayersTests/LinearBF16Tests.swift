@@ -91,7 +91,9 @@ final class LinearBF16Tests: XCTestCase {
 
     func testMLPBackwardMatchesFP32FiniteDifferences() {
         var r1 = SplitMix64(seed: 11), r2 = SplitMix64(seed: 11)
-        let m = MLP(name: "m", sizes: [13, 32, 16, 2], lastActivation: .none, precision: .bf16, rng: &r1)
+        let m = MLP(name: "m", sizes: [13, 32, 16, 2], lastActivation: .none, precision: .bf16, rng: &r1, bf16MinWidth: 0)
+        XCTAssertEqual(m.layers.map(\.precision), [.bf16, .bf16, .bf16])
+        XCTAssertEqual(m.layers.map(\.emitsBF16Output), [true, true, false])
         let twin = MLP(name: "m", sizes: [13, 32, 16, 2], lastActivation: .none, rng: &r2)
         XCTAssertEqual(m.precision, .bf16)
         XCTAssertEqual(MLP(sharing: m).precision, .bf16)
@@ -105,5 +107,42 @@ final class LinearBF16Tests: XCTestCase {
         let errors = relativeErrors(tensors) { probeLoss(twin.forward(x), c) }
         print("BF16 MLP gradient errors:", errors)
         assertBelow(errors, 1e-2)
+    }
+
+    /// The fused epilogues (the output rounded in the bias + ReLU pass and handed to the next
+    /// layer; dy rounded in the ReLU-backward pass) give bit-identical results to rounding each
+    /// operand on its own.
+    func testFusedRoundingMatchesPerLayerRounding() {
+        var r1 = SplitMix64(seed: 21), r2 = SplitMix64(seed: 21)
+        let fused = MLP(name: "m", sizes: [24, 40, 16, 3], lastActivation: .relu, precision: .bf16, rng: &r1, bf16MinWidth: 0)
+        let plain = MLP(name: "m", sizes: [24, 40, 16, 3], lastActivation: .relu, precision: .bf16, rng: &r2, bf16MinWidth: 0)
+        for l in plain.layers { l.emitsBF16Output = false }
+        let x = randomTensor([9, 24], seed: 4), c = randomTensor([9, 3], seed: 5)
+        for _ in 0..<2 {  // the second pass reuses every buffer
+            let yf = fused.forward(x).array, yp = plain.forward(x).array
+            XCTAssertEqual(yf, yp)
+            let dxf = fused.backward(Tensor(shape: [9, 3], values: c.array), needInputGradient: true)!.array
+            let dxp = plain.backward(Tensor(shape: [9, 3], values: c.array), needInputGradient: true)!.array
+            XCTAssertEqual(dxf, dxp)
+            for (a, b) in zip(fused.parameters, plain.parameters) { XCTAssertEqual(a.grad.array, b.grad.array, a.name) }
+        }
+        XCTAssertNotNil(fused.layers[0].lastOutputBF16)
+        XCTAssertNil(plain.layers[0].lastOutputBF16)
+    }
+
+    /// By default only layers at least 64 wide on both sides run in BF16; batch norm or dropout
+    /// between layers turns the output hand-off off.
+    func testNarrowLayersStayFP32() {
+        var rng = SplitMix64(seed: 1)
+        let dlrmBottom = MLP(name: "b", sizes: [13, 512, 256, 64, 16], lastActivation: .relu, precision: .bf16, rng: &rng)
+        XCTAssertEqual(dlrmBottom.layers.map(\.precision), [.fp32, .bf16, .bf16, .fp32])
+        XCTAssertEqual(dlrmBottom.layers.map(\.emitsBF16Output), [true, true, false, false])
+        XCTAssertEqual(dlrmBottom.precision, .bf16)
+        let normed = MLP(name: "n", sizes: [128, 128, 128, 1], lastActivation: .none, precision: .bf16, rng: &rng, batchNorm: true)
+        XCTAssertEqual(normed.layers.map(\.precision), [.bf16, .bf16, .fp32])
+        XCTAssertFalse(normed.layers.contains { $0.emitsBF16Output })
+        let fp32 = MLP(name: "f", sizes: [128, 128, 1], lastActivation: .none, rng: &rng)
+        XCTAssertEqual(fp32.layers.map(\.precision), [.fp32, .fp32])
+        XCTAssertFalse(fp32.layers.contains { $0.emitsBF16Output })
     }
 }

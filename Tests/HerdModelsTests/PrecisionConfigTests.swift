@@ -15,10 +15,12 @@ final class PrecisionConfigTests: XCTestCase {
         XCTAssertEqual(d.topMLP, [16, 1])
         XCTAssertEqual(w.precision, .fp32)
         XCTAssertEqual(w.crosses, [[0, 1]])
+        XCTAssertEqual([d.bf16MinWidth, w.bf16MinWidth], [64, 64])  // absent: the default
 
         var d2 = d, w2 = w
         d2.precision = .bf16
         w2.precision = .bf16
+        d2.bf16MinWidth = 0
         for config in [ModelConfig.dlrm(d2), .wnd(w2)] {
             let json = try config.jsonData()
             XCTAssertTrue(String(decoding: json, as: UTF8.self).contains(#""precision" : "bf16""#))

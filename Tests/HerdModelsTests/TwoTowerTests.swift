@@ -172,4 +172,33 @@ final class TwoTowerTests: XCTestCase {
         c.item.mlp = [8, 5]
         XCTAssertThrowsError(try TwoTower(config: c)) { XCTAssertTrue("\($0)".contains("same size")) }
     }
+
+    /// `precision: .bf16`: the towers' wide-enough layers run in BF16 (a first layer with
+    /// indicator columns stays FP32), logits stay close to the FP32 twin's, the config round-trips
+    /// and configs without the field decode as FP32.
+    func testBF16TowersAndConfig() throws {
+        var c = config(loss: .bce)
+        c.user.mlp = [16, 16, 8]
+        c.item.mlp = [16, 16, 8]
+        c.bf16MinWidth = 4
+        var c16 = c
+        c16.precision = .bf16
+        let m32 = try TwoTower(config: c), m16 = try TwoTower(config: c16)
+        XCTAssertEqual(m16.precision, .bf16)
+        XCTAssertEqual(m16.userTower.mlp.layers.map(\.precision), [.fp32, .bf16, .bf16], "first layer has indicator columns")
+        XCTAssertEqual(m16.itemTower.mlp.layers.map(\.precision), [.bf16, .bf16, .bf16])
+        let b = batch(rows: 7, seed: 3)
+        let l32 = m32.forward(b).array, l16 = m16.forward(b).array
+        XCTAssertNotEqual(l32, l16)
+        XCTAssertLessThan(maxAbsDifference(l32, l16), 0.05 / c.temperature)
+        let json = try JSONEncoder().encode(c16)
+        XCTAssertEqual(try JSONDecoder().decode(TwoTowerConfig.self, from: json), c16)
+        var dict = try JSONSerialization.jsonObject(with: try JSONEncoder().encode(c)) as! [String: Any]
+        dict.removeValue(forKey: "precision")
+        dict.removeValue(forKey: "bf16MinWidth")
+        let old = try JSONDecoder().decode(TwoTowerConfig.self, from: try JSONSerialization.data(withJSONObject: dict))
+        XCTAssertEqual(old.precision, .fp32)
+        XCTAssertEqual(old.bf16MinWidth, 64)
+        XCTAssertEqual(old.user, c.user)
+    }
 }

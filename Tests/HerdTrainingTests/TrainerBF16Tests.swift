@@ -15,6 +15,7 @@ final class TrainerBF16Tests: XCTestCase {
         cfg.topMLP = [16, 1]
         cfg.seed = 1
         cfg.precision = precision
+        cfg.bf16MinWidth = 0  // every layer of this small model in BF16
         return try DLRM(config: cfg)
     }
 
@@ -43,6 +44,7 @@ final class TrainerBF16Tests: XCTestCase {
         cfg.embeddingDim = 4
         cfg.deepMLP = [16, 8, 1]
         cfg.precision = .bf16
+        cfg.bf16MinWidth = 0
         let m = try WideAndDeep(config: cfg)
         let batch = plantedDataset(rows: 512, seed: 3).batch(range: 0..<512)
         let one = DataParallel(model: m, workers: 1), two = DataParallel(model: try WideAndDeep(config: cfg), workers: 2)

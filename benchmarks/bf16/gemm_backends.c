@@ -52,6 +52,57 @@ static void k_dnnl_bf16(int m, int n, int k, const void *a, const void *b, float
     dnnl_status = dnnl_gemm_bf16bf16f32('N', 'T', m, n, k, 1, a, k, b, k, 0, c, n);
 }
 
+// A layer's three training GEMMs (row-major, as HerdLayers.Linear runs them): forward
+// y[M,O] = x[M,I]·W[O,I]ᵀ ('N','T'), weight gradient dW[O,I] = dy[M,O]ᵀ·x[M,I] ('T','N', K = M),
+// input gradient dx[M,I] = dy[M,O]·W[O,I] ('N','N').
+static double time_call(void (*f)(void *), void *arg) {
+    f(arg);
+    double best = 1e9, start = now();
+    int reps = 0;
+    while (reps < 5 || now() - start < 0.3) {
+        double t0 = now();
+        f(arg);
+        double dt = now() - t0;
+        if (dt < best) best = dt;
+        reps++;
+    }
+    return best;
+}
+struct layer_call { char ta, tb; int m, n, k, lda, ldb, ldc; const void *a, *b; float *c; int bf16; };
+static void run_layer_call(void *p) {
+    struct layer_call *l = p;
+    if (l->bf16)
+        dnnl_status = dnnl_gemm_bf16bf16f32(l->ta, l->tb, l->m, l->n, l->k, 1, l->a, l->lda, l->b, l->ldb, 0, l->c, l->ldc);
+    else
+        cblas_sgemm(CblasRowMajor, l->ta == 'T' ? CblasTrans : CblasNoTrans, l->tb == 'T' ? CblasTrans : CblasNoTrans,
+                    l->m, l->n, l->k, 1, l->a, l->lda, l->b, l->ldb, 0, l->c, l->ldc);
+}
+static void layer_shapes(int rows) {
+    // DLRM bottom 13-512-256-64-16, top 367-512-256-1; W&D deep 429-1024-512-256-1.
+    int layers[][2] = {{13, 512}, {512, 256}, {256, 64}, {64, 16}, {367, 512}, {256, 1}, {429, 1024}, {1024, 512}};
+    printf("\nlayer training GEMMs at %d rows (one data-parallel shard), ms for sgemm / dnnl bf16 (x = bf16 speed-up):\n", rows);
+    for (size_t i = 0; i < sizeof layers / sizeof layers[0]; i++) {
+        int in = layers[i][0], out = layers[i][1];
+        float *x = calloc((size_t)rows * in, 4), *w = calloc((size_t)out * in, 4), *dy = calloc((size_t)rows * out, 4), *c = calloc((size_t)rows * (in > out ? in : out) + (size_t)in * out, 4);
+        uint16_t *xh = calloc((size_t)rows * in, 2), *wh = calloc((size_t)out * in, 2), *dyh = calloc((size_t)rows * out, 2);
+        for (long j = 0; j < (long)rows * in; j++) { x[j] = (j % 7) * 0.1f; xh[j] = to_bf16(x[j]); }
+        for (long j = 0; j < (long)out * in; j++) { w[j] = (j % 5) * 0.1f; wh[j] = to_bf16(w[j]); }
+        for (long j = 0; j < (long)rows * out; j++) { dy[j] = (j % 3) * 0.1f; dyh[j] = to_bf16(dy[j]); }
+        struct layer_call calls[3][2];
+        for (int b = 0; b < 2; b++) {
+            calls[0][b] = (struct layer_call){'N', 'T', rows, out, in, in, in, out, b ? (void *)xh : x, b ? (void *)wh : w, c, b};
+            calls[1][b] = (struct layer_call){'T', 'N', out, in, rows, out, in, in, b ? (void *)dyh : dy, b ? (void *)xh : x, c, b};
+            calls[2][b] = (struct layer_call){'N', 'N', rows, in, out, out, in, in, b ? (void *)dyh : dy, b ? (void *)wh : w, c, b};
+        }
+        double t[3][2];
+        for (int g = 0; g < 3; g++) for (int b = 0; b < 2; b++) t[g][b] = time_call(run_layer_call, &calls[g][b]) * 1e3;
+        printf("  %4d -> %-4d  fwd %.3f / %.3f (%.2fx)  dW %.3f / %.3f (%.2fx)  dx %.3f / %.3f (%.2fx)  all %.2fx\n", in, out,
+               t[0][0], t[0][1], t[0][0] / t[0][1], t[1][0], t[1][1], t[1][0] / t[1][1], t[2][0], t[2][1], t[2][0] / t[2][1],
+               (t[0][0] + t[1][0] + t[2][0]) / (t[0][1] + t[1][1] + t[2][1]));
+        free(x); free(w); free(dy); free(c); free(xh); free(wh); free(dyh);
+    }
+}
+
 static double bench(kernel_fn f, int m, int n, int k, const void *a, const void *b, float *c) {
     f(m, n, k, a, b, c);
     double best = 1e9, start = now();
@@ -100,5 +151,6 @@ int main(void) {
         if (dbs) printf("  dnnl_gemm_bf16bf16f32 status %d (3 = dnnl_unimplemented: needs avx512_core)\n", dbs);
         free(a); free(b); free(c); free(ref); free(ah); free(bh);
     }
+    layer_shapes(1024);
     return 0;
 }
