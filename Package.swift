@@ -61,7 +61,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "herd", dependencies: ["HerdCLI", "HerdTensor"]),
-        .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdLayers", "HerdModels"]),
+        .target(name: "HerdTestSupport", dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing"]),
         .testTarget(name: "HerdTensorTests", dependencies: ["HerdTensor", "HerdTestSupport"]),
         .testTarget(name: "HerdLayersTests", dependencies: ["HerdLayers", "HerdTestSupport"]),
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
