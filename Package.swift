@@ -4,7 +4,8 @@
 //         → HerdFeatures (FeatureTable: columnar tables, Friesian-style feature engineering)
 //         → HerdLayers (embeddings, layers) → HerdModels (DLRM, W&D) → HerdTraining (optimizers,
 //           metrics, trainer, export) → HerdServing (ANN indexes, feature stores, recommender; CHnswlib,
-//           CHiredis) → HerdServer (HTTP on Hummingbird, Prometheus metrics, ServiceLifecycle)
+//           CHiredis) → HerdGRPC (gRPC services and clients on grpc-swift-2, generated code from Protos/)
+//         → HerdServer (HTTP on Hummingbird, Prometheus metrics, ServiceLifecycle)
 //         → HerdCLI (commands, benchmarks) → herd (executable).
 // NOTE: no unsafeFlags here (they would make the package unusable as a dependency); the target CPU
 // flags for fast SIMD are passed by scripts/build.
@@ -24,6 +25,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/grpc/grpc-swift-2", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         .systemLibrary(
@@ -44,6 +49,17 @@ let package = Package(
         .target(
             name: "HerdServing",
             dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdTraining", "CHnswlib", "CHiredis"]),
+        // Generated code in Sources/HerdGRPC/Generated (scripts/generate-protos from Protos/herd/v1).
+        .target(
+            name: "HerdGRPC",
+            dependencies: [
+                "HerdServing", "HerdTraining", "HerdFeatures",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]),
         .target(
             name: "HerdServer",
             dependencies: [
@@ -69,6 +85,9 @@ let package = Package(
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
         .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdData", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
         .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
+        .testTarget(name: "HerdGRPCTests", dependencies: ["HerdGRPC", "HerdServing", "HerdFeatures", "HerdTraining", "HerdTestSupport",
+                                                          .product(name: "GRPCCore", package: "grpc-swift-2"),
+                                                          .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport")]),
         .testTarget(name: "HerdServingTests", dependencies: ["HerdServing", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
     ],
     cxxLanguageStandard: .cxx17
