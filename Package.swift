@@ -63,7 +63,7 @@ let package = Package(
         .target(
             name: "HerdServer",
             dependencies: [
-                "HerdServing", "HerdTraining",
+                "HerdServing", "HerdTraining", "HerdGRPC",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,7 +73,7 @@ let package = Package(
         .target(
             name: "HerdCLI",
             dependencies: [
-                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing", "HerdServer",
+                "HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels", "HerdTraining", "HerdServing", "HerdGRPC", "HerdServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .executableTarget(name: "herd", dependencies: ["HerdCLI", "HerdTensor"]),
@@ -83,7 +83,8 @@ let package = Package(
         .testTarget(name: "HerdModelsTests", dependencies: ["HerdModels", "HerdTestSupport"]),
         .testTarget(name: "HerdTrainingTests", dependencies: ["HerdTraining", "HerdFeatures", "HerdTestSupport"]),
         .testTarget(name: "HerdDataTests", dependencies: ["HerdData", "HerdTestSupport"]),
-        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdData", "HerdFeatures", "HerdTraining", "HerdTestSupport"]),
+        .testTarget(name: "HerdCLITests", dependencies: ["HerdCLI", "HerdData", "HerdFeatures", "HerdTraining", "HerdTestSupport", "HerdGRPC",
+                                                         .product(name: "GRPCCore", package: "grpc-swift-2")]),
         .testTarget(name: "HerdFeaturesTests", dependencies: ["HerdFeatures", "HerdTestSupport"]),
         .testTarget(name: "HerdGRPCTests", dependencies: ["HerdGRPC", "HerdServing", "HerdFeatures", "HerdTraining", "HerdTestSupport",
                                                           .product(name: "GRPCCore", package: "grpc-swift-2"),
