@@ -37,6 +37,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch).") var microBatch = 64
+    @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
+    @Option(help: "More TF-Serving models, NAME=DIR[,NAME=DIR…]: an export directory, a herd train --out directory, or a directory of version subdirectories.") var models: String?
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535, got \(port)") }
@@ -70,6 +72,8 @@ struct Serve: AsyncParsableCommand {
         c.rankingModel = model
         c.recommender.microBatch = microBatch
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
+        c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)
+        c.models = try models.map(RecommenderServer.parseModels) ?? [:]
         if let f = fileConfig {
             // NOTE: the file gives the all-in-one server's settings; flags left at their defaults do not override it.
             c.host = f.bindHost(.recommender)
@@ -79,7 +83,7 @@ struct Serve: AsyncParsableCommand {
             if let m = f.rankingModel { c.rankingModel = m }
             if let t = f.timeoutMs { c.recommender.defaultTimeout = .milliseconds(t) }
             if let m = f.microBatch { c.recommender.microBatch = m }
-            c.adminToken = f.adminToken
+            if let t = f.adminToken { c.adminToken = t }
         }
         let server = try RecommenderServer(configuration: c) { line in log(line) }
         let host = c.host

@@ -5,9 +5,11 @@ import HerdServing
 /// and when the recommender has local parts also Recall, Feature and Ranking over the same index,
 /// store and model replicas (no copies).
 public enum LocalServices {
-    public static func all(recommender: Recommender, admin: AdminToken, onAnswer: @escaping @Sendable (Recommendation) -> Void = { _ in })
-        -> [any RegistrableRPCService] {
-        var services: [any RegistrableRPCService] = [RecommenderService(recommender: recommender, onAnswer: onAnswer)]
+    /// `current` gives the recommender each Recommender call answers with (default: `recommender`;
+    /// a server that reloads passes its live one); the other services use `recommender`'s parts.
+    public static func all(recommender: Recommender, current: (@Sendable () -> Recommender)? = nil, admin: AdminToken,
+                           onAnswer: @escaping @Sendable (Recommendation) -> Void = { _ in }) -> [any RegistrableRPCService] {
+        var services: [any RegistrableRPCService] = [RecommenderService(current: current ?? { recommender }, onAnswer: onAnswer)]
         guard let context = recommender.context else { return services }
         services.append(RecallService(recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index), admin: admin))
         services.append(FeatureService(store: context.store))

@@ -5,19 +5,24 @@ import HerdServing
 /// INVALID_ARGUMENT for a bad k / can_k, UNAVAILABLE when nothing can answer; cold start and
 /// degraded answers are flags of the response.
 public struct RecommenderService: Herd_V1_Recommender.SimpleServiceProtocol {
-    public let recommender: Recommender
+    /// The recommender to answer the next call with (a reloading server swaps it).
+    public let current: @Sendable () -> Recommender
     /// Called with each answer (per-stage metrics).
     public let onAnswer: @Sendable (Recommendation) -> Void
 
-    public init(recommender: Recommender, onAnswer: @escaping @Sendable (Recommendation) -> Void = { _ in }) {
-        self.recommender = recommender
+    public init(current: @escaping @Sendable () -> Recommender, onAnswer: @escaping @Sendable (Recommendation) -> Void = { _ in }) {
+        self.current = current
         self.onAnswer = onAnswer
+    }
+
+    public init(recommender: Recommender, onAnswer: @escaping @Sendable (Recommendation) -> Void = { _ in }) {
+        self.init(current: { recommender }, onAnswer: onAnswer)
     }
 
     public func recommend(request: Herd_V1_RecommendRequest, context: ServerContext) async throws -> Herd_V1_RecommendResponse {
         let k = request.k == 0 ? 10 : Int(request.k)
         let canK = request.canK == 0 ? max(50, k) : Int(request.canK)
-        let recommender = self.recommender, user = request.userID
+        let recommender = current(), user = request.userID
         let answer: Recommendation
         do {
             answer = try await offload { try recommender.recommend(userID: user, k: k, canK: canK) }

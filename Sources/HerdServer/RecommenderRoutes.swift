@@ -1,23 +1,41 @@
 import Foundation
+import HerdFeatures
 import HerdServing
+import HTTPTypes
 import Hummingbird
 
 /// The recommender's HTTP surface, a thin adapter over `Recommender` (all logic is transport-free):
 ///
-/// - `GET /recommender/recommend/{id}?k=10&canK=50` → `RecommendResponse` JSON (Friesian's
-///   `{ids, probs, success, errorCode, errorMsg}` plus `coldStart`, `degraded`, `source`,
-///   `timingsMs`). A bad id, k or canK → 400 with `success: false`, `errorCode: "INVALID_ARGUMENT"`.
+/// - `GET /recommender/recommend/{id}?k=10&canK=50[&idType=raw|encoded][&details=1]` →
+///   `RecommendResponse` JSON (Friesian's `{ids, probs, success, errorCode, errorMsg}` plus
+///   `coldStart`, `degraded`, `source`, `reason`, `timingsMs`), and a `Server-Timing` header with
+///   the same stages. A bad id, k or canK → 400 with `success: false`, `errorCode: "INVALID_ARGUMENT"`.
 /// - `GET /healthz` → 200 while the process serves; `GET /readyz` → 200 `ready`, or 503 with the
 ///   reason while the recommender is degraded (feature store down or slow); `GET /metrics` →
-///   Prometheus text; `GET /` → a page to try it by hand.
+///   Prometheus text; `GET /` → a page to try it by hand (`/?user=ID` asks at once).
+///
+/// Raw and encoded ids: the workspace's tables, embeddings, store and index are keyed by encoded
+/// ids (the fitted pipeline's categorify index, `1…N`). `{id}` is taken as a raw user id (the value
+/// in the data) when the pipeline's user index knows it, else as an encoded id when it is an
+/// integer (Friesian's convention), else as a new user's raw id (cold start) when it has the shape
+/// of the known raw ids (their lengths and characters), else it is refused (400);
+/// `idType=raw|encoded` forces one reading. A raw request gets raw item ids back: `ids` are then strings (the items'
+/// raw ids; an item the index does not know, e.g. one added through `/admin/items`, as its encoded
+/// id in decimal), with `encodedIds`, `userId` and `encodedUserId` beside them. An encoded
+/// request gets Friesian's integer `ids`. `details=1` adds `items`: each item's feature row from
+/// the store (`null` when the store does not have it or is down).
 public enum RecommenderRoutes {
     /// Largest k and canK a request may ask for (the recommender validates the rest).
     static let maxParameter = 10_000
 
     public static func add(to router: Router<BasicRequestContext>, recommender: Recommender, metrics: ServerMetrics) {
+        add(to: router, live: LiveRecommender(recommender), metrics: metrics)
+    }
+
+    public static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics) {
         router.get("/recommender/recommend/:id") { request, context -> Response in
             let t0 = ContinuousClock.now
-            let response = await recommend(request, context, recommender, metrics)
+            let response = await recommend(request, context, live, metrics)
             metrics.request(route: "/recommender/recommend", status: Int(response.status.code), seconds: seconds(since: t0))
             return response
         }
@@ -26,7 +44,9 @@ public enum RecommenderRoutes {
             return json(#"{"status":"ok"}"#, status: .ok)
         }
         router.get("/readyz") { _, _ -> Response in
-            switch recommender.readiness {
+            // NOTE: readiness may probe the store (a Redis PING): off the event loop.
+            let readiness = (try? await offload { live.current.readiness }) ?? .degraded("readiness check failed")
+            switch readiness {
             case .ready:
                 metrics.request(route: "/readyz", status: 200, seconds: 0)
                 return json(#"{"status":"ready"}"#, status: .ok)
@@ -44,13 +64,56 @@ public enum RecommenderRoutes {
         }
     }
 
-    private static func recommend(_ request: Request, _ context: BasicRequestContext, _ recommender: Recommender, _ metrics: ServerMetrics) async -> Response {
-        func refuse(_ message: String) -> Response {
-            let body = (try? RecommendResponse(error: .invalidArgument(message)).jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+    /// How the request's id was read.
+    enum UserID: Equatable {
+        case encoded(Int64)
+        /// A raw id and its encoded id (0 = unknown to the index).
+        case raw(String, Int64)
+
+        var encoded: Int64 {
+            switch self {
+            case .encoded(let id), .raw(_, let id): return id
+            }
+        }
+    }
+
+    /// Reads `text` as a raw or encoded user id (see the type's summary); nil = refused, with why.
+    static func resolve(_ text: String, idType: String?, ids: RawIDs?) -> Result<UserID, RecommenderError> {
+        let mapped = ids?.mapsUsers == true ? ids : nil
+        switch idType {
+        case "encoded"?:
+            guard let v = Int64(text) else { return .failure(.invalidArgument("idType=encoded needs an integer user id, got '\(text)'")) }
+            return .success(.encoded(v))
+        case "raw"?:
+            guard let mapped, let v = mapped.userID(raw: text) else {
+                return .failure(.invalidArgument("this workspace's user ids were not encoded by its pipeline: send them as they are, without idType=raw"))
+            }
+            return .success(.raw(text, v))
+        case nil:
+            if let mapped, let v = mapped.userID(raw: text), v != 0 { return .success(.raw(text, v)) }
+            if let v = Int64(text) { return .success(.encoded(v)) }
+            if let mapped {
+                if mapped.looksLikeUserID(text) { return .success(.raw(text, 0)) }
+                return .failure(.invalidArgument("the user id '\(text)' is neither a raw user id (like '\(mapped.exampleUserID ?? "")') nor an integer (an encoded id)"))
+            }
+            return .failure(.invalidArgument("the user id must be an integer, got '\(text)'"))
+        case let other?:
+            return .failure(.invalidArgument("idType must be raw or encoded, got '\(other)'"))
+        }
+    }
+
+    private static func recommend(_ request: Request, _ context: BasicRequestContext, _ live: LiveRecommender, _ metrics: ServerMetrics) async -> Response {
+        func refuse(_ error: RecommenderError) -> Response {
+            let body = (try? RecommendResponse(error: error).jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             return json(body, status: .badRequest)
         }
-        guard let idText = context.parameters.get("id"), let userID = Int64(idText) else {
-            return refuse("the user id must be an integer, got '\(context.parameters.get("id") ?? "")'")
+        let recommender = live.current, rawIDs = live.rawIDs
+        let idText = context.parameters.get("id").map { $0.removingPercentEncoding ?? $0 } ?? ""
+        guard !idText.isEmpty else { return refuse(.invalidArgument("the user id is empty")) }
+        let userID: UserID
+        switch resolve(idText, idType: request.uri.queryParameters.get("idType").map { String($0) }, ids: rawIDs) {
+        case .success(let u): userID = u
+        case .failure(let e): return refuse(e)
         }
         func parameter(_ name: String) -> Result<Int?, Never>? {
             guard let text = request.uri.queryParameters.get(name) else { return .success(nil) }
@@ -58,20 +121,39 @@ public enum RecommenderRoutes {
             return .success(v)
         }
         guard case .success(let kValue)? = parameter("k") else {
-            return refuse("k must be an integer in 1…\(maxParameter), got '\(request.uri.queryParameters.get("k") ?? "")'")
+            return refuse(.invalidArgument("k must be an integer in 1…\(maxParameter), got '\(request.uri.queryParameters.get("k") ?? "")'"))
         }
         guard case .success(let canKValue)? = parameter("canK") else {
-            return refuse("canK must be an integer in 1…\(maxParameter), got '\(request.uri.queryParameters.get("canK") ?? "")'")
+            return refuse(.invalidArgument("canK must be an integer in 1…\(maxParameter), got '\(request.uri.queryParameters.get("canK") ?? "")'"))
         }
+        let details = ["1", "true", "yes"].contains(request.uri.queryParameters.get("details").map { String($0) } ?? "")
         let k = kValue ?? 10
         let canK = canKValue ?? max(50, k)
         do {
             // NOTE: `recommend` blocks (store round trips, GEMMs); it runs on a dispatch thread so the
             // event loops and Swift's cooperative pool keep serving other connections.
-            let answer = try await offload { try recommender.recommend(userID: userID, k: k, canK: canK) }
+            let (answer, rows) = try await offload { () throws -> (Recommendation, FeatureRows?) in
+                let a = try recommender.recommend(userID: userID.encoded, k: k, canK: canK)
+                let rows = details && !a.ids.isEmpty ? try? recommender.context?.store.get(kind: .item, ids: a.ids) : nil
+                return (a, rows)
+            }
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
             let data = try RecommendResponse(answer).jsonData()
-            return json(String(decoding: data, as: UTF8.self), status: .ok)
+            var body = String(decoding: data, as: UTF8.self)
+            if case .raw(let raw, _) = userID {
+                body = try decorate(data) { o in
+                    o["ids"] = answer.ids.map { rawIDs?.rawItem($0) ?? String($0) }
+                    o["encodedIds"] = answer.ids
+                    o["userId"] = raw
+                    o["encodedUserId"] = userID.encoded
+                }
+            }
+            if details {
+                body = try decorate(Data(body.utf8)) { o in o["items"] = itemDetails(answer.ids, rows) }
+            }
+            var response = json(body, status: .ok)
+            response.headers[HTTPField.Name("Server-Timing")!] = serverTiming(answer.timings.milliseconds)
+            return response
         } catch let e as RecommenderError {
             let body = (try? RecommendResponse(error: e).jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             return json(body, status: HTTPResponse.Status(code: e.httpStatus))
@@ -79,6 +161,41 @@ public enum RecommenderRoutes {
             let body = (try? RecommendResponse(error: .unavailable("\(error)")).jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             return json(body, status: .internalServerError)
         }
+    }
+
+    /// The answer's JSON with extra members (sorted keys, one line).
+    static func decorate(_ data: Data, _ edit: (inout [String: Any]) -> Void) throws -> String {
+        guard var object = try JSONSerialization.jsonObject(with: data) as? [String: Any] else { return String(decoding: data, as: UTF8.self) }
+        edit(&object)
+        return String(decoding: try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
+    }
+
+    /// One JSON object per item (column → value), or null when the store has no row for it.
+    static func itemDetails(_ ids: [Int64], _ rows: FeatureRows?) -> [Any] {
+        guard let rows, rows.ids == ids else { return ids.map { _ in NSNull() } }
+        return rows.rows.map { row -> Any in
+            guard let row else { return NSNull() }
+            var o: [String: Any] = [:]
+            for (field, value) in zip(rows.schema.fields, row) { o[field.name] = jsonValue(value) }
+            return o
+        }
+    }
+
+    static func jsonValue(_ v: Value) -> Any {
+        switch v {
+        case .null: return NSNull()
+        case .int(let x): return x
+        case .double(let x): return x.isFinite ? x : NSNull()
+        case .string(let s): return s
+        case .list(let l): return l.map(jsonValue)
+        }
+    }
+
+    /// `Server-Timing` (W3C): `recall;dur=0.41, features;dur=0.22, …` in milliseconds.
+    static func serverTiming(_ ms: [String: Double]) -> String {
+        ["recall", "features", "preprocess", "ranking", "top_k", "total"].compactMap { stage in
+            ms[stage].map { "\(stage);dur=\(String(format: "%.3f", $0))" }
+        }.joined(separator: ", ")
     }
 
     static func json(_ body: String, status: HTTPResponse.Status) -> Response {

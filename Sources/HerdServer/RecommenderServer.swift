@@ -25,17 +25,22 @@ public struct RecommenderServer {
         /// Ranking model: a name under `W/models` (its latest version) or an export directory.
         public var rankingModel = "wnd"
         public var recommender = RecommenderConfig()
+        /// The bearer token `POST /admin/…` and gRPC admin calls (AddItem) require; nil = admin
+        /// routes answer 403 and gRPC admin calls PERMISSION_DENIED (disabled).
+        public var adminToken: String?
+        /// TF-Serving models from outside the workspace: name → export directory (see `ModelRegistry`).
+        public var models: [String: URL] = [:]
         /// gRPC port (0 = any free port, printed once listening); nil = no gRPC server. In one
         /// process it serves the Recommender, Recall, Feature and Ranking services.
         public var grpcPort: Int? = SplitConfig.defaultPorts[.recommender]
-        /// Token of admin operations (gRPC AddItem; `authorization: Bearer TOKEN`); nil = refused.
-        public var adminToken: String?
 
         public init(workspace: Workspace) { self.workspace = workspace }
     }
 
     public let configuration: Configuration
-    public let recommender: Recommender
+    /// The recommender now (`POST /admin/reload` swaps it).
+    public var recommender: Recommender { live.current }
+    public let live: LiveRecommender
     public let metrics = ServerMetrics()
     /// The workspace's exports for TF-Serving-style REST (`/v1/models/…`).
     public let registry: ModelRegistry
@@ -48,27 +53,69 @@ public struct RecommenderServer {
         logger.logLevel = .info
         self.logger = logger
         let registryLogger = logger
-        registry = ModelRegistry(workspace: configuration.workspace, log: { line in registryLogger.info("\(line)") })
-        recommender = try Recommender.load(workspace: configuration.workspace, storeSpec: configuration.storeSpec,
-                                           rankingModel: configuration.rankingModel, config: configuration.recommender, log: log)
+        registry = ModelRegistry(workspace: configuration.workspace, directories: configuration.models,
+                                 log: { line in registryLogger.info("\(line)") })
+        let c = configuration
+        // NOTE: the first load logs through `log` (the CLI's stderr); reloads through the logger.
+        let firstLog = FirstLog(log)
+        live = try LiveRecommender {
+            let sink = firstLog.take() ?? { line in registryLogger.info("\(line)") }
+            let r = try Recommender.load(workspace: c.workspace, storeSpec: c.storeSpec, rankingModel: c.rankingModel,
+                                         config: c.recommender, log: sink)
+            let ids = try RawIDs.load(workspace: c.workspace, userKey: r.userSchema.keyColumn, itemKey: r.itemSchema.keyColumn)
+            if let ids { sink("recommender: raw ids mapped through \(c.workspace.fittedPipeline.lastPathComponent) (user key \(ids.userKey)\(ids.mapsUsers ? "" : " not categorified"), item key \(ids.itemKey))") }
+            return (r, ids)
+        }
     }
 
-    /// Serves a recommender built elsewhere (split mode: over gRPC clients).
-    public init(configuration: Configuration, recommender: Recommender) {
+    /// The admin token in `path` (surrounding whitespace dropped); a clear error when it is missing or empty.
+    public static func readAdminToken(_ path: String) throws -> String {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ServingError("--admin-token-file \(path): cannot read it")
+        }
+        let token = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty, !token.contains(where: \.isNewline) else {
+            throw ServingError("--admin-token-file \(path): needs one non-empty line (the token)")
+        }
+        return token
+    }
+
+    /// `NAME=DIR[,NAME=DIR…]` → name → directory (each directory must exist).
+    public static func parseModels(_ text: String) throws -> [String: URL] {
+        var out: [String: URL] = [:]
+        for part in text.split(separator: ",") {
+            let kv = part.split(separator: "=", maxSplits: 1).map(String.init)
+            guard kv.count == 2, !kv[0].isEmpty, !kv[0].contains("/"), !kv[1].isEmpty else {
+                throw ServingError("--models takes NAME=DIR[,NAME=DIR…], got '\(part)'")
+            }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: kv[1], isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw ServingError("--models \(kv[0])=\(kv[1]): no such directory")
+            }
+            guard out[kv[0]] == nil else { throw ServingError("--models names '\(kv[0])' twice") }
+            out[kv[0]] = URL(fileURLWithPath: kv[1], isDirectory: true)
+        }
+        return out
+    }
+
+    /// Serves a recommender built elsewhere (split mode: over gRPC clients; reload keeps it).
+    public init(configuration: Configuration, recommender: Recommender, rawIDs: RawIDs? = nil) {
         self.configuration = configuration
         var logger = Logger(label: "herd.serve")
         logger.logLevel = .info
         self.logger = logger
         let registryLogger = logger
-        registry = ModelRegistry(workspace: configuration.workspace, log: { line in registryLogger.info("\(line)") })
-        self.recommender = recommender
+        registry = ModelRegistry(workspace: configuration.workspace, directories: configuration.models,
+                                 log: { line in registryLogger.info("\(line)") })
+        live = LiveRecommender(recommender, rawIDs: rawIDs)
     }
 
-    /// The gRPC services: the Recommender, and with in-process parts also Recall, Feature and
-    /// Ranking over the same index, store and model replicas.
+    /// The gRPC services: the Recommender (answering with the live recommender, so it follows
+    /// reloads), and with in-process parts also Recall, Feature and Ranking over the index, store
+    /// and model replicas loaded at start.
     public func grpcServices() -> [any RegistrableRPCService] {
-        let metrics = self.metrics
-        return LocalServices.all(recommender: recommender, admin: AdminToken(configuration.adminToken)) { answer in
+        let metrics = self.metrics, live = self.live
+        return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken)) { answer in
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
         }
     }
@@ -76,8 +123,9 @@ public struct RecommenderServer {
     /// The router, for in-process tests and embedding in another application.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        RecommenderRoutes.add(to: router, recommender: recommender, metrics: metrics)
+        RecommenderRoutes.add(to: router, live: live, metrics: metrics)
         TFServingRoutes.add(to: router, registry: registry, metrics: metrics)
+        AdminRoutes.add(to: router, server: self)
         return router
     }
 
@@ -97,5 +145,18 @@ public struct RecommenderServer {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// The CLI's log sink for the first load only.
+private final class FirstLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var log: ((String) -> Void)?
+    init(_ log: @escaping (String) -> Void) { self.log = log }
+    func take() -> ((String) -> Void)? {
+        lock.withLock {
+            defer { log = nil }
+            return log
+        }
     }
 }

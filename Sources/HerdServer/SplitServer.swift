@@ -61,7 +61,8 @@ public enum SplitServer {
         c.grpcPort = config.grpcPort(.recommender)
         c.adminToken = config.adminToken
         c.recommender = recommender.config
-        let server = RecommenderServer(configuration: c, recommender: recommender)
+        let rawIDs = try RawIDs.load(workspace: config.workspaceValue, userKey: recommender.userSchema.keyColumn, itemKey: recommender.itemSchema.keyColumn)
+        let server = RecommenderServer(configuration: c, recommender: recommender, rawIDs: rawIDs)
         try await server.run(before: [ClientShutdown(clients: clients, running: running)], onListening: onHTTPListening, onGRPCListening: onGRPCListening)
     }
 }

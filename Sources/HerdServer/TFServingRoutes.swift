@@ -1,4 +1,5 @@
 import Foundation
+import HerdData
 import HerdServing
 import HerdTraining
 import Hummingbird
@@ -8,6 +9,9 @@ import Hummingbird
 ///
 /// - `POST /v1/models/{name}[/versions/{v}]:predict` with `{"instances": [{col: v}, …]}` →
 ///   `{"predictions": [[p], …]}`, or `{"inputs": {col: [v, …]}}` → `{"outputs": [[p], …]}`.
+///   Feature-table exports read the encoded columns of their batch spec; Criteo-file exports
+///   (`herd train --train FILE --out DIR`) read raw Criteo rows `{"I1"…"I13", "C1"…"C26"}`
+///   (`label` ignored), transformed by the export's feature state as `herd predict` does.
 /// - `GET /v1/models/{name}[/versions/{v}]` → `{"model_version_status": [{"version", "state", "status"}]}`.
 /// - `GET /v1/models/{name}[/versions/{v}]/metadata` → the inputs the model reads.
 /// - Errors: `{"error": "…"}` with 400 (bad body, shapes, ids), 404 (no such model/version),
@@ -53,10 +57,11 @@ public enum TFServingRoutes {
             }
             let data = Data(body.readableBytesView)
             let model = try registry.model(name, version: version)
-            guard case .table(_, let spec) = model.export.featureState else {
-                throw RecommenderError.invalidArgument("model '\(name)' reads Criteo rows; REST predict serves feature-table exports (herd train --workspace …)")
+            let (batch, columnar): (Batch, Bool)
+            switch model.export.featureState {
+            case .table(_, let spec): (batch, columnar) = try PredictRequest.batch(body: data, spec: spec)
+            case .criteo(let state): (batch, columnar) = try PredictRequest.criteoBatch(body: data, state: state)
             }
-            let (batch, columnar) = try PredictRequest.batch(body: data, spec: spec)
             let probs = try await offload { model.pool.probabilities(batch, microBatch: 256) }
             let key = columnar ? "outputs" : "predictions"
             let out = try JSONSerialization.data(withJSONObject: [key: probs.map { [Double($0)] }])
@@ -89,9 +94,16 @@ public enum TFServingRoutes {
         do {
             let m = try registry.model(name, version: version)
             var inputs: [String: Any] = [:]
-            if case .table(_, let spec) = m.export.featureState {
+            switch m.export.featureState {
+            case .table(_, let spec):
                 for s in spec.sparse { inputs[s.name] = ["dtype": "DT_INT64", "cardinality": s.cardinality] }
                 for d in spec.dense { inputs[d] = ["dtype": "DT_FLOAT"] }
+            case .criteo(let state):
+                // Raw Criteo fields, transformed by the export's feature state as `herd predict` does.
+                for j in 0..<Criteo.denseCount { inputs["I\(j + 1)"] = ["dtype": "DT_FLOAT", "transform": state.denseTransform] }
+                for (c, column) in state.columns.enumerated() {
+                    inputs["C\(c + 1)"] = ["dtype": "DT_STRING", "format": "hex id, up to 8 digits", "table_size": column.tableSize]
+                }
             }
             return json(["model_spec": ["name": name, "version": String(m.version)],
                          "metadata": ["signature_def": ["model_type": m.export.config.kind.rawValue, "inputs": inputs,

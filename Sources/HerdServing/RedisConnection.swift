@@ -59,7 +59,14 @@ struct RedisConnectionError: Error, CustomStringConvertible {
 final class RedisConnection {
     private let context: UnsafeMutablePointer<redisContext>
 
+    /// NOTE: hiredis writes with plain `write(2)`: a write to a connection the server has reset
+    /// (Redis stopped or restarted) raises SIGPIPE, whose default action ends the process. It is
+    /// ignored once, process-wide, before the first connection, so the write fails with EPIPE and
+    /// the store handles it as any other broken connection.
+    private static let ignoreSIGPIPE: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
     init(_ config: RedisConfig) throws {
+        Self.ignoreSIGPIPE
         func tv(_ ms: Int) -> timeval { timeval(tv_sec: ms / 1000, tv_usec: __suseconds_t((ms % 1000) * 1000)) }
         guard let c = redisConnectWithTimeout(config.host, Int32(config.port), tv(config.connectTimeoutMilliseconds)) else {
             throw RedisConnectionError(description: "cannot allocate a hiredis context")

@@ -11,7 +11,9 @@ import HerdFeatures
 /// Failure handling: every command is bounded by the connect/command timeouts. A connection error
 /// marks the store unhealthy and starts one background thread that reconnects (PING) with
 /// back-off; until it succeeds, calls fail at once with the reason (the server answers from its
-/// fallback instead of waiting), after it they go through again.
+/// fallback instead of waiting), after it they go through again. `health` itself PINGs when no
+/// command went through for `probeInterval`, so a Redis that went away while no request came is
+/// noticed by a readiness probe too.
 public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
     public let config: RedisConfig
     static let mgetChunk = 256
@@ -23,6 +25,10 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
     private var failure: String?
     private var reconnecting = false
     private var schemas: [EntityKind: FeatureSchema] = [:]
+    /// When a command last went through.
+    private var lastSuccess = ContinuousClock.now
+    /// `health` checks with a PING when nothing went through for this long.
+    static let probeInterval: Duration = .seconds(1)
 
     public init(config: RedisConfig) throws {
         self.config = config
@@ -45,7 +51,14 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
 
     public var spec: String { "redis://\(config.address)/\(config.prefix)" }
 
+    /// Healthy unless a call failed (and reconnecting has not succeeded yet). When no command went
+    /// through for `probeInterval`, a PING (bounded by the command timeout) checks first; it may
+    /// block that long, so callers on an event loop should offload it.
     public var health: StoreHealth {
+        state.lock()
+        let stale = failure == nil && ContinuousClock.now - lastSuccess > Self.probeInterval
+        state.unlock()
+        if stale { _ = try? withConnection { try $0.pipeline([[Array("PING".utf8)]]) } }
         state.lock()
         defer { state.unlock() }
         return failure.map { .unhealthy($0) } ?? .healthy
@@ -90,6 +103,7 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
         do {
             let result = try body(connection!)
             state.lock()
+            lastSuccess = ContinuousClock.now
             idle.append(connection!)
             state.signal()
             state.unlock()
@@ -130,6 +144,7 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
                     guard let store = self else { return }
                     store.state.lock()
                     store.failure = nil
+                    store.lastSuccess = ContinuousClock.now
                     store.reconnecting = false
                     store.schemas.removeAll()
                     store.idle.append(c)

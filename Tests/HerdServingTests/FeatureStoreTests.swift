@@ -1,6 +1,7 @@
 import Foundation
 import HerdFeatures
 import HerdServing
+import HerdTestSupport
 import XCTest
 
 /// The contract every `FeatureStore` meets; run against each implementation below.

@@ -1,6 +1,7 @@
 import Foundation
 import HerdFeatures
 import HerdServing
+import HerdTestSupport
 import HerdTensor
 import HerdTraining
 import XCTest

@@ -1,17 +1,26 @@
 import Foundation
+#if canImport(XCTest)
 import XCTest
+#endif
 
 /// A throw-away `redis-server` on a free loopback port, in a temporary directory, with persistence
-/// off; stopped by `stop()` (and at deinit).
-final class RedisServer {
-    let port: Int
-    let directory: URL
+/// off (`redis-cli SAVE` still writes `directory/dump.rdb`, which a restart on the same directory
+/// loads); stopped by `stop()` (and at deinit). Used by the store tests and the CLI's end-to-end
+/// Redis test.
+public final class RedisServer {
+    public let port: Int
+    public let directory: URL
     private var process: Process?
 
     /// Starts one, or throws `XCTSkip` when redis-server is not installed.
-    init() throws {
+    public init() throws {
         guard let binary = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw XCTSkip("redis-server is not installed (scripts/bootstrap installs Debian's redis-server); skipping the Redis store tests")
+            let why = "redis-server is not installed (scripts/bootstrap installs Debian's redis-server); skipping the Redis tests"
+            #if canImport(XCTest)
+            throw XCTSkip(why)
+            #else
+            throw NSError(domain: "RedisServer", code: 3, userInfo: [NSLocalizedDescriptionKey: why])
+            #endif
         }
         self.binary = binary
         port = try Self.freePort()
@@ -22,9 +31,11 @@ final class RedisServer {
 
     private let binary: String
 
-    var url: String { "redis://127.0.0.1:\(port)/test:" }
+    /// `redis://127.0.0.1:PORT/test:` (keys prefixed `test:`).
+    public var url: String { "redis://127.0.0.1:\(port)/test:" }
 
-    func start() throws {
+    /// Starts (or restarts, on the same port and directory) the server and waits until it accepts connections.
+    public func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path]
@@ -40,7 +51,8 @@ final class RedisServer {
         throw NSError(domain: "RedisServer", code: 1, userInfo: [NSLocalizedDescriptionKey: "redis-server did not start on port \(port)"])
     }
 
-    func stop() {
+    /// Stops the server (SIGTERM) and waits for it to exit.
+    public func stop() {
         guard let p = process else { return }
         p.terminate()
         p.waitUntilExit()
@@ -48,7 +60,7 @@ final class RedisServer {
     }
 
     /// Runs `redis-cli -p PORT args…` and waits for it.
-    func cli(_ args: [String]) throws {
+    public func cli(_ args: [String]) throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/redis-cli")
         p.arguments = ["-p", String(port)] + args
@@ -62,7 +74,7 @@ final class RedisServer {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    static func canConnect(_ port: Int) -> Bool {
+    public static func canConnect(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
@@ -75,7 +87,7 @@ final class RedisServer {
     }
 
     /// A port the kernel just handed out (bind to 0, read it back, close).
-    static func freePort() throws -> Int {
+    public static func freePort() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
