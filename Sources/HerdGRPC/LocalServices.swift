@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import HerdServing
 
@@ -7,11 +8,12 @@ import HerdServing
 public enum LocalServices {
     /// `current` gives the recommender each Recommender call answers with (default: `recommender`;
     /// a server that reloads passes its live one); the other services use `recommender`'s parts.
-    public static func all(recommender: Recommender, current: (@Sendable () -> Recommender)? = nil, admin: AdminToken,
+    /// `indexFile`: where Recall's AddItem saves the index (nil = memory only).
+    public static func all(recommender: Recommender, current: (@Sendable () -> Recommender)? = nil, admin: AdminToken, indexFile: URL? = nil,
                            onAnswer: @escaping @Sendable (Recommendation) -> Void = { _ in }) -> [any RegistrableRPCService] {
         var services: [any RegistrableRPCService] = [RecommenderService(current: current ?? { recommender }, onAnswer: onAnswer)]
         guard let context = recommender.context else { return services }
-        services.append(RecallService(recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index), admin: admin))
+        services.append(RecallService(recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index), admin: admin, indexFile: indexFile))
         services.append(FeatureService(store: context.store))
         if let spec = context.ranking.featureState.batchSpec {
             services.append(RankingService(ranking: recommender.backends.ranking, spec: spec, kind: context.ranking.config.kind.rawValue,

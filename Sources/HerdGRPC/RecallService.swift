@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 import HerdServing
 
@@ -6,17 +7,20 @@ import HerdServing
 ///
 /// - `Search(user_id | vector, k)` → ids and scores, best first; NOT_FOUND for a user without an
 ///   embedding; INVALID_ARGUMENT for k outside 1…10000, no query, or a vector of another dimension;
-/// - `AddItem(item_id, embedding)` → adds or replaces the item in the live index (admin token;
-///   the index file is rewritten by the next `herd nearline`);
+/// - `AddItem(item_id, embedding)` → adds or replaces the item in the live index (admin token),
+///   then saves the index to `indexFile` when given (as `POST /admin/items` does);
 /// - `Info` → spec, dimension, metric, counts.
 public struct RecallService: Herd_V1_Recall.ServiceProtocol {
     public let recall: LocalRecall
     public let admin: AdminToken
+    /// Where the index is saved after each add (nil = the add lives in memory only).
+    public let indexFile: URL?
     public static let maxK = RecommenderConfig.maxCanK
 
-    public init(recall: LocalRecall, admin: AdminToken) {
+    public init(recall: LocalRecall, admin: AdminToken, indexFile: URL? = nil) {
         self.recall = recall
         self.admin = admin
+        self.indexFile = indexFile
     }
 
     public func search(request: ServerRequest<Herd_V1_SearchRequest>, context: ServerContext) async throws -> ServerResponse<Herd_V1_SearchResponse> {
@@ -28,7 +32,8 @@ public struct RecallService: Herd_V1_Recall.ServiceProtocol {
         let found: (ids: [Int64], scores: [Float])
         switch m.query {
         case .userID(let id)?:
-            guard let r = try await offload({ try recall.candidates(userID: id, k: k, deadline: .now + .seconds(60)) }) else {
+            // NOTE: the local recall runs to the end (no deadline to honour in process).
+            guard let r = try await offload({ try recall.candidates(userID: id, k: k, deadline: .now + .seconds(1)) }) else {
                 throw RPCError(code: .notFound, message: "user \(id) has no embedding")
             }
             found = r
@@ -55,8 +60,12 @@ public struct RecallService: Herd_V1_Recall.ServiceProtocol {
             throw RPCError(code: .invalidArgument, message: "the embedding has \(m.embedding.count) values, the index dimension is \(index.dimension)")
         }
         guard m.embedding.allSatisfy(\.isFinite) else { throw RPCError(code: .invalidArgument, message: "the embedding has a NaN or infinite value") }
+        let file = indexFile
         do {
-            try await offload { try index.add(ids: [m.itemID], vectors: m.embedding) }
+            try await offload {
+                try index.add(ids: [m.itemID], vectors: m.embedding)
+                if let file { try index.save(to: file) }
+            }
         } catch {
             throw RPCError(code: .failedPrecondition, message: "the index refused the item: \(error)")
         }

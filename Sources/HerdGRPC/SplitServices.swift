@@ -25,7 +25,7 @@ public enum SplitServices {
             throw ServingError("user embeddings have dimension \(users.dimension), the item index \(index.dimension): embed users and items with the same two-tower export")
         }
         log("recall: \(users.count) user embeddings [\(users.dimension)], item index \(index.spec) with \(index.count) vectors")
-        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken))
+        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken), indexFile: w.itemIndex)
     }
 
     /// The Ranking service over the config's ranking export (rows only: no feature backend).

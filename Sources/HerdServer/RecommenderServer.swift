@@ -115,7 +115,8 @@ public struct RecommenderServer {
     /// and model replicas loaded at start.
     public func grpcServices() -> [any RegistrableRPCService] {
         let metrics = self.metrics, live = self.live
-        return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken)) { answer in
+        return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken),
+                                 indexFile: configuration.workspace.itemIndex) { answer in
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
         }
     }

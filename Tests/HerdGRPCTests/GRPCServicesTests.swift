@@ -224,7 +224,9 @@ final class GRPCServicesTests: XCTestCase {
         // NOTE: its own recommender: the add changes the live index.
         let rec = try Recommender.load(workspace: f.workspace)
         let index = try XCTUnwrap(rec.context).index
-        let s = try await GRPCTestServer(services: LocalServices.all(recommender: rec, admin: AdminToken("s3cret")))
+        let saved = FileManager.default.temporaryDirectory.appendingPathComponent("herd-grpc-\(UUID().uuidString).index")
+        defer { try? FileManager.default.removeItem(at: saved) }
+        let s = try await GRPCTestServer(services: LocalServices.all(recommender: rec, admin: AdminToken("s3cret"), indexFile: saved))
         let client = Herd_V1_Recall.Client(wrapping: s.client)
         var add = Herd_V1_AddItemRequest()
         add.itemID = 424_242
@@ -238,6 +240,7 @@ final class GRPCServicesTests: XCTestCase {
         let wrong = await statusCode { try await client.addItem(add, metadata: ["authorization": "Bearer nope"]) }
         XCTAssertEqual(wrong, .permissionDenied)
         XCTAssertEqual(index.count, before, "refused adds change nothing")
+        XCTAssertFalse(FileManager.default.fileExists(atPath: saved.path), "refused adds save nothing")
 
         var short = add
         short.embedding = [1]
@@ -253,6 +256,9 @@ final class GRPCServicesTests: XCTestCase {
         search.k = 3
         let found = try await client.search(search)
         XCTAssertEqual(found.ids.first, 424_242)
+        let reloaded = try loadIndex(from: saved)
+        XCTAssertEqual(reloaded.count, before + 1, "the add is saved")
+        XCTAssertEqual(try reloaded.search(add.embedding, k: 1).ids, [424_242])
         await s.stop()
 
         // A service without a token refuses every admin call.
