@@ -1,23 +1,38 @@
 import ArgumentParser
 import Foundation
+import HerdGRPC
 import HerdServer
 import HerdServing
 import HerdTraining
 
-/// `herd serve --workspace W [--port P] [--host H] [--redis URL]`: the recommender over HTTP.
+/// `herd serve [--workspace W] [--port P] [--grpc-port G] [--host H] [--redis URL]`: the recommender
+/// over HTTP and gRPC in one process; `herd serve feature|recall|ranking|recommender --config FILE`:
+/// one service of the split deployment.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve recommendations over HTTP from a workspace: GET /recommender/recommend/{id}?k=10&canK=50, /healthz, /readyz, /metrics, and a page at /.",
+        abstract: "Serve recommendations over HTTP (GET /recommender/recommend/{id}?k=10&canK=50, /healthz, /readyz, /metrics, a page at /) and gRPC (herd.v1 Recommender, Recall, Feature, Ranking).",
         discussion: """
             Needs a workspace after herd preprocess, herd train (ranking model, default wnd), herd predict on the \
             two-tower export (embeddings) and herd nearline (item index, feature store). One process on embedded \
             parts by default (the store and index nearline wrote); --redis uses a Redis feature store. Prints \
-            'listening on http://HOST:PORT' once ready. SIGTERM or SIGINT drains the requests in flight and exits 0.
+            'listening on http://HOST:PORT' and 'grpc listening on HOST:PORT' once ready. SIGTERM or SIGINT drains \
+            the requests in flight and exits 0.
+
+            Split services: herd serve feature|recall|ranking|recommender --config FILE runs one service per \
+            process (gRPC; the recommender also HTTP and calls the other three over gRPC). The JSON config names \
+            the workspace, host, ports (defaults: recommender gRPC 8980 and HTTP 8080, feature 8982, recall 8983, \
+            ranking 8984), the others' addresses, redis, admin_token and timeout_ms; see the README. \
+            --config without a service name configures the all-in-one server from the same file.
             """)
 
+    @Argument(help: "A split service to run alone: feature, recall, ranking or recommender (needs --config). Omit for all in one process.")
+    var service: String?
+    @Option(help: "JSON config file (split services; or the all-in-one server: workspace, host, recommender ports, redis, admin_token, timeout_ms).")
+    var config: String?
     @Option(help: "Workspace directory.") var workspace = Workspace.defaultPath
     @Option(help: "Address to bind (loopback by default; 0.0.0.0 to accept remote clients).") var host = "127.0.0.1"
-    @Option(help: "Port (0 = any free port, printed when listening).") var port = 8080
+    @Option(help: "HTTP port (0 = any free port, printed when listening).") var port = 8080
+    @Option(help: "gRPC port (0 = any free port, printed when listening; -1 = no gRPC).") var grpcPort = 8980
     @Option(help: "Redis feature store, redis://host:port[/prefix] (default: the store herd nearline wrote to).") var redis: String?
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
@@ -27,27 +42,52 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535, got \(port)") }
+        guard grpcPort == -1 || (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port must be in 0…65535 (or -1 for none), got \(grpcPort)") }
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard microBatch > 0 else { throw ValidationError("--micro-batch must be positive, got \(microBatch)") }
+        if let service {
+            guard SplitRole(rawValue: service) != nil else {
+                throw ValidationError("unknown service '\(service)': use feature, recall, ranking or recommender (or no name for all in one process)")
+            }
+            guard config != nil else { throw ValidationError("herd serve \(service) needs --config FILE (workspace, ports, addresses of the other services)") }
+        }
     }
 
     func run() async throws {
-        var c = RecommenderServer.Configuration(workspace: Workspace(path: workspace))
+        let log: @Sendable (String) -> Void = { line in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        // NOTE: stdout is line-buffered (Entry.swift): the listening lines are out at once.
+        let onGRPC: @Sendable (String, Int) -> Void = { host, port in print("grpc listening on \(host.contains(":") ? "[\(host)]" : host):\(port)") }
+        let fileConfig = try config.map { try SplitConfig.load(path: $0) }
+        if let service, let role = SplitRole(rawValue: service), let fileConfig {
+            try await SplitServer.run(role, config: fileConfig, log: log, onGRPCListening: onGRPC,
+                                      onHTTPListening: { port in print("listening on http://\(fileConfig.bindHost(.recommender)):\(port)") })
+            print("stopped")
+            return
+        }
+        var c = RecommenderServer.Configuration(workspace: Workspace(path: fileConfig?.workspace ?? workspace))
         c.host = host
         c.port = port
+        c.grpcPort = grpcPort == -1 ? nil : grpcPort
         c.storeSpec = redis
         c.rankingModel = model
         c.recommender.microBatch = microBatch
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
         c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)
         c.models = try models.map(RecommenderServer.parseModels) ?? [:]
-        let server = try RecommenderServer(configuration: c) { line in
-            FileHandle.standardError.write(Data((line + "\n").utf8))
+        if let f = fileConfig {
+            // NOTE: the file gives the all-in-one server's settings; flags left at their defaults do not override it.
+            c.host = f.bindHost(.recommender)
+            if let p = f.endpoint(.recommender).httpPort { c.port = p }
+            if let p = f.endpoint(.recommender).port { c.grpcPort = p }
+            if let r = f.redis { c.storeSpec = r }
+            if let m = f.rankingModel { c.rankingModel = m }
+            if let t = f.timeoutMs { c.recommender.defaultTimeout = .milliseconds(t) }
+            if let m = f.microBatch { c.recommender.microBatch = m }
+            if let t = f.adminToken { c.adminToken = t }
         }
-        let host = self.host
-        try await server.run { port in
-            print("listening on http://\(host):\(port)")  // NOTE: stdout is line-buffered (Entry.swift): the line is out at once
-        }
+        let server = try RecommenderServer(configuration: c) { line in log(line) }
+        let host = c.host
+        try await server.run(onListening: { port in print("listening on http://\(host):\(port)") }, onGRPCListening: onGRPC)
         print("stopped")
     }
 }

@@ -72,12 +72,17 @@ public enum AdminRoutes {
         do {
             let r = try await offload { try live.reload() }
             let retried = registry.forgetRefused()
-            let c = r.context
-            var answer: [String: Any] = [
-                "reloaded": true, "index": c.index.spec, "index_count": c.index.count, "users": c.userEmbeddings.count,
-                "store": c.store.spec, "ranking_model": c.ranking.config.kind.rawValue, "model_versions_retried": retried,
-                "seconds": RecommenderRoutes.seconds(since: t0),
-            ]
+            var answer: [String: Any] = ["reloaded": true, "model_versions_retried": retried, "seconds": RecommenderRoutes.seconds(since: t0)]
+            if let c = r.context {
+                answer["index"] = c.index.spec
+                answer["index_count"] = c.index.count
+                answer["users"] = c.userEmbeddings.count
+                answer["store"] = c.store.spec
+                answer["ranking_model"] = c.ranking.config.kind.rawValue
+            } else {
+                // NOTE: a split recommender holds no parts of its own: reload the services instead.
+                answer["store"] = r.backends.features.spec
+            }
             if let v = rankingVersion() { answer["ranking_version"] = v }
             return json(answer, .ok)
         } catch {
@@ -92,13 +97,16 @@ public enum AdminRoutes {
             return Self.error("the request body is over \(maxBodyBytes) bytes", .contentTooLarge)
         }
         let r = live.current
+        guard let c = r.context else {
+            return Self.error("this recommender runs over remote services (split mode): add items through the Recall service (gRPC AddItem)", .notImplemented)
+        }
         do {
-            let items = try ItemsUpdate.parse(Data(body.readableBytesView), dimension: r.context.index.dimension, schema: r.itemSchema)
+            let items = try ItemsUpdate.parse(Data(body.readableBytesView), dimension: c.index.dimension, schema: r.itemSchema)
             try await offload {
-                try ItemsUpdate.add(items, index: r.context.index, store: r.context.store, schema: r.itemSchema, indexFile: indexFile)
+                try ItemsUpdate.add(items, index: c.index, store: c.store, schema: r.itemSchema, indexFile: indexFile)
             }
             return json(["added": items.count, "with_features": items.filter { $0.features != nil }.count,
-                         "index": r.context.index.spec, "index_count": r.context.index.count, "store": r.context.store.spec], .ok)
+                         "index": c.index.spec, "index_count": c.index.count, "store": c.store.spec], .ok)
         } catch let e as RecommenderError {
             return Self.error(e.message, HTTPResponse.Status(code: e.httpStatus))
         } catch {

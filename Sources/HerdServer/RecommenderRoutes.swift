@@ -134,7 +134,7 @@ public enum RecommenderRoutes {
             // event loops and Swift's cooperative pool keep serving other connections.
             let (answer, rows) = try await offload { () throws -> (Recommendation, FeatureRows?) in
                 let a = try recommender.recommend(userID: userID.encoded, k: k, canK: canK)
-                let rows = details && !a.ids.isEmpty ? try? recommender.context.store.get(kind: .item, ids: a.ids) : nil
+                let rows = details && !a.ids.isEmpty ? try? recommender.context?.store.get(kind: .item, ids: a.ids) : nil
                 return (a, rows)
             }
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)

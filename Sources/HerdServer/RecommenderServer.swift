@@ -1,15 +1,18 @@
 import Foundation
+import GRPCCore
+import HerdGRPC
 import HerdServing
 import HerdTraining
 import Hummingbird
 import Logging
 import ServiceLifecycle
 
-/// `herd serve`: the recommender over HTTP in one process, on embedded parts by default.
+/// `herd serve`: the recommender over HTTP and gRPC in one process, on embedded parts by default
+/// (or, in split mode, the recommender over the gRPC Recall/Feature/Ranking services).
 ///
 /// Every long-running piece is a `Service` in one `ServiceGroup`: SIGTERM or SIGINT starts a
-/// graceful shutdown (the HTTP server stops accepting, answers the requests in flight, then the
-/// process exits 0).
+/// graceful shutdown (the HTTP and gRPC servers stop accepting, answer the requests in flight,
+/// then the process exits 0).
 public struct RecommenderServer {
     public struct Configuration: Sendable {
         public var workspace: Workspace
@@ -22,10 +25,14 @@ public struct RecommenderServer {
         /// Ranking model: a name under `W/models` (its latest version) or an export directory.
         public var rankingModel = "wnd"
         public var recommender = RecommenderConfig()
-        /// The bearer token `POST /admin/…` requires; nil = admin routes answer 403 (disabled).
+        /// The bearer token `POST /admin/…` and gRPC admin calls (AddItem) require; nil = admin
+        /// routes answer 403 and gRPC admin calls PERMISSION_DENIED (disabled).
         public var adminToken: String?
         /// TF-Serving models from outside the workspace: name → export directory (see `ModelRegistry`).
         public var models: [String: URL] = [:]
+        /// gRPC port (0 = any free port, printed once listening); nil = no gRPC server. In one
+        /// process it serves the Recommender, Recall, Feature and Ranking services.
+        public var grpcPort: Int? = SplitConfig.defaultPorts[.recommender]
 
         public init(workspace: Workspace) { self.workspace = workspace }
     }
@@ -91,6 +98,29 @@ public struct RecommenderServer {
         return out
     }
 
+    /// Serves a recommender built elsewhere (split mode: over gRPC clients; reload keeps it).
+    public init(configuration: Configuration, recommender: Recommender, rawIDs: RawIDs? = nil) {
+        self.configuration = configuration
+        var logger = Logger(label: "herd.serve")
+        logger.logLevel = .info
+        self.logger = logger
+        let registryLogger = logger
+        registry = ModelRegistry(workspace: configuration.workspace, directories: configuration.models,
+                                 log: { line in registryLogger.info("\(line)") })
+        live = LiveRecommender(recommender, rawIDs: rawIDs)
+    }
+
+    /// The gRPC services: the Recommender (answering with the live recommender, so it follows
+    /// reloads), and with in-process parts also Recall, Feature and Ranking over the index, store
+    /// and model replicas loaded at start.
+    public func grpcServices() -> [any RegistrableRPCService] {
+        let metrics = self.metrics, live = self.live
+        return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken),
+                                 indexFile: configuration.workspace.itemIndex) { answer in
+            metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
+        }
+    }
+
     /// The router, for in-process tests and embedding in another application.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -100,14 +130,21 @@ public struct RecommenderServer {
         return router
     }
 
-    /// Serves until SIGTERM/SIGINT; `onListening` gets the bound port.
-    public func run(onListening: @escaping @Sendable (Int) -> Void) async throws {
+    /// Serves until SIGTERM/SIGINT; `onListening` gets the bound HTTP port, `onGRPCListening` the
+    /// gRPC host and port. `before` are services that must outlive the servers (gRPC clients).
+    public func run(before: [any Service] = [], onListening: @escaping @Sendable (Int) -> Void,
+                    onGRPCListening: @escaping @Sendable (String, Int) -> Void = { _, _ in }) async throws {
         let app = Application(
             router: router(),
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herd"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        var services: [any Service] = before + [app]
+        if let grpcPort = configuration.grpcPort {
+            services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(), onListening: onGRPCListening))
+        }
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

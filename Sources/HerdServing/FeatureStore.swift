@@ -21,6 +21,11 @@ public struct FeatureSchema: Codable, Sendable, Equatable {
     public struct Field: Codable, Sendable, Equatable {
         public var name: String
         public var type: ColumnType
+
+        public init(name: String, type: ColumnType) {
+            self.name = name
+            self.type = type
+        }
     }
     /// The id column (`enaging_user_id`, `user_id`, `tweet_id`, …); also one of `fields`.
     public var keyColumn: String
@@ -62,6 +67,14 @@ public struct FeatureRows: Sendable, Equatable {
     public let ids: [Int64]
     /// `rows[i]` holds one value per `schema.fields` entry, or `nil` for a miss.
     public let rows: [[Value]?]
+
+    /// `rows[i]` for `ids[i]` (nil = a miss); every row has one value per schema field.
+    public init(schema: FeatureSchema, ids: [Int64], rows: [[Value]?]) {
+        precondition(ids.count == rows.count, "one row (or miss) per id")
+        self.schema = schema
+        self.ids = ids
+        self.rows = rows
+    }
 
     public var found: [Bool] { rows.map { $0 != nil } }
     public var missCount: Int { rows.reduce(0) { $0 + ($1 == nil ? 1 : 0) } }

@@ -6,9 +6,10 @@ public struct StageTimings: Sendable, Equatable, Codable {
     public var recall: Double = 0
     /// Feature-store batch get of the user row and the candidate rows.
     public var features: Double = 0
-    /// Assembling the ranking batch (`BatchSpec` columns from the user and item rows).
+    /// Assembling the ranking rows (the `BatchSpec` columns from the user and item rows).
     public var preprocess: Double = 0
-    /// Ranking-model forward over the candidates, in micro-batches.
+    /// The ranking batch and the model forward over the candidates, in micro-batches (or the
+    /// Ranking service call).
     public var ranking: Double = 0
     /// Picking the `k` best.
     public var topK: Double = 0

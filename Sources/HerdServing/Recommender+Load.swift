@@ -27,13 +27,7 @@ extension Recommender {
         if spec.hasPrefix("embedded:") { try w.require(URL(fileURLWithPath: String(spec.dropFirst("embedded:".count))), writtenBy: "herd nearline --workspace \(w.root.path)") }
         let store = try makeFeatureStore(spec: spec)
 
-        let exportURL: URL
-        var isDirectory: ObjCBool = false
-        if rankingModel.contains("/"), FileManager.default.fileExists(atPath: rankingModel, isDirectory: &isDirectory), isDirectory.boolValue {
-            exportURL = URL(fileURLWithPath: rankingModel)
-        } else {
-            exportURL = try w.latestModel(rankingModel)
-        }
+        let exportURL = try rankingExportURL(w, rankingModel: rankingModel)
         let ranking = try ModelExport.load(from: exportURL)
         log("recommender: ranking model \(ranking.config.kind.rawValue) from \(exportURL.path), feature store \(store.spec)")
 
@@ -57,8 +51,18 @@ extension Recommender {
         return try Recommender(context: context, config: config, log: log)
     }
 
+    /// The export directory of `rankingModel`: a model name under `W/models` (its latest version)
+    /// or the path of an export directory.
+    public static func rankingExportURL(_ w: Workspace, rankingModel: String) throws -> URL {
+        var isDirectory: ObjCBool = false
+        if rankingModel.contains("/"), FileManager.default.fileExists(atPath: rankingModel, isDirectory: &isDirectory), isDirectory.boolValue {
+            return URL(fileURLWithPath: rankingModel)
+        }
+        return try w.latestModel(rankingModel)
+    }
+
     /// The store `herd nearline` last wrote to, or the embedded store file.
-    static func nearlineStoreSpec(_ w: Workspace) throws -> String {
+    public static func nearlineStoreSpec(_ w: Workspace) throws -> String {
         if let data = try? Data(contentsOf: w.nearlineSummary), let s = try? JSONDecoder().decode(NearlineSummary.self, from: data) {
             return s.store
         }
@@ -79,7 +83,7 @@ extension Recommender {
     }
 
     /// Popular items from the training table's positives, else the item table's order.
-    static func popularItems(_ w: Workspace, itemKey: String, labels: [String], limit: Int) throws -> PopularItems {
+    public static func popularItems(_ w: Workspace, itemKey: String, labels: [String], limit: Int) throws -> PopularItems {
         let train = w.table("train")
         if FileManager.default.fileExists(atPath: train.path) {
             let names = Set(try TableFile.columnNames(path: train.path))

@@ -1,8 +1,33 @@
 import Foundation
 import HerdFeatures
 
-extension Recommender {
-    /// Where each column of `rankingSpec` comes from, given the rows' schemas.
+/// How the ranking table of one request is assembled from a user row and candidate item rows:
+/// the ranking spec's columns, each taken from the item rows, the user row, or 0 (unknown).
+/// Used by the recommender and by a Ranking service scoring candidate ids.
+public struct RankingInput: Sendable {
+    /// The ranking export's unlabelled batch spec: the columns each candidate row needs.
+    public let spec: BatchSpec
+    public let userSchema: FeatureSchema
+    public let itemSchema: FeatureSchema
+    /// Where each column of `spec` comes from.
+    let columnSources: [ColumnSource]
+
+    enum ColumnSource: Sendable, Equatable {
+        case item(Int), user(Int), zero
+    }
+
+    public init(spec: BatchSpec, userSchema: FeatureSchema, itemSchema: FeatureSchema) {
+        self.spec = spec.unlabelled
+        self.userSchema = userSchema
+        self.itemSchema = itemSchema
+        columnSources = Self.columnSources(self.spec.columns, user: userSchema, item: itemSchema)
+    }
+
+    /// Ranking columns in neither the user nor the item rows (e.g. the pair feature
+    /// `engagee_follows_engager`): filled with 0 = unknown for every candidate.
+    public var missingColumns: [String] { zip(spec.columns, columnSources).filter { $0.1 == .zero }.map(\.0) }
+
+    /// Where each column of `columns` comes from, given the rows' schemas.
     static func columnSources(_ columns: [String], user: FeatureSchema, item: FeatureSchema) -> [ColumnSource] {
         let userFields = Dictionary(user.fields.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         let itemFields = Dictionary(item.fields.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -14,19 +39,19 @@ extension Recommender {
         }
     }
 
-    /// One row per candidate (`items` order) with the ranking spec's columns: item columns from the
+    /// One row per candidate (`items` order) with the spec's columns: item columns from the
     /// candidate's row, user columns repeated from the user's row, the rest 0 (unknown). A missing
     /// row (user or item not in the store) contributes nulls, which the batch reads as 0; the key
     /// column of a missing row still holds the requested id, as in `FeatureRows.table()`.
-    func rankingTable(userID: Int64, user: FeatureRows, items: FeatureRows) throws -> FeatureTable {
+    public func table(userID: Int64, user: FeatureRows, items: FeatureRows) throws -> FeatureTable {
         let n = items.ids.count
         // NOTE: rows written by a later nearline run with other columns are mapped afresh.
         let sources = user.schema == userSchema && items.schema == itemSchema
-            ? columnSources : Self.columnSources(rankingSpec.columns, user: user.schema, item: items.schema)
-        let sparse = Set(rankingSpec.sparse.map(\.name))
+            ? columnSources : Self.columnSources(spec.columns, user: user.schema, item: items.schema)
+        let sparse = Set(spec.sparse.map(\.name))
         var columns: [(String, Column)] = []
         var seen = Set<String>()
-        for (name, source) in zip(rankingSpec.columns, sources) where seen.insert(name).inserted {
+        for (name, source) in zip(spec.columns, sources) where seen.insert(name).inserted {
             switch source {
             case .item(let f):
                 let field = items.schema.fields[f], isKey = field.name == items.schema.keyColumn
@@ -42,5 +67,12 @@ extension Recommender {
             }
         }
         return try FeatureTable(columns)
+    }
+}
+
+extension Recommender {
+    /// The ranking table of one request (see `RankingInput.table`).
+    func rankingTable(userID: Int64, user: FeatureRows, items: FeatureRows) throws -> FeatureTable {
+        try rankingInput.table(userID: userID, user: user, items: items)
     }
 }

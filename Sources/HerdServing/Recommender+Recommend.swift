@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import HerdData
+import HerdFeatures
 import HerdTensor
 
 extension Recommender {
@@ -22,33 +23,39 @@ extension Recommender {
 
         // Recall.
         var mark = clock.now
-        guard let query = context.userEmbeddings.vector(of: userID) else {
+        let recalled: (ids: [Int64], scores: [Float])?
+        do {
+            recalled = try backends.recall.candidates(userID: userID, k: canK, deadline: deadline)
+        } catch {
             timings.recall = seconds(clock.now - mark)
+            return finish(try popularAnswer(userID: userID, k: k, coldStart: false, reason: "recall failed: \(error)", timings: timings))
+        }
+        timings.recall = seconds(clock.now - mark)
+        guard let (ids, scores) = recalled else {
             return finish(try popularAnswer(userID: userID, k: k, coldStart: true, reason: nil, timings: timings))
         }
-        let (ids, scores) = try context.index.search(Array(query), k: canK)
-        timings.recall = seconds(clock.now - mark)
         guard !ids.isEmpty else {
             return finish(try popularAnswer(userID: userID, k: k, coldStart: false, reason: "the item index returned no candidates", timings: timings))
         }
 
         // Features.
         mark = clock.now
-        let fetched = fetchFeatures(userID: userID, items: ids, deadline: deadline)
-        timings.features = seconds(clock.now - mark)
         let user: FeatureRows, items: FeatureRows
-        switch fetched {
-        case .success(let rows): (user, items) = rows
-        case .failure(let failure):
-            noteStoreFailure(failure.reason)
-            return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores, reason: failure.reason, timings: timings))
+        do {
+            (user, items) = try backends.features.rows(userID: userID, items: ids, deadline: deadline)
+            timings.features = seconds(clock.now - mark)
+        } catch {
+            timings.features = seconds(clock.now - mark)
+            let reason = (error as? ServingError)?.description ?? "the feature backend \(backends.features.spec) failed: \(error)"
+            noteStoreFailure(reason)
+            return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores, reason: reason, timings: timings))
         }
 
-        // Preprocess: the ranking batch.
+        // Preprocess: the ranking rows.
         mark = clock.now
-        let batch: Batch
+        let table: FeatureTable
         do {
-            batch = try rankingTable(userID: userID, user: user, items: items).batch(rankingSpec)
+            table = try rankingTable(userID: userID, user: user, items: items)
         } catch {
             timings.preprocess = seconds(clock.now - mark)
             return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores,
@@ -56,9 +63,18 @@ extension Recommender {
         }
         timings.preprocess = seconds(clock.now - mark)
 
-        // Ranking.
+        // Ranking (in process: the batch and the model forward in micro-batches).
         mark = clock.now
-        let probs = pool.probabilities(batch, microBatch: config.microBatch)
+        let probs: [Float]
+        do {
+            probs = try backends.ranking.probabilities(table, deadline: deadline)
+            guard probs.count == ids.count else {
+                throw ServingError("the ranking backend returned \(probs.count) probabilities for \(ids.count) candidates")
+            }
+        } catch {
+            timings.ranking = seconds(clock.now - mark)
+            return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores, reason: "ranking failed: \(error)", timings: timings))
+        }
         timings.ranking = seconds(clock.now - mark)
 
         // Top k (ties keep recall order).
@@ -81,7 +97,7 @@ extension Recommender {
 
     /// Popular items: the cold-start answer, and the fallback when nothing was recalled.
     func popularAnswer(userID: Int64, k: Int, coldStart: Bool, reason: String?, timings: StageTimings) throws -> Recommendation {
-        let p = context.popular
+        let p = popular
         guard !p.ids.isEmpty else {
             throw RecommenderError.unavailable(reason.map { "\($0), and there are no popular items to fall back to" }
                 ?? "user \(userID) has no embedding and there are no popular items to fall back to")
@@ -95,47 +111,10 @@ extension Recommender {
     /// negated distance for L2): the answer when features or ranking fail.
     func recallAnswer(userID: Int64, k: Int, ids: [Int64], scores: [Float], reason: String, timings: StageTimings) -> Recommendation {
         let n = min(k, ids.count)
-        let sign: Float = context.index.metric == .l2 ? -1 : 1
+        let sign: Float = backends.recall.metric == .l2 ? -1 : 1
         return Recommendation(userID: userID, ids: Array(ids.prefix(n)), probs: scores.prefix(n).map { Kernels.sigmoid(sign * $0) },
                               source: .recall, degraded: true, reason: reason, candidates: ids.count, timings: timings)
     }
-
-    struct FetchFailure: Error {
-        let reason: String
-    }
-
-    /// The user's row and the candidates' rows, or a failure once the store throws or `deadline`
-    /// passes.
-    ///
-    /// NOTE: the store is called on another thread and waited for with a timeout, so a store that
-    /// hangs (a Redis server that accepts but does not answer) cannot hold the request past its
-    /// deadline; the late call finishes in the background and its rows are dropped.
-    func fetchFeatures(userID: Int64, items: [Int64], deadline: ContinuousClock.Instant) -> Result<(FeatureRows, FeatureRows), FetchFailure> {
-        let store = context.store
-        let box = ResultBox()
-        let done = DispatchSemaphore(value: 0)
-        DispatchQueue.global(qos: .userInitiated).async {
-            box.set(Result { (try store.get(kind: .user, ids: [userID]), try store.get(kind: .item, ids: items)) })
-            done.signal()
-        }
-        let remaining = deadline - ContinuousClock.now
-        let nanos = max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)
-        if done.wait(timeout: .now() + .nanoseconds(Int(min(nanos, Int64(Int.max))))) == .timedOut {
-            return .failure(FetchFailure(reason: "the feature store \(store.spec) did not answer within the deadline"))
-        }
-        switch box.get()! {
-        case .success(let rows): return .success(rows)
-        case .failure(let error): return .failure(FetchFailure(reason: "the feature store \(store.spec) failed: \(error)"))
-        }
-    }
-}
-
-/// The store call's result, handed from the worker thread.
-private final class ResultBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Result<(FeatureRows, FeatureRows), any Error>?
-    func set(_ v: Result<(FeatureRows, FeatureRows), any Error>) { lock.withLock { value = v } }
-    func get() -> Result<(FeatureRows, FeatureRows), any Error>? { lock.withLock { value } }
 }
 
 /// A duration in seconds.

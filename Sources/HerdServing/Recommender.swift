@@ -58,13 +58,17 @@ public enum Readiness: Sendable, Equatable {
     case degraded(String)
 }
 
-/// The online recommender (issue 4, Friesian's `RecommenderImpl` in one process):
+/// The online recommender (issue 4, Friesian's `RecommenderImpl`):
 ///
 /// ```
 /// user id ─ embedding ─ ANN search (canK) ─ candidates ┐
 ///            store: user row + candidate item rows ────┴─ ranking batch (export's BatchSpec)
 ///            ─ model forward in micro-batches ─ probabilities ─ top k
 /// ```
+///
+/// The three stages are `RecommenderBackends`: in one process (`init(context:)`, the local
+/// backends over a `ServingContext`), or Recall/Feature/Ranking services over gRPC (`HerdGRPC`,
+/// `init(backends:…)`).
 ///
 /// - unknown user (no embedding) → the most popular items, `coldStart`;
 /// - feature store failing or slower than the deadline → the candidates in recall order,
@@ -74,28 +78,27 @@ public enum Readiness: Sendable, Equatable {
 /// Thread safety: `recommend` may be called from any number of threads at once. The state is
 /// immutable except the model pool (see `ModelPool`) and the store-failure clock (locked).
 public final class Recommender: @unchecked Sendable {
-    public let context: ServingContext
+    /// The in-process parts; nil for a recommender over remote services.
+    public let context: ServingContext?
     public let config: RecommenderConfig
+    public let backends: RecommenderBackends
+    /// The cold-start answer.
+    public let popular: PopularItems
+    /// How each candidate's ranking row is assembled.
+    public let rankingInput: RankingInput
     /// The ranking export's unlabelled batch spec: the columns each candidate row needs.
-    public let rankingSpec: BatchSpec
+    public var rankingSpec: BatchSpec { rankingInput.spec }
     /// Ranking columns in neither the user nor the item rows (e.g. the pair feature
     /// `engagee_follows_engager`): filled with 0 = unknown for every candidate.
     public let missingRankingColumns: [String]
-    public let userSchema: FeatureSchema
-    public let itemSchema: FeatureSchema
-    let pool: ModelPool
-    /// Where each ranking column comes from.
-    let columnSources: [ColumnSource]
+    public var userSchema: FeatureSchema { rankingInput.userSchema }
+    public var itemSchema: FeatureSchema { rankingInput.itemSchema }
     private let failureLock = NSLock()
     private var lastStoreFailure: (at: ContinuousClock.Instant, reason: String)?
 
-    enum ColumnSource: Sendable, Equatable {
-        case item(Int), user(Int), zero
-    }
-
     /// Checks that the pieces fit (embedding dimensions, a feature-table ranking model) and works
     /// out where each ranking column comes from; `log` gets one line naming the missing columns.
-    public init(context: ServingContext, config: RecommenderConfig = RecommenderConfig(), log: (String) -> Void = { _ in }) throws {
+    public convenience init(context: ServingContext, config: RecommenderConfig = RecommenderConfig(), log: (String) -> Void = { _ in }) throws {
         guard let spec = context.ranking.featureState.batchSpec else {
             throw ServingError("the ranking model is a Criteo-file export; the recommender needs a feature-table export (herd train --workspace W --spec …)")
         }
@@ -109,22 +112,32 @@ public final class Recommender: @unchecked Sendable {
               let itemSchema = try context.itemSchema ?? context.store.schema(kind: .item) else {
             throw ServingError("the feature store \(context.store.spec) holds no user or item rows: run `herd nearline` first")
         }
+        let pool = ModelPool(model: context.ranking.model, prepared: config.replicas)
+        let backends = RecommenderBackends(
+            recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index),
+            features: LocalFeatures(store: context.store),
+            ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: config.microBatch))
+        self.init(backends: backends, rankingInput: RankingInput(spec: spec, userSchema: userSchema, itemSchema: itemSchema),
+                  popular: context.popular, config: config, context: context, log: log)
+    }
+
+    /// A recommender over any backends (e.g. gRPC clients of split services).
+    public init(backends: RecommenderBackends, rankingInput: RankingInput, popular: PopularItems,
+                config: RecommenderConfig = RecommenderConfig(), context: ServingContext? = nil, log: (String) -> Void = { _ in }) {
         self.context = context
         self.config = config
-        self.userSchema = userSchema
-        self.itemSchema = itemSchema
-        rankingSpec = spec.unlabelled
-        columnSources = Self.columnSources(rankingSpec.columns, user: userSchema, item: itemSchema)
-        missingRankingColumns = zip(rankingSpec.columns, columnSources).filter { $0.1 == .zero }.map(\.0)
+        self.backends = backends
+        self.popular = popular
+        self.rankingInput = rankingInput
+        missingRankingColumns = rankingInput.missingColumns
         if !missingRankingColumns.isEmpty {
             log("recommender: ranking column\(missingRankingColumns.count > 1 ? "s" : "") \(missingRankingColumns.joined(separator: ", ")) in neither the user nor the item rows: filled with 0 (unknown) for every candidate")
         }
-        pool = ModelPool(model: context.ranking.model, prepared: config.replicas)
     }
 
     /// `ready`, or `degraded` while the store is unhealthy or failed within `degradedHold`.
     public var readiness: Readiness {
-        if case .unhealthy(let why) = context.store.health { return .degraded("feature store \(context.store.spec) unhealthy: \(why)") }
+        if case .unhealthy(let why) = backends.features.health { return .degraded("feature store \(backends.features.spec) unhealthy: \(why)") }
         let recent = failureLock.withLock { lastStoreFailure }
         if let recent, ContinuousClock.now - recent.at < config.degradedHold { return .degraded(recent.reason) }
         return .ready

@@ -47,7 +47,7 @@ final class ServeCLITests: XCTestCase {
         let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
         let items = Set(try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!)
 
-        let server = try HerdBinary.start(["serve", "--workspace", w, "--port", "0"])
+        let server = try HerdBinary.start(["serve", "--workspace", w, "--port", "0", "--grpc-port", "0"])
         defer { if server.isRunning { kill(server.pid, SIGKILL) } }
         var port = 0
         let deadline = Date().addingTimeInterval(60)

@@ -61,7 +61,7 @@ final class ServeProcess {
     let port: Int
 
     init(_ args: [String], file: StaticString = #filePath, line: UInt = #line) throws {
-        process = try HerdBinary.start(["serve", "--port", "0"] + args)
+        process = try HerdBinary.start(["serve", "--port", "0", "--grpc-port", "0"] + args)
         var port = 0
         let deadline = Date().addingTimeInterval(90)
         while port == 0 && Date() < deadline && process.isRunning {

@@ -2,6 +2,7 @@ import Foundation
 import HerdFeatures
 import HerdServing
 import HerdTraining
+import HerdTestSupport
 import XCTest
 
 final class RecommenderTests: XCTestCase {
@@ -92,8 +93,8 @@ final class RecommenderTests: XCTestCase {
     func testFailingStoreGivesADegradedRecallAnswer() throws {
         let f = try shared()
         let base = try Recommender.load(workspace: f.workspace)
-        var context = base.context
-        context.store = FailingFeatureStore(base.context.store, mode: .fail)
+        var context = try XCTUnwrap(base.context)
+        context.store = FailingFeatureStore(context.store, mode: .fail)
         let rec = try Recommender(context: context)
         let user = f.userIDs[1]
         let r = try rec.recommend(userID: user, k: 10, canK: 50)
@@ -111,8 +112,8 @@ final class RecommenderTests: XCTestCase {
     func testStalledStoreAnswersWithinTheDeadline() throws {
         let f = try shared()
         let base = try Recommender.load(workspace: f.workspace)
-        var context = base.context
-        context.store = FailingFeatureStore(base.context.store, mode: .stall(seconds: 2))
+        var context = try XCTUnwrap(base.context)
+        context.store = FailingFeatureStore(context.store, mode: .stall(seconds: 2))
         let rec = try Recommender(context: context)
         let t0 = ContinuousClock.now
         let r = try rec.recommend(userID: f.userIDs[2], k: 10, canK: 50, deadline: t0 + .milliseconds(150))

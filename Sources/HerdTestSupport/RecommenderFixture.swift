@@ -5,20 +5,19 @@ import HerdModels
 import HerdServing
 import HerdTensor
 import HerdTraining
-import XCTest
 
 /// A small RecSys 2021 workspace as the workflow leaves it, built in-process: generated rows →
 /// the built-in pipeline → train/test/user/item tables; an untrained Wide & Deep export (the
 /// built-in spec, small hidden layers) as `models/wnd/1`; random unit user/item embeddings keyed
 /// by the tables' keys; `Nearline.run` with a Flat index into the embedded store.
-struct RecommenderFixture {
-    let workspace: Workspace
-    let features: RecSys2021Features
-    let export: ModelExport
-    let dimension: Int
+public struct RecommenderFixture {
+    public let workspace: Workspace
+    public let features: RecSys2021Features
+    public let export: ModelExport
+    public let dimension: Int
 
-    static func make(rows: Int = 2000, dimension: Int = 8, seed: UInt64 = 5) throws -> RecommenderFixture {
-        let w = Workspace(path: try temporaryDirectory().path)
+    public static func make(rows: Int = 2000, dimension: Int = 8, seed: UInt64 = 5) throws -> RecommenderFixture {
+        let w = Workspace(path: try fixtureDirectory().path)
         try w.create()
         _ = try RecSys2021Generator(rows: rows, seed: seed).write(to: w.data.path, testFraction: 0.2)
         let reader = CSVReader(schema: try CSVSchema.load(path: w.data.appendingPathComponent("schema.json").path))
@@ -29,7 +28,7 @@ struct RecommenderFixture {
         for (name, table) in [("train", f.train), ("test", f.test), ("user", f.users), ("item", f.items)] {
             try TableFile.write(table, to: w.table(name).path)
         }
-        var spec = try XCTUnwrap(try TableModelSpec.builtIn("recsys2021", kind: .wnd))
+        var spec = try unwrap(try TableModelSpec.builtIn("recsys2021", kind: .wnd), "the built-in recsys2021 spec")
         spec.hiddenUnits = [16, 8]
         let resolved = try spec.resolve(kind: .wnd, tables: [f.train, f.test], tableName: "train", sizes: f.sizes, seed: seed)
         let export = ModelExport(config: resolved.config, model: try resolved.config.build(), featureState: .table(f.fitted, resolved.batchSpec))
@@ -48,7 +47,7 @@ struct RecommenderFixture {
                 }
                 for j in 0..<dimension { v[r * dimension + j] /= max(norm.squareRoot(), 1e-6) }
             }
-            try SafeTensors.write([SafeTensorsItem("ids", int64: ids), SafeTensorsItem("embeddings", tensor(v, [ids.count, dimension]))],
+            try SafeTensors.write([SafeTensorsItem("ids", int64: ids), SafeTensorsItem("embeddings", Tensor(shape: [ids.count, dimension], values: v))],
                                   metadata: ["key_column": key], to: w.embeddingTable(side))
         }
         var config = NearlineConfig(workspace: w)
@@ -57,18 +56,18 @@ struct RecommenderFixture {
         return RecommenderFixture(workspace: w, features: f, export: try ModelExport.load(from: w.model("wnd", version: 1)), dimension: dimension)
     }
 
-    func remove() { try? FileManager.default.removeItem(at: workspace.root) }
+    public func remove() { try? FileManager.default.removeItem(at: workspace.root) }
 
     /// Users with an embedding.
-    var userIDs: [Int64] { try! features.users.column(RecSys2021Features.userKey).int64Values! }
-    var itemIDs: [Int64] { try! features.items.column(RecSys2021Features.itemKey).int64Values! }
+    public var userIDs: [Int64] { try! features.users.column(RecSys2021Features.userKey).int64Values! }
+    public var itemIDs: [Int64] { try! features.items.column(RecSys2021Features.itemKey).int64Values! }
 
     /// The plain reference path: the user's and the candidates' rows straight from the workspace
     /// tables, joined column by column (a column in neither table is 0), one forward over all rows
     /// of a fresh copy of the export, sigmoid. Returns probability by item id.
-    func referenceProbabilities(user: Int64, items: [Int64]) throws -> [Int64: Float] {
-        let spec = try XCTUnwrap(export.featureState.batchSpec).unlabelled
-        let userRow = try XCTUnwrap(userIDs.firstIndex(of: user))
+    public func referenceProbabilities(user: Int64, items: [Int64]) throws -> [Int64: Float] {
+        let spec = try unwrap(export.featureState.batchSpec, "the export's batch spec").unlabelled
+        let userRow = try unwrap(userIDs.firstIndex(of: user), "user \(user) in the user table")
         let itemRows = items.map { id in itemIDs.firstIndex(of: id)! }
         let u = features.users.gather([Int](repeating: userRow, count: items.count))
         let i = features.items.gather(itemRows)
@@ -89,30 +88,17 @@ struct RecommenderFixture {
     }
 }
 
-/// A store that delegates schemas to another but fails or stalls on `get`.
-final class FailingFeatureStore: FeatureStore, @unchecked Sendable {
-    enum Mode { case fail, stall(seconds: Double) }
-    let inner: any FeatureStore
-    let mode: Mode
-    init(_ inner: any FeatureStore, mode: Mode) {
-        self.inner = inner
-        self.mode = mode
-    }
-    var spec: String { "failing(\(inner.spec))" }
-    var health: StoreHealth {
-        if case .fail = mode { return .unhealthy("test double: connection refused") }
-        return .healthy
-    }
-    func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, progress: ((Int, Int) -> Void)?) throws {
-        try inner.put(table, kind: kind, keyColumn: keyColumn, progress: progress)
-    }
-    func get(kind: EntityKind, ids: [Int64]) throws -> FeatureRows {
-        switch mode {
-        case .fail: throw ServingError("test double: connection refused")
-        case .stall(let s):
-            Thread.sleep(forTimeInterval: s)
-            return try inner.get(kind: kind, ids: ids)
-        }
-    }
-    func schema(kind: EntityKind) throws -> FeatureSchema? { try inner.schema(kind: kind) }
+private struct FixtureError: Error, CustomStringConvertible {
+    let description: String
+}
+
+private func unwrap<T>(_ value: T?, _ what: String) throws -> T {
+    guard let value else { throw FixtureError(description: "fixture: no \(what)") }
+    return value
+}
+
+private func fixtureDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("herd-serving-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
 }

@@ -1,0 +1,70 @@
+import Foundation
+import HerdFeatures
+import HerdServing
+import HerdTraining
+
+/// The pieces of each split service, built from a `SplitConfig` (the CLI and the tests run them).
+public enum SplitServices {
+    /// The Feature service over the config's store (`redis`, else what nearline wrote).
+    public static func feature(_ c: SplitConfig, log: (String) -> Void) throws -> FeatureService {
+        let w = c.workspaceValue
+        let spec = try c.redis ?? Recommender.nearlineStoreSpec(w)
+        let store = try makeFeatureStore(spec: spec)
+        log("feature: store \(store.spec)")
+        return FeatureService(store: store)
+    }
+
+    /// The Recall service over `W/embeddings/user.safetensors` and `W/serving/item.index`.
+    public static func recall(_ c: SplitConfig, log: (String) -> Void) throws -> RecallService {
+        let w = c.workspaceValue
+        try w.require(w.embeddingTable("user"), writtenBy: "herd predict --workspace \(w.root.path) --model <two-tower> --embeddings")
+        try w.require(w.itemIndex, writtenBy: "herd nearline --workspace \(w.root.path)")
+        let users = try UserEmbeddings(url: w.embeddingTable("user"))
+        let index = try loadIndex(from: w.itemIndex)
+        guard users.dimension == index.dimension else {
+            throw ServingError("user embeddings have dimension \(users.dimension), the item index \(index.dimension): embed users and items with the same two-tower export")
+        }
+        log("recall: \(users.count) user embeddings [\(users.dimension)], item index \(index.spec) with \(index.count) vectors")
+        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken), indexFile: w.itemIndex)
+    }
+
+    /// The Ranking service over the config's ranking export (rows only: no feature backend).
+    public static func ranking(_ c: SplitConfig, log: (String) -> Void) throws -> RankingService {
+        let w = c.workspaceValue
+        let url = try Recommender.rankingExportURL(w, rankingModel: c.rankingModel ?? "wnd")
+        let export = try ModelExport.load(from: url)
+        guard let spec = export.featureState.batchSpec else {
+            throw ServingError("the ranking model \(url.path) is a Criteo-file export; rank with a feature-table export (herd train --workspace W --spec …)")
+        }
+        var rc = RecommenderConfig()
+        if let m = c.microBatch { rc.microBatch = m }
+        let pool = ModelPool(model: export.model, prepared: rc.replicas)
+        log("ranking: \(export.config.kind.rawValue) from \(url.path), \(spec.sparse.count) sparse + \(spec.dense.count) dense columns")
+        return RankingService(ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: rc.microBatch), spec: spec,
+                              kind: export.config.kind.rawValue, timeout: c.timeout)
+    }
+
+    /// The recommender over gRPC clients of the recall, feature and ranking services; popular
+    /// items come from the workspace's training table. `clients` must be running (their
+    /// connections); waits up to `connect_timeout_ms` for each service to answer.
+    ///
+    /// NOTE: blocks (start-up calls); run it on a dispatch thread.
+    public static func recommender(_ c: SplitConfig, recall: HerdGRPCClient, features: HerdGRPCClient, ranking: HerdGRPCClient,
+                                   log: (String) -> Void) throws -> Recommender {
+        let w = c.workspaceValue
+        let r = try GRPCRecall(client: recall, timeout: c.connectTimeout)
+        log("recommender: recall at \(try c.address(.recall)): \(r.info.spec), \(r.info.count) items, \(r.info.users) users")
+        let f = try GRPCFeatures(client: features, address: try c.address(.feature), timeout: c.connectTimeout)
+        log("recommender: features at \(f.spec): user key \(f.userSchema.keyColumn), item key \(f.itemSchema.keyColumn)")
+        let k = try GRPCRanking(client: ranking, timeout: c.connectTimeout)
+        log("recommender: ranking at \(try c.address(.ranking)): \(k.info.kind)")
+        var config = RecommenderConfig()
+        config.defaultTimeout = c.timeout
+        if let m = c.microBatch { config.microBatch = m }
+        let popular = try Recommender.popularItems(w, itemKey: f.itemSchema.keyColumn, labels: k.spec.labels, limit: config.popularItems)
+        log("recommender: \(popular.ids.count) popular items for cold start (\(popular.origin))")
+        return Recommender(backends: RecommenderBackends(recall: r, features: f, ranking: k),
+                           rankingInput: RankingInput(spec: k.spec, userSchema: f.userSchema, itemSchema: f.itemSchema),
+                           popular: popular, config: config, log: log)
+    }
+}

@@ -1,0 +1,81 @@
+import Foundation
+import GRPCCore
+import HerdGRPC
+import HerdServing
+import Logging
+import ServiceLifecycle
+
+/// `herd serve feature|recall|ranking|recommender --config FILE`: one service of the split
+/// deployment in its own process (see `SplitConfig`). Feature, recall and ranking serve gRPC
+/// alone; the recommender serves HTTP and gRPC over gRPC clients of the other three.
+public enum SplitServer {
+    /// Runs `role` until SIGTERM/SIGINT. `onGRPCListening(host, port)` and `onHTTPListening(port)`
+    /// report the bound ports.
+    public static func run(_ role: SplitRole, config: SplitConfig, log: @escaping @Sendable (String) -> Void,
+                           onGRPCListening: @escaping @Sendable (String, Int) -> Void,
+                           onHTTPListening: @escaping @Sendable (Int) -> Void) async throws {
+        var logger = Logger(label: "herd.serve.\(role.rawValue)")
+        logger.logLevel = .info
+        let host = config.bindHost(role), port = config.grpcPort(role)
+        let service: any RegistrableRPCService
+        switch role {
+        case .feature: service = try SplitServices.feature(config, log: log)
+        case .recall: service = try SplitServices.recall(config, log: log)
+        case .ranking: service = try SplitServices.ranking(config, log: log)
+        case .recommender:
+            try await runRecommender(config, log: log, onGRPCListening: onGRPCListening, onHTTPListening: onHTTPListening)
+            return
+        }
+        let server = GRPCServerService(host: host, port: port, services: [service], onListening: onGRPCListening)
+        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    static func runRecommender(_ config: SplitConfig, log: @escaping @Sendable (String) -> Void,
+                               onGRPCListening: @escaping @Sendable (String, Int) -> Void,
+                               onHTTPListening: @escaping @Sendable (Int) -> Void) async throws {
+        let recall = try makeGRPCClient(address: try config.address(.recall))
+        let features = try makeGRPCClient(address: try config.address(.feature))
+        let ranking = try makeGRPCClient(address: try config.address(.ranking))
+        let clients = [recall, features, ranking]
+        // NOTE: the connections run before the recommender is built (it asks each service for its
+        // shape at start); the ServiceGroup then owns their shutdown, after the servers'.
+        let running = Task {
+            try await withThrowingDiscardingTaskGroup { group in
+                for c in clients { group.addTask { try await c.runConnections() } }
+            }
+        }
+        let recommender: Recommender
+        do {
+            recommender = try await offload {
+                try SplitServices.recommender(config, recall: recall, features: features, ranking: ranking, log: log)
+            }
+        } catch {
+            for c in clients { c.beginGracefulShutdown() }
+            _ = await running.result
+            throw error
+        }
+        var c = RecommenderServer.Configuration(workspace: config.workspaceValue)
+        c.host = config.bindHost(.recommender)
+        c.port = config.endpoint(.recommender).httpPort ?? SplitConfig.defaultHTTPPort
+        c.grpcPort = config.grpcPort(.recommender)
+        c.adminToken = config.adminToken
+        c.recommender = recommender.config
+        let rawIDs = try RawIDs.load(workspace: config.workspaceValue, userKey: recommender.userSchema.keyColumn, itemKey: recommender.itemSchema.keyColumn)
+        let server = RecommenderServer(configuration: c, recommender: recommender, rawIDs: rawIDs)
+        try await server.run(before: [ClientShutdown(clients: clients, running: running)], onListening: onHTTPListening, onGRPCListening: onGRPCListening)
+    }
+}
+
+/// Ends the gRPC clients' connections when the group shuts down (after the servers, which come
+/// later in the group).
+struct ClientShutdown: Service {
+    let clients: [HerdGRPCClient]
+    let running: Task<Void, any Error>
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        for c in clients { c.beginGracefulShutdown() }
+        _ = await running.result
+    }
+}

@@ -1,0 +1,127 @@
+import Dispatch
+import Foundation
+import HerdData
+import HerdFeatures
+import HerdTensor
+
+/// The recall stage as the recommender sees it: in process (`LocalRecall`) or a Recall service
+/// over gRPC (`HerdGRPC`).
+///
+/// Thread safety: called from any number of threads at once.
+public protocol RecallBackend: Sendable {
+    /// How scores compare (the degraded answer maps them to (0, 1) accordingly).
+    var metric: ANNMetric { get }
+    /// The `k` best items for the user's embedding, best first: ids and scores `[≤ k]`; nil when
+    /// the user has no embedding (cold start). Throws when the backend cannot answer.
+    func candidates(userID: Int64, k: Int, deadline: ContinuousClock.Instant) throws -> (ids: [Int64], scores: [Float])?
+}
+
+/// The feature stage: the user's row and the candidates' rows.
+public protocol FeatureBackend: Sendable {
+    /// Where the rows come from (`embedded:/w/serving/features.store`, `grpc://127.0.0.1:8082`).
+    var spec: String { get }
+    var health: StoreHealth { get }
+    /// The rows of `userID` and of `items` (request order, misses marked). Throws (a
+    /// `ServingError` saying why) when the store fails or `deadline` passes first.
+    func rows(userID: Int64, items: [Int64], deadline: ContinuousClock.Instant) throws -> (user: FeatureRows, items: FeatureRows)
+}
+
+/// The ranking stage: probabilities `[rows]` of a table holding the ranking spec's columns.
+public protocol RankingBackend: Sendable {
+    func probabilities(_ table: FeatureTable, deadline: ContinuousClock.Instant) throws -> [Float]
+}
+
+/// The three stages a `Recommender` runs.
+public struct RecommenderBackends: Sendable {
+    public var recall: any RecallBackend
+    public var features: any FeatureBackend
+    public var ranking: any RankingBackend
+
+    public init(recall: any RecallBackend, features: any FeatureBackend, ranking: any RankingBackend) {
+        self.recall = recall
+        self.features = features
+        self.ranking = ranking
+    }
+}
+
+/// Recall in process: user embedding lookup, then an ANN search.
+public struct LocalRecall: RecallBackend {
+    public let userEmbeddings: UserEmbeddings
+    public let index: any ANNIndex
+
+    public init(userEmbeddings: UserEmbeddings, index: any ANNIndex) {
+        self.userEmbeddings = userEmbeddings
+        self.index = index
+    }
+
+    public var metric: ANNMetric { index.metric }
+
+    public func candidates(userID: Int64, k: Int, deadline: ContinuousClock.Instant) throws -> (ids: [Int64], scores: [Float])? {
+        guard let query = userEmbeddings.vector(of: userID) else { return nil }
+        return try index.search(Array(query), k: k)
+    }
+}
+
+/// Features from a `FeatureStore` in process (embedded or Redis).
+///
+/// NOTE: the store is called on another thread and waited for with a timeout, so a store that
+/// hangs (a Redis server that accepts but does not answer) cannot hold the request past its
+/// deadline; the late call finishes in the background and its rows are dropped.
+public struct LocalFeatures: FeatureBackend {
+    public let store: any FeatureStore
+
+    public init(store: any FeatureStore) { self.store = store }
+
+    public var spec: String { store.spec }
+    public var health: StoreHealth { store.health }
+
+    public func rows(userID: Int64, items: [Int64], deadline: ContinuousClock.Instant) throws -> (user: FeatureRows, items: FeatureRows) {
+        let store = self.store
+        let box = ResultBox()
+        let done = DispatchSemaphore(value: 0)
+        DispatchQueue.global(qos: .userInitiated).async {
+            box.set(Result { (try store.get(kind: .user, ids: [userID]), try store.get(kind: .item, ids: items)) })
+            done.signal()
+        }
+        if done.wait(timeout: dispatchTime(deadline)) == .timedOut {
+            throw ServingError("the feature store \(store.spec) did not answer within the deadline")
+        }
+        switch box.get()! {
+        case .success(let rows): return rows
+        case .failure(let error): throw ServingError("the feature store \(store.spec) failed: \(error)")
+        }
+    }
+}
+
+/// Ranking in process: the table's batch (`spec` columns) through a `ModelPool` in micro-batches.
+public struct LocalRanking: RankingBackend {
+    public let pool: ModelPool
+    /// The export's unlabelled batch spec.
+    public let spec: BatchSpec
+    public let microBatch: Int
+
+    public init(pool: ModelPool, spec: BatchSpec, microBatch: Int) {
+        self.pool = pool
+        self.spec = spec
+        self.microBatch = microBatch
+    }
+
+    public func probabilities(_ table: FeatureTable, deadline: ContinuousClock.Instant) throws -> [Float] {
+        pool.probabilities(try table.batch(spec), microBatch: microBatch)
+    }
+}
+
+/// The dispatch time of a clock instant (now when it has passed).
+public func dispatchTime(_ deadline: ContinuousClock.Instant) -> DispatchTime {
+    let remaining = deadline - ContinuousClock.now
+    let nanos = max(0, remaining.components.seconds * 1_000_000_000 + remaining.components.attoseconds / 1_000_000_000)
+    return .now() + .nanoseconds(Int(min(nanos, Int64(Int.max / 2))))
+}
+
+/// The store call's result, handed from the worker thread.
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value: Result<(user: FeatureRows, items: FeatureRows), any Error>?
+    func set(_ v: Result<(FeatureRows, FeatureRows), any Error>) { lock.withLock { value = v.map { (user: $0.0, items: $0.1) } } }
+    func get() -> Result<(user: FeatureRows, items: FeatureRows), any Error>? { lock.withLock { value } }
+}
