@@ -161,7 +161,11 @@ def metric_sum(base: str, name: str, stage: str) -> tuple[float, float]:
 def main() -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     say(f"herd {HERD}; workspace {WS}; QUICK={int(QUICK)}; canK {CANKS}; {DURATION:g} s per load step; ladder {LADDER}")
-    say(f"machine load before: {busy_pct(1):.0f}% busy, loadavg {open('/proc/loadavg').read().split()[:3]}")
+    busy_start = busy_pct(1)
+    say(f"machine load before: {busy_start:.0f}% busy, loadavg {open('/proc/loadavg').read().split()[:3]}")
+    if busy_start > 10:
+        print("!! MACHINE NOT QUIET: other processes kept the CPUs "
+              f"{busy_start:.0f}% busy; figures from this run are NOISY, do not quote them as final", file=sys.stderr)
     workspace()
     meta = json.load(open(os.path.join(WS, "data", "oracle.json")))
     tmp = os.path.join(RESULTS, f"serving-{STAMP}")
@@ -259,7 +263,7 @@ def main() -> int:
 
     # Table.
     print(f"\nHerd vs Python twin, whole recommend pipeline ({len(u['ids'])} users, {item_count} items; "
-          f"Redis feature store; k 10). Machine {busy_end:.0f}% busy at the end — figures are noisy unless it was quiet.")
+          f"Redis feature store; k 10). Machine {busy_start:.0f}% / {busy_end:.0f}% busy before / after — figures are noisy unless both are ≤ 10%.")
     print(f"{'canK':>5s} {'stack':14s} {'sat. q/s':>9s} {'@conc':>6s} {'p99@sat':>9s} {'rate':>7s} {'p50@rate':>9s} {'p99@rate':>9s} {'errors':>7s}")
     summary = {}
     for cank, r in results.items():
@@ -279,8 +283,8 @@ def main() -> int:
         summary[cank] = {"qps_ratio": ratio, "herd_p99_at_half_ms": p99, "ranking_fraction_of_roofline": rk["fraction_of_roofline"]}
     doc = {"benchmark": "serving", "stamp": STAMP, "quick": QUICK, "workspace": WS, "users": len(u["ids"]), "items": item_count,
            "rows": ROWS, "oracle": {k: meta.get(k) for k in ("users", "items")}, "nearline": near, "twin_load": twin_load,
-           "twin_check": check, "gemm_roofline_gflops": roof, "kernels": kern, "busy_pct_end": busy_end,
-           "noisy": busy_end > 10, "results": results, "summary": summary, "py_workers": PY_WORKERS}
+           "twin_check": check, "gemm_roofline_gflops": roof, "kernels": kern, "busy_pct_start": busy_start, "busy_pct_end": busy_end,
+           "noisy": max(busy_start, busy_end) > 10, "results": results, "summary": summary, "py_workers": PY_WORKERS}
     path = os.path.join(RESULTS, f"serving-{STAMP}.json")
     json.dump(doc, open(path, "w"), indent=1)
     print(f"JSON: {path}")

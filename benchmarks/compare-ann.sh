@@ -4,6 +4,7 @@
 # setting reaching recall@10 ≥ 0.99, and Herd's best over the best peer.
 #   benchmarks/compare-ann.sh [--items "N ..."] [--dim D] [--queries Q] [--clusters C] [--noise X]
 #       defaults: items "100000 1000000", dim 128, 1000 queries, the generator's clusters/noise
+#       --ivf-only: IVF only on both sides (no HNSW builds, which take many minutes at 1M on 2 cores)
 #   QUICK=1 benchmarks/compare-ann.sh      20k items, 300 queries (< 3 min)
 # JSON (both sides, every size) in benchmarks/results/ann-<stamp>.json.
 set -euo pipefail
@@ -17,6 +18,7 @@ while (($#)); do
     --dim) DIM=$2; shift 2 ;;
     --queries) QUERIES=$2; shift 2 ;;
     --clusters|--noise|--nlist|--hnsw-m) EXTRA+=("$1" "$2"); shift 2 ;;
+    --ivf-only) EXTRA+=("$1"); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
