@@ -2,38 +2,64 @@
 # Herd's ANN indexes vs faiss-cpu (IVFFlat nprobe sweep, HNSWFlat) and hnswlib on the same clustered
 # vectors, one query at a time: recall@10 against the exact top-10 and queries/s at the smallest
 # setting reaching recall@10 ≥ 0.99, and Herd's best over the best peer.
-#   benchmarks/compare-ann.sh [--items N] [--dim D] [--queries Q]      (defaults 100000 128 1000)
-# Run it twice for the goal's two sizes: --items 100000 and --items 1000000.
+#   benchmarks/compare-ann.sh [--items "N ..."] [--dim D] [--queries Q] [--clusters C] [--noise X]
+#       defaults: items "100000 1000000", dim 128, 1000 queries, the generator's clusters/noise
+#       --ivf-only: IVF only on both sides (no HNSW builds, which take many minutes at 1M on 2 cores)
+#   QUICK=1 benchmarks/compare-ann.sh      20k items, 300 queries (< 3 min)
+# JSON (both sides, every size) in benchmarks/results/ann-<stamp>.json.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-ITEMS=100000 DIM=128 QUERIES=1000
+source "$(dirname "$0")/_common.sh"
+cd "$ROOT"
+if [[ "${QUICK:-0}" == 1 ]]; then SIZES="20000" QUERIES=300; else SIZES="100000 1000000" QUERIES=1000; fi
+DIM=128 EXTRA=()
 while (($#)); do
   case "$1" in
-    --items) ITEMS=$2; shift 2 ;;
+    --items) SIZES=$2; shift 2 ;;
     --dim) DIM=$2; shift 2 ;;
     --queries) QUERIES=$2; shift 2 ;;
+    --clusters|--noise|--nlist|--hnsw-m) EXTRA+=("$1" "$2"); shift 2 ;;
+    --ivf-only) EXTRA+=("$1"); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
-HERD=$(scripts/build | tail -1)
-PY=${HERD_PEERS_PYTHON:-$(benchmarks/peers/setup | tail -1)}
+HERD=$(find_herd)
+PY=${HERD_PEERS_PYTHON:-$(peer_python)}
 DATA=$(mktemp -d)
 trap 'rm -rf "$DATA"' EXIT
-echo "== herd bench ann --items $ITEMS --dim $DIM --queries $QUERIES" >&2
-"$HERD" bench ann --items "$ITEMS" --dim "$DIM" --queries "$QUERIES" --write-data "$DATA" --json > "$DATA/herd.out"
-echo "== peers (faiss-cpu, hnswlib) on the same vectors" >&2
-"$PY" benchmarks/peers/ann_peers.py "$DATA" > "$DATA/peers.out"
-"$PY" - "$DATA/herd.out" "$DATA/peers.out" <<'PYEOF'
+export OMP_WAIT_POLICY=PASSIVE
+OUT="$RESULTS/ann-$STAMP.json"
+echo "[" > "$OUT.parts"
+first=1
+for ITEMS in $SIZES; do
+  check_quiet
+  say "herd bench ann --items $ITEMS --dim $DIM --queries $QUERIES ${EXTRA[*]:-}"
+  "$HERD" bench ann --items "$ITEMS" --dim "$DIM" --queries "$QUERIES" "${EXTRA[@]}" --write-data "$DATA" --json > "$DATA/herd.out"
+  say "peers (faiss-cpu, hnswlib) on the same vectors"
+  "$PY" benchmarks/peers/ann_peers.py "$DATA" > "$DATA/peers.out"
+  busy_after=$BUSY_PCT; check_quiet
+  "$PY" - "$DATA/herd.out" "$DATA/peers.out" "$busy_after" "$BUSY_PCT" >> "$OUT.parts.$ITEMS" <<'PYEOF'
 import json, sys
 herd = json.loads(open(sys.argv[1]).read().strip().splitlines()[-1])
 peers = json.loads(open(sys.argv[2]).read().strip().splitlines()[-1])
 hb, pb = herd.get("best") or {}, peers.get("best") or {}
-print(f"items {herd['items']} × {herd['dim']}, {herd['queries']} single queries, recall@{herd['k']} ≥ {herd['target']}")
+out = sys.stderr
+print(f"items {herd['items']} × {herd['dim']} ({herd.get('clusters')} clusters, noise {herd.get('noise')}), {herd['queries']} single queries, "
+      f"recall@{herd['k']} ≥ {herd['target']}; machine {sys.argv[3]}% / {sys.argv[4]}% busy before/after", file=out)
 for who, b in (("herd", hb), ("best peer", pb)):
     if b:
-        print(f"  {who:10s} {b['index']:24s} {b['setting']:14s} recall {b['recall']:.4f}  {b['qps']:9.0f} queries/s")
+        print(f"  {who:10s} {b['index']:24s} {b['setting']:14s} recall {b['recall']:.4f}  {b['qps']:9.0f} queries/s", file=out)
     else:
-        print(f"  {who:10s} nothing reached the target")
-if hb and pb:
-    print(f"  ratio herd / best peer: {hb['qps'] / pb['qps']:.2f}")
+        print(f"  {who:10s} nothing reached the target", file=out)
+ratio = hb["qps"] / pb["qps"] if hb and pb else None
+if ratio:
+    print(f"  ratio herd / best peer: {ratio:.2f}", file=out)
+print(json.dumps({"herd": herd, "peers": peers, "ratio": ratio, "busy_pct_before": float(sys.argv[3]),
+                  "busy_pct_after": float(sys.argv[4]), "noisy": max(float(sys.argv[3]), float(sys.argv[4])) > 10}))
 PYEOF
+  ((first)) || echo "," >> "$OUT.parts"
+  cat "$OUT.parts.$ITEMS" >> "$OUT.parts"; rm -f "$OUT.parts.$ITEMS"
+  first=0
+done
+echo "]" >> "$OUT.parts"
+mv "$OUT.parts" "$OUT"
+echo "JSON: $OUT"

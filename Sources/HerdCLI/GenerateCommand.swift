@@ -104,11 +104,15 @@ public struct GenerateRecSys2021: ParsableCommand {
         discussion: "With --workspace W (or neither --out nor --workspace) the files go to W/data, the input of `herd preprocess recsys2021 --workspace W`.")
 
     @OptionGroup var options: GenerateOptions
+    @Option(help: "Users in the pool (engaging and engaged-with; default rows / 4). Fewer are seen: draws are Zipf-distributed.")
+    var users: Int?
+    @Option(help: "Tweets in the pool (default rows / 2). Fewer are seen: draws are Zipf-distributed.")
+    var items: Int?
 
     public init() {}
 
     public func run() throws {
-        let generator = try RecSys2021Generator(rows: options.rows, seed: options.seed)
+        let generator = try RecSys2021Generator(rows: options.rows, seed: options.seed, users: users, tweets: items)
         try options.run(files: ["train.txt", "test.txt", "schema.json", "oracle.json"], { try generator.write(to: $0, testFraction: options.testFraction) }) { oracle in
             let rates = RecSys2021Schema.engagementNames.map { "\($0) " + String(format: "%.4f", oracle.engagementPositiveRates[$0] ?? .nan) }
             return ["\(oracle.users) users (pool \(oracle.userPool)), \(oracle.items) tweets (pool \(oracle.itemPool)); engagement rates: \(rates.joined(separator: ", "))"]

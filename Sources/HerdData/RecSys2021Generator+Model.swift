@@ -81,12 +81,12 @@ struct PlantedEngagementModel: Sendable {
         }
     }
 
-    init(seed: UInt64, rows: Int) {
+    init(seed: UInt64, rows: Int, users userPool: Int? = nil, tweets tweetPool: Int? = nil) {
         self.seed = seed
         // NOTE: pools scale with the row count so that every size repeats users and tweets about as
-        // often (the real challenge has ≈ 3 rows per user and ≈ 2 per tweet).
-        users = max(1000, rows / 4)
-        tweets = max(1000, rows / 2)
+        // often (the real challenge has ≈ 3 rows per user and ≈ 2 per tweet), unless given.
+        users = userPool ?? max(1000, rows / 4)
+        tweets = tweetPool ?? max(1000, rows / 2)
         hashtagPool = max(200, rows / 40)
         domainPool = max(100, min(50_000, rows / 200))
         authorZipf = ZipfSampler(n: users, exponent: 1.1, offset: 10)

@@ -17,11 +17,15 @@ public struct RecSys2021Generator: Sendable {
     let model: PlantedEngagementModel
 
     /// A generator of `rows` rows for `seed`.
-    public init(rows: Int, seed: UInt64) throws {
+    /// `users` and `tweets` set the pools (default: rows / 4 and rows / 2, at least 1000 each); the
+    /// ids seen are fewer (draws are Zipf-distributed over the pools).
+    public init(rows: Int, seed: UInt64, users: Int? = nil, tweets: Int? = nil) throws {
         guard rows >= 2 else { throw HerdDataError.invalidArgument("--rows must be at least 2, got \(rows)") }
+        if let users, users < 2 { throw HerdDataError.invalidArgument("--users must be at least 2, got \(users)") }
+        if let tweets, tweets < 1 { throw HerdDataError.invalidArgument("--items must be at least 1, got \(tweets)") }
         self.rows = rows
         self.seed = seed
-        model = PlantedEngagementModel(seed: seed, rows: rows)
+        model = PlantedEngagementModel(seed: seed, rows: rows, users: users, tweets: tweets)
     }
 
     /// Users in the pool (engaging and engaged-with users share it).

@@ -71,7 +71,7 @@ public final class IVFIndex: ANNIndex, @unchecked Sendable {
         }
         let m = sample.count / d
         let c = sample.withUnsafeBufferPointer {
-            KMeans.train($0.baseAddress!, n: m, d: d, k: nlist, iterations: Self.trainingIterations, seed: 1234)
+            KMeans.train($0.baseAddress!, n: m, d: d, k: nlist, iterations: Self.trainingIterations, seed: 1234, spherical: metric == .innerProduct)
         }
         lock.write {
             centroids = c

@@ -41,10 +41,16 @@ enum KMeans {
         return out
     }
 
-    /// `k` centroids `[k, D]` of the `n` rows of `x[n, D]` (L2 k-means, `iterations` Lloyd steps,
-    /// seeded with `k` distinct random rows). An emptied cluster is re-seeded next to the centre
-    /// of the largest one, as faiss does.
-    static func train(_ x: UnsafePointer<Float>, n: Int, d: Int, k: Int, iterations: Int, seed: UInt64) -> [Float] {
+    /// `k` centroids `[k, D]` of the `n` rows of `x[n, D]` (`iterations` Lloyd steps, seeded with
+    /// `k` distinct random rows). An emptied cluster is re-seeded next to the centre of the largest
+    /// one, as faiss does.
+    ///
+    /// `spherical` (for inner-product indexes): rows are assigned by inner product and every
+    /// centroid is scaled to unit norm after each step, as faiss's IVF does for METRIC_INNER_PRODUCT.
+    /// NOTE: L2 centroids of unit vectors have norms below 1 that vary per cluster; searched by inner
+    /// product they pull queries towards the larger-norm lists, so a query's neighbours end up in
+    /// lists it does not probe (recall@10 0.98 instead of 0.995 at nprobe 8 on clustered data).
+    static func train(_ x: UnsafePointer<Float>, n: Int, d: Int, k: Int, iterations: Int, seed: UInt64, spherical: Bool = false) -> [Float] {
         precondition(n >= k && k > 0)
         var rng = SplitMix64(seed: seed)
         var order = Array(0..<n)
@@ -55,7 +61,7 @@ enum KMeans {
         var centroids = [Float](repeating: 0, count: k * d)
         for c in 0..<k { for j in 0..<d { centroids[c * d + j] = x[order[c] * d + j] } }
         for _ in 0..<iterations {
-            let assignment = assign(x, n: n, d: d, centroids: centroids, metric: .l2)
+            let assignment = assign(x, n: n, d: d, centroids: centroids, metric: spherical ? .innerProduct : .l2)
             var sums = [Double](repeating: 0, count: k * d)
             var counts = [Int](repeating: 0, count: k)
             for r in 0..<n {
@@ -77,7 +83,20 @@ enum KMeans {
                 counts[c] = counts[big] / 2
                 counts[big] -= counts[c]
             }
+            if spherical { normalizeRows(&centroids, d: d) }
         }
+        if spherical { normalizeRows(&centroids, d: d) }
         return centroids
+    }
+
+    /// Scales every non-zero row of `m[·, D]` to unit L2 norm.
+    static func normalizeRows(_ m: inout [Float], d: Int) {
+        m.withUnsafeMutableBufferPointer { p in
+            for r in 0..<(p.count / d) {
+                let row = p.baseAddress! + r * d
+                let norm = SIMDKernels.squaredNorm(row, d).squareRoot()
+                if norm > 0 { for j in 0..<d { row[j] /= norm } }
+            }
+        }
     }
 }

@@ -150,6 +150,25 @@ final class RecSys2021GeneratorTests: XCTestCase {
         XCTAssertLessThan(rate, 0.40)
     }
 
+    func testPoolsCanBeSet() throws {
+        let dir = try TemporaryDirectory()
+        let generator = try RecSys2021Generator(rows: 4000, seed: 3, users: 5000, tweets: 300)
+        XCTAssertEqual(generator.userPool, 5000)
+        XCTAssertEqual(generator.tweetPool, 300)
+        let oracle = try generator.write(to: dir.path)
+        XCTAssertEqual(oracle.userPool, 5000)
+        XCTAssertEqual(oracle.itemPool, 300)
+        let lines = try rows(dir.file("train.txt")) + rows(dir.file("test.txt"))
+        let users = Set(lines.map { $0[14] }).union(lines.map { $0[9] }), tweets = Set(lines.map { $0[2] })
+        XCTAssertEqual(users.count, oracle.users)
+        XCTAssertEqual(tweets.count, oracle.items)
+        XCTAssertLessThanOrEqual(tweets.count, 300)
+        XCTAssertGreaterThan(tweets.count, 150)  // 4000 Zipf draws over 300 tweets see most of them
+        XCTAssertGreaterThan(users.count, 1000)
+        XCTAssertThrowsError(try RecSys2021Generator(rows: 100, seed: 1, users: 1))
+        XCTAssertThrowsError(try RecSys2021Generator(rows: 100, seed: 1, tweets: 0))
+    }
+
     func testOracleAUCIsExact() throws {
         XCTAssertEqual(RecSys2021Oracle.auc(scores: [0.1, 0.4, 0.35, 0.8], labels: [false, false, true, true]), 0.75)
         XCTAssertEqual(RecSys2021Oracle.auc(scores: [0.2, 0.2, 0.9], labels: [true, false, true]), 0.75)

@@ -52,7 +52,7 @@ try:
         ivf.nprobe = p
         if measure(f"faiss IVF{nlist},Flat", f"nprobe={p}", lambda q: ivf.search(q, k)[1][0]) >= target:
             break
-    for m in [16, 32]:
+    for m in ([] if meta.get("ivf_only") else [16, 32]):
         t0 = time.perf_counter()
         hnsw = faiss.IndexHNSWFlat(dim, m, faiss.METRIC_INNER_PRODUCT)
         hnsw.hnsw.efConstruction = 200
@@ -68,6 +68,8 @@ except ImportError as e:
     log(f"faiss-cpu missing ({e}); run benchmarks/peers/setup")
 
 try:
+    if meta.get("ivf_only"):
+        raise ImportError("IVF only (--ivf-only)")
     import hnswlib
 
     for m in [16, 32]:
