@@ -188,7 +188,7 @@ def main() -> int:
 
         hport, pport = free_port(), free_port()
         hlog, plog = f"{tmp}/herd-serve.log", f"{tmp}/py-serving.log"
-        hp = start([HERD, "serve", "--workspace", WS, "--port", str(hport), "--redis", redis], hlog)
+        hp = start([HERD, "serve", "--workspace", WS, "--port", str(hport), "--grpc-port=-1", "--redis", redis], hlog)
         pp = start([PY, os.path.join(ROOT, "benchmarks/peers/py_serving.py"), "serve", WS, "--redis", redis, "--port", str(pport),
                     "--workers", str(PY_WORKERS)], plog)
         hbase, pbase = f"http://127.0.0.1:{hport}", f"http://127.0.0.1:{pport}"
@@ -198,7 +198,7 @@ def main() -> int:
         if EMBEDDED:
             eport = free_port()
             elog = f"{tmp}/herd-serve-embedded.log"
-            ep = start([HERD, "serve", "--workspace", WS, "--port", str(eport), "--redis", emb_store], elog)
+            ep = start([HERD, "serve", "--workspace", WS, "--port", str(eport), "--grpc-port=-1", "--redis", emb_store], elog)
             wait_http(f"http://127.0.0.1:{eport}/healthz", ep, elog)
             stacks = {"herd": hbase, "herd-embedded": f"http://127.0.0.1:{eport}", "python": pbase}
         say("twin index: " + next((l.strip() for l in open(plog) if "index:" in l), "?"))

@@ -24,7 +24,7 @@ struct RecommendCommand: AsyncParsableCommand {
     @Option(help: "Feature store spec (embedded:PATH or redis://host:port[/prefix]); default: the store herd nearline wrote to.")
     var store: String?
     @Option(help: "Deadline for the feature store, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
-    @Option(help: "Rows per ranking forward (micro-batch).") var microBatch = 64
+    @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256
     @Option(help: "Ask this many times and report the mean stage timings (the first call warms up and is not counted when > 1).")
     var `repeat` = 1
     @Flag(help: "Print one JSON object as the last line (logs go to stderr).") var json = false

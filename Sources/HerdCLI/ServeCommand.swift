@@ -32,11 +32,11 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Workspace directory.") var workspace = Workspace.defaultPath
     @Option(help: "Address to bind (loopback by default; 0.0.0.0 to accept remote clients).") var host = "127.0.0.1"
     @Option(help: "HTTP port (0 = any free port, printed when listening).") var port = 8080
-    @Option(help: "gRPC port (0 = any free port, printed when listening; -1 = no gRPC).") var grpcPort = 8980
+    @Option(help: "gRPC port (0 = any free port, printed when listening; --grpc-port=-1 = no gRPC).") var grpcPort = 8980
     @Option(help: "Redis feature store, redis://host:port[/prefix] (default: the store herd nearline wrote to).") var redis: String?
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
-    @Option(help: "Rows per ranking forward (micro-batch).") var microBatch = 64
+    @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256
     @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
     @Option(help: "More TF-Serving models, NAME=DIR[,NAME=DIR…]: an export directory, a herd train --out directory, or a directory of version subdirectories.") var models: String?
 

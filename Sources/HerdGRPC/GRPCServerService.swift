@@ -27,7 +27,13 @@ public struct GRPCServerService: Service {
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in
                 group.addTask { try await server.serve() }
-                let bound = try await transport.listeningAddress
+                let bound: GRPCNIOTransportCore.SocketAddress
+                do {
+                    bound = try await transport.listeningAddress
+                } catch {
+                    // NOTE: the transport only says "serverIsStopped" when the bind fails (port in use).
+                    throw ServingError("gRPC could not listen on \(host):\(port): is the port in use? Choose another with --grpc-port (0 = any free port, --grpc-port=-1 = no gRPC) [\(error)]")
+                }
                 onListening(host, bound.ipv4?.port ?? bound.ipv6?.port ?? port)
             }
         } onGracefulShutdown: {

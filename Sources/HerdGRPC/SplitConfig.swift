@@ -14,7 +14,7 @@ import HerdTraining
 ///   "ranking_model": "wnd",
 ///   "timeout_ms": 1000,
 ///   "connect_timeout_ms": 10000,
-///   "micro_batch": 64,
+///   "micro_batch": 256,
 ///   "feature":     {"port": 8982},
 ///   "recall":      {"port": 8983},
 ///   "ranking":     {"port": 8984},

@@ -35,7 +35,10 @@ public struct ServingContext: Sendable {
 /// How the recommender works.
 public struct RecommenderConfig: Sendable {
     /// Rows per ranking forward (Friesian's inference batch); micro-batches run concurrently.
-    public var microBatch = 64
+    // NOTE: 256, not Friesian's 64: under load the requests already fill the cores, and each
+    // forward repacks the weights, so fewer, larger forwards win (canK 200 on 2 cores, quiet:
+    // ≈ 255 → ≈ 390 requests/s, p50 7.5 → 5.2 ms at 2 connections). canK ≤ 256 is one forward.
+    public var microBatch = 256
     /// Deadline of a call that gives none.
     public var defaultTimeout: Duration = .seconds(1)
     /// Model replicas made at start (more are made under load).
