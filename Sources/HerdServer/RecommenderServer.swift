@@ -49,13 +49,8 @@ public struct RecommenderServer {
     /// Loads everything the recommender needs (errors name the missing file and the command that writes it).
     public init(configuration: Configuration, log: @escaping (String) -> Void) throws {
         self.configuration = configuration
-        var logger = Logger(label: "herd.serve")
-        logger.logLevel = .info
-        self.logger = logger
-        let registryLogger = logger
-        registry = ModelRegistry(workspace: configuration.workspace, directories: configuration.models,
-                                 log: { line in registryLogger.info("\(line)") })
-        let c = configuration
+        (logger, registry) = Self.loggerAndRegistry(configuration)
+        let c = configuration, registryLogger = logger
         // NOTE: the first load logs through `log` (the CLI's stderr); reloads through the logger.
         let firstLog = FirstLog(log)
         live = try LiveRecommender {
@@ -98,15 +93,20 @@ public struct RecommenderServer {
         return out
     }
 
+    /// The server's logger and the registry of the workspace's (and `models`') exports.
+    static func loggerAndRegistry(_ configuration: Configuration) -> (Logger, ModelRegistry) {
+        var logger = Logger(label: "herd.serve")
+        logger.logLevel = .info
+        let registryLogger = logger
+        let registry = ModelRegistry(workspace: configuration.workspace, directories: configuration.models,
+                                     log: { line in registryLogger.info("\(line)") })
+        return (logger, registry)
+    }
+
     /// Serves a recommender built elsewhere (split mode: over gRPC clients; reload keeps it).
     public init(configuration: Configuration, recommender: Recommender, rawIDs: RawIDs? = nil) {
         self.configuration = configuration
-        var logger = Logger(label: "herd.serve")
-        logger.logLevel = .info
-        self.logger = logger
-        let registryLogger = logger
-        registry = ModelRegistry(workspace: configuration.workspace, directories: configuration.models,
-                                 log: { line in registryLogger.info("\(line)") })
+        (logger, registry) = Self.loggerAndRegistry(configuration)
         live = LiveRecommender(recommender, rawIDs: rawIDs)
     }
 

@@ -16,26 +16,7 @@ public enum PredictRequest {
 
     /// Parses `body` into a batch; `columnar` tells which form it was (the answer uses the same).
     public static func batch(body: Data, spec: BatchSpec) throws -> (batch: Batch, columnar: Bool) {
-        guard let object = try? JSONSerialization.jsonObject(with: body), let root = object as? [String: Any] else {
-            throw RecommenderError.invalidArgument("the body must be a JSON object with \"instances\" or \"inputs\"")
-        }
-        var rows: [[String: Any]]
-        let columnar: Bool
-        if let instances = root["instances"] {
-            guard let list = instances as? [[String: Any]] else { throw RecommenderError.invalidArgument("\"instances\" must be a list of objects {column: value}") }
-            rows = list
-            columnar = false
-        } else if let inputs = root["inputs"] {
-            guard let columns = inputs as? [String: [Any]] else { throw RecommenderError.invalidArgument("\"inputs\" must be an object {column: [values]}") }
-            let n = columns.values.first?.count ?? 0
-            guard columns.values.allSatisfy({ $0.count == n }) else { throw RecommenderError.invalidArgument("every \"inputs\" column must have the same length") }
-            rows = (0..<n).map { r in columns.mapValues { $0[r] } }
-            columnar = true
-        } else {
-            throw RecommenderError.invalidArgument("the body needs \"instances\" (rows) or \"inputs\" (columns)")
-        }
-        guard !rows.isEmpty else { throw RecommenderError.invalidArgument("no rows to score") }
-        guard rows.count <= maxRows else { throw RecommenderError.invalidArgument("\(rows.count) rows in one request; at most \(maxRows)") }
+        let (rows, columnar) = try Self.rows(body: body)
         let known = Set(spec.sparse.map(\.name) + spec.dense)
         for (r, row) in rows.enumerated() {
             if let unknown = row.keys.first(where: { !known.contains($0) }) {
