@@ -74,6 +74,24 @@ enum CLIFixtures {
         return url
     }
 
+    /// A served RecSys workspace, as the workflow's commands make it: generate `rows` rows (`seed`) →
+    /// preprocess recsys2021 → train wnd and twotower (1 epoch) → predict (embeddings) → nearline
+    /// (Flat index). Throws with the failing command's transcript.
+    static func servedWorkspace(_ name: String, seed: Int, rows: Int = 3000, timeout: Double = 120) throws -> Workspace {
+        let ws = Workspace(path: try scratch(name).path)
+        let w = ws.root.path
+        for args in [["generate", "recsys2021", "--rows", String(rows), "--seed", String(seed), "--workspace", w],
+                     ["preprocess", "recsys2021", "--workspace", w],
+                     ["train", "--workspace", w, "--model", "wnd", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
+                     ["train", "--workspace", w, "--model", "twotower", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
+                     ["predict", "--workspace", w, "--name", "twotower"],
+                     ["nearline", "--workspace", w, "--index", "Flat"]] {
+            let run = try HerdBinary.run(args, timeout: timeout)
+            guard run.succeeded else { throw FixtureError("served workspace: herd \(args.joined(separator: " ")) failed\n\(run.transcript)") }
+        }
+        return ws
+    }
+
     /// Lines of a text file.
     static func lines(_ path: String) throws -> [String] {
         try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n", omittingEmptySubsequences: false).map(String.init).filter { !$0.isEmpty }

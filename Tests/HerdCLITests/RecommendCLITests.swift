@@ -7,18 +7,8 @@ import XCTest
 /// train wnd and twotower (1 epoch) → predict --embeddings → nearline → recommend.
 final class RecommendCLITests: XCTestCase {
     func testRecommendAfterTheWorkflow() throws {
-        let ws = Workspace(path: try CLIFixtures.scratch("recommend-ws").path)
+        let ws = try CLIFixtures.servedWorkspace("recommend-ws", seed: 7)
         let w = ws.root.path
-        for args in [["generate", "recsys2021", "--rows", "3000", "--seed", "7", "--workspace", w],
-                     ["preprocess", "recsys2021", "--workspace", w],
-                     ["train", "--workspace", w, "--model", "wnd", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                     ["train", "--workspace", w, "--model", "twotower", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                     ["predict", "--workspace", w, "--name", "twotower"],
-                     ["nearline", "--workspace", w, "--index", "Flat"]] {
-            let run = try HerdBinary.run(args, timeout: 120)
-            XCTAssertTrue(run.succeeded, run.transcript)
-            guard run.succeeded else { return }
-        }
         let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
         let items = Set(try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!)
 

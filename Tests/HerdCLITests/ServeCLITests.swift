@@ -32,18 +32,8 @@ final class ServeCLITests: XCTestCase {
     }
 
     func testServeAnswersRecommendationsAndShutsDownOnSIGTERM() throws {
-        let ws = Workspace(path: try CLIFixtures.scratch("serve-ws").path)
+        let ws = try CLIFixtures.servedWorkspace("serve-ws", seed: 5)
         let w = ws.root.path
-        for args in [["generate", "recsys2021", "--rows", "3000", "--seed", "5", "--workspace", w],
-                     ["preprocess", "recsys2021", "--workspace", w],
-                     ["train", "--workspace", w, "--model", "wnd", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                     ["train", "--workspace", w, "--model", "twotower", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                     ["predict", "--workspace", w, "--name", "twotower"],
-                     ["nearline", "--workspace", w, "--index", "Flat"]] {
-            let run = try HerdBinary.run(args, timeout: 120)
-            XCTAssertTrue(run.succeeded, run.transcript)
-            guard run.succeeded else { return }
-        }
         let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
         let items = Set(try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!)
 

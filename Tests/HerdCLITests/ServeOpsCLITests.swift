@@ -17,17 +17,7 @@ enum ServeFixture {
     static func workspace() throws -> Workspace {
         try lock.withLock {
             if let made { return made }
-            let ws = Workspace(path: try CLIFixtures.scratch("serveops-ws").path)
-            let w = ws.root.path
-            for args in [["generate", "recsys2021", "--rows", "3000", "--seed", "5", "--workspace", w],
-                         ["preprocess", "recsys2021", "--workspace", w],
-                         ["train", "--workspace", w, "--model", "wnd", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                         ["train", "--workspace", w, "--model", "twotower", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                         ["predict", "--workspace", w, "--name", "twotower"],
-                         ["nearline", "--workspace", w, "--index", "Flat"]] {
-                let run = try HerdBinary.run(args, timeout: 180)
-                guard run.succeeded else { throw FixtureError("serve fixture: herd \(args[0]) failed\n\(run.transcript)") }
-            }
+            let ws = try CLIFixtures.servedWorkspace("serveops-ws", seed: 5, timeout: 180)
             made = ws
             return ws
         }

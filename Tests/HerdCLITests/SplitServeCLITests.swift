@@ -72,18 +72,8 @@ final class SplitServeCLITests: XCTestCase {
     }
 
     func testSplitServicesAnswerLikeTheAllInOneServer() async throws {
-        let ws = Workspace(path: try CLIFixtures.scratch("split-ws").path)
+        let ws = try CLIFixtures.servedWorkspace("split-ws", seed: 7)
         let w = ws.root.path
-        for args in [["generate", "recsys2021", "--rows", "3000", "--seed", "7", "--workspace", w],
-                     ["preprocess", "recsys2021", "--workspace", w],
-                     ["train", "--workspace", w, "--model", "wnd", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                     ["train", "--workspace", w, "--model", "twotower", "--spec", "recsys2021", "--epochs", "1", "--batch-size", "512"],
-                     ["predict", "--workspace", w, "--name", "twotower"],
-                     ["nearline", "--workspace", w, "--index", "Flat"]] {
-            let run = try HerdBinary.run(args, timeout: 120)
-            XCTAssertTrue(run.succeeded, run.transcript)
-            guard run.succeeded else { return }
-        }
         let users = Array(try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!.prefix(4)) + [987_654_321]
 
         // The all-in-one answers.
