@@ -53,9 +53,9 @@ extension Recommender {
 
         // Preprocess: the ranking rows.
         mark = clock.now
-        let table: FeatureTable
+        let rows: RankingRows
         do {
-            table = try rankingTable(userID: userID, user: user, items: items)
+            rows = try backends.ranking.rows(rankingInput, userID: userID, user: user, items: items)
         } catch {
             timings.preprocess = seconds(clock.now - mark)
             return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores,
@@ -67,7 +67,7 @@ extension Recommender {
         mark = clock.now
         let probs: [Float]
         do {
-            probs = try backends.ranking.probabilities(table, deadline: deadline)
+            probs = try backends.ranking.probabilities(rows, deadline: deadline)
             guard probs.count == ids.count else {
                 throw ServingError("the ranking backend returned \(probs.count) probabilities for \(ids.count) candidates")
             }

@@ -29,6 +29,31 @@ public protocol FeatureBackend: Sendable {
 /// The ranking stage: probabilities `[rows]` of a table holding the ranking spec's columns.
 public protocol RankingBackend: Sendable {
     func probabilities(_ table: FeatureTable, deadline: ContinuousClock.Instant) throws -> [Float]
+    /// One request's ranking rows from the store's rows, as `input` assembles them, in the form
+    /// this backend takes (default: the table, `input.table(…)`; in-process ranking builds the
+    /// model's batch directly).
+    func rows(_ input: RankingInput, userID: Int64, user: FeatureRows, items: FeatureRows) throws -> RankingRows
+    /// Probabilities `[rows]` of what `rows(…)` gave.
+    func probabilities(_ rows: RankingRows, deadline: ContinuousClock.Instant) throws -> [Float]
+}
+
+/// A request's ranking rows: a feature table (any backend) or, in process, the model's batch.
+public enum RankingRows: Sendable {
+    case table(FeatureTable)
+    case batch(Batch)
+}
+
+extension RankingBackend {
+    public func rows(_ input: RankingInput, userID: Int64, user: FeatureRows, items: FeatureRows) throws -> RankingRows {
+        .table(try input.table(userID: userID, user: user, items: items))
+    }
+
+    public func probabilities(_ rows: RankingRows, deadline: ContinuousClock.Instant) throws -> [Float] {
+        switch rows {
+        case .table(let t): return try probabilities(t, deadline: deadline)
+        case .batch: throw ServingError("this ranking backend takes feature tables, not batches")
+        }
+    }
 }
 
 /// The three stages a `Recommender` runs.
@@ -64,7 +89,7 @@ public struct LocalRecall: RecallBackend {
 
 /// Features from a `FeatureStore` in process (embedded or Redis).
 ///
-/// NOTE: the store is called on another thread and waited for with a timeout, so a store that
+/// NOTE: a remote store (Redis) is called on another thread and waited for with a timeout, so a store that
 /// hangs (a Redis server that accepts but does not answer) cannot hold the request past its
 /// deadline; the late call finishes in the background and its rows are dropped.
 public struct LocalFeatures: FeatureBackend {
@@ -77,6 +102,13 @@ public struct LocalFeatures: FeatureBackend {
 
     public func rows(userID: Int64, items: [Int64], deadline: ContinuousClock.Instant) throws -> (user: FeatureRows, items: FeatureRows) {
         let store = self.store
+        if store is EmbeddedFeatureStore {
+            // NOTE: an in-process store answers from memory (at worst after a put's write lock):
+            // no thread hop and wait per request.
+            do { return (try store.get(kind: .user, ids: [userID]), try store.get(kind: .item, ids: items)) } catch {
+                throw ServingError("the feature store \(store.spec) failed: \(error)")
+            }
+        }
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
         DispatchQueue.global(qos: .userInitiated).async {
@@ -108,6 +140,19 @@ public struct LocalRanking: RankingBackend {
 
     public func probabilities(_ table: FeatureTable, deadline: ContinuousClock.Instant) throws -> [Float] {
         pool.probabilities(try table.batch(spec), microBatch: microBatch)
+    }
+
+    public func rows(_ input: RankingInput, userID: Int64, user: FeatureRows, items: FeatureRows) throws -> RankingRows {
+        // NOTE: the batch follows `input.spec`; another spec (not the recommender's own export) goes through the table.
+        guard input.spec == spec else { return .table(try input.table(userID: userID, user: user, items: items)) }
+        return .batch(try input.batch(userID: userID, user: user, items: items))
+    }
+
+    public func probabilities(_ rows: RankingRows, deadline: ContinuousClock.Instant) throws -> [Float] {
+        switch rows {
+        case .table(let t): return try probabilities(t, deadline: deadline)
+        case .batch(let b): return pool.probabilities(b, microBatch: microBatch)
+        }
     }
 }
 

@@ -56,6 +56,34 @@ final class RecommenderTests: XCTestCase {
         }
     }
 
+    /// The in-process ranking batch built straight from the store's rows equals the table path's
+    /// batch, with item misses (unknown ids), an unknown user and the all-zero pair column.
+    func testDirectRankingBatchEqualsTheTablePath() throws {
+        let f = try shared()
+        let rec = try Recommender.load(workspace: f.workspace)
+        let store = try XCTUnwrap(rec.context?.store)
+        let input = rec.rankingInput
+        // A user the store does not have whose id is still inside the key column's cardinality.
+        let known = Set(f.userIDs)
+        let absentUser = try XCTUnwrap((1..<Int64(f.userIDs.count + 2)).first { !known.contains($0) })
+        for (user, items) in [(f.userIDs[0], Array(f.itemIDs.prefix(40))), (f.userIDs[3], [f.itemIDs[5], 9_999_999, f.itemIDs[7]]),
+                              (absentUser, Array(f.itemIDs.suffix(3))), (f.userIDs[1], [])] {
+            let u = try store.get(kind: .user, ids: [user]), i = try store.get(kind: .item, ids: items)
+            let direct = try input.batch(userID: user, user: u, items: i)
+            let viaTable = try input.table(userID: user, user: u, items: i).batch(input.spec)
+            XCTAssertEqual(direct.count, items.count)
+            XCTAssertEqual(direct.dense.shape, viaTable.dense.shape)
+            XCTAssertEqual(direct.dense.array, viaTable.dense.array, "dense, user \(user)")
+            XCTAssertEqual(direct.sparse.offsets, viaTable.sparse.offsets, "offsets, user \(user)")
+            XCTAssertEqual(direct.sparse.ids, viaTable.sparse.ids, "ids, user \(user)")
+            XCTAssertEqual(direct.sparse.features, viaTable.sparse.features)
+        }
+        // An id outside the key column's cardinality is refused by both, naming the column.
+        let u = try store.get(kind: .user, ids: [8_888_888]), i = try store.get(kind: .item, ids: [f.itemIDs[0]])
+        XCTAssertThrowsError(try input.batch(userID: 8_888_888, user: u, items: i)) { XCTAssertTrue("\($0)".contains("outside"), "\($0)") }
+        XCTAssertThrowsError(try input.table(userID: 8_888_888, user: u, items: i).batch(input.spec))
+    }
+
     func testMicroBatchSizeDoesNotChangeTheAnswer() throws {
         let f = try shared()
         var small = RecommenderConfig()
