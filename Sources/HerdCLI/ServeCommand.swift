@@ -3,6 +3,7 @@ import Foundation
 import HerdGRPC
 import HerdServer
 import HerdServing
+import HerdTensor
 import HerdTraining
 
 /// `herd serve [--workspace W] [--port P] [--grpc-port G] [--host H] [--redis URL]`: the recommender
@@ -37,6 +38,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256
+    @Option(help: "GEMM precision of the ranking model: fp32 (default) or bf16 (BF16 operands, FP32 accumulation; weights rounded once at load).") var precision = "fp32"
     @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
     @Option(help: "More TF-Serving models, NAME=DIR[,NAME=DIR…]: an export directory, a herd train --out directory, or a directory of version subdirectories.") var models: String?
 
@@ -44,6 +46,7 @@ struct Serve: AsyncParsableCommand {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0…65535, got \(port)") }
         guard grpcPort == -1 || (0...65535).contains(grpcPort) else { throw ValidationError("--grpc-port must be in 0…65535 (or -1 for none), got \(grpcPort)") }
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
+        guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'") }
         guard microBatch > 0 else { throw ValidationError("--micro-batch must be positive, got \(microBatch)") }
         if let service {
             guard SplitRole(rawValue: service) != nil else {
@@ -71,6 +74,7 @@ struct Serve: AsyncParsableCommand {
         c.storeSpec = redis
         c.rankingModel = model
         c.recommender.microBatch = microBatch
+        c.recommender.rankingPrecision = Precision(rawValue: precision) ?? .fp32
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
         c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)
         c.models = try models.map(RecommenderServer.parseModels) ?? [:]
@@ -83,6 +87,7 @@ struct Serve: AsyncParsableCommand {
             if let m = f.rankingModel { c.rankingModel = m }
             if let t = f.timeoutMs { c.recommender.defaultTimeout = .milliseconds(t) }
             if let m = f.microBatch { c.recommender.microBatch = m }
+            if f.precision != nil { c.recommender.rankingPrecision = f.rankingPrecision }
             if let t = f.adminToken { c.adminToken = t }
         }
         let server = try RecommenderServer(configuration: c) { line in log(line) }

@@ -1,5 +1,6 @@
 import Foundation
 import HerdServing
+import HerdTensor
 import HerdTraining
 
 /// The JSON config of the split services (`herd serve feature|recall|ranking|recommender --config FILE`).
@@ -61,6 +62,8 @@ public struct SplitConfig: Codable, Sendable, Equatable {
     /// How long the recommender waits at start for the other services, milliseconds.
     public var connectTimeoutMs: Int?
     public var microBatch: Int?
+    /// GEMM precision of the ranking model, `fp32` (default) or `bf16` (`RecommenderConfig.rankingPrecision`).
+    public var precision: String?
     public var feature: Endpoint?
     public var recall: Endpoint?
     public var ranking: Endpoint?
@@ -71,7 +74,7 @@ public struct SplitConfig: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case workspace, host, redis, feature, recall, ranking, recommender
         case adminToken = "admin_token", rankingModel = "ranking_model", timeoutMs = "timeout_ms"
-        case connectTimeoutMs = "connect_timeout_ms", microBatch = "micro_batch"
+        case connectTimeoutMs = "connect_timeout_ms", microBatch = "micro_batch", precision
     }
 
     /// Default gRPC ports of the split services (and the all-in-one `--grpc-port`: 8980).
@@ -116,7 +119,11 @@ public struct SplitConfig: Codable, Sendable, Equatable {
         if let t = timeoutMs, t <= 0 { throw ServingError("config: timeout_ms must be positive, got \(t)") }
         if let t = connectTimeoutMs, t <= 0 { throw ServingError("config: connect_timeout_ms must be positive, got \(t)") }
         if let m = microBatch, m <= 0 { throw ServingError("config: micro_batch must be positive, got \(m)") }
+        if let p = precision, Precision(rawValue: p) == nil { throw ServingError("config: precision must be fp32 or bf16, got '\(p)'") }
     }
+
+    /// `precision` read (FP32 when absent; `validate` refuses other words).
+    public var rankingPrecision: Precision { precision.flatMap(Precision.init(rawValue:)) ?? .fp32 }
 
     public func endpoint(_ role: SplitRole) -> Endpoint {
         switch role {

@@ -32,14 +32,14 @@ public enum SplitServices {
     public static func ranking(_ c: SplitConfig, log: (String) -> Void) throws -> RankingService {
         let w = c.workspaceValue
         let url = try Recommender.rankingExportURL(w, rankingModel: c.rankingModel ?? "wnd")
-        let export = try ModelExport.load(from: url)
+        let export = try ModelExport.load(from: url, precision: c.rankingPrecision)
         guard let spec = export.featureState.batchSpec else {
             throw ServingError("the ranking model \(url.path) is a Criteo-file export; rank with a feature-table export (herd train --workspace W --spec …)")
         }
         var rc = RecommenderConfig()
         if let m = c.microBatch { rc.microBatch = m }
         let pool = ModelPool(model: export.model, prepared: rc.replicas)
-        log("ranking: \(export.config.kind.rawValue) from \(url.path), \(spec.sparse.count) sparse + \(spec.dense.count) dense columns")
+        log("ranking: \(export.config.kind.rawValue) (\(c.rankingPrecision.rawValue)) from \(url.path), \(spec.sparse.count) sparse + \(spec.dense.count) dense columns")
         return RankingService(ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: rc.microBatch), spec: spec,
                               kind: export.config.kind.rawValue, timeout: c.timeout)
     }

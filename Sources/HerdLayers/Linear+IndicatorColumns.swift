@@ -22,8 +22,26 @@ extension Linear {
         gemm(.none, .transposed, m: b, n: o, k: lo, a: x.data, lda: n, b: w, ldb: n, c: y.data, ldc: o)
         gemm(.none, .transposed, m: b, n: o, k: n - hi, a: x.data + hi, lda: n, b: w + hi, ldb: n, beta: lo > 0 ? 1 : 0, c: y.data, ldc: o)
         if lo == 0 && hi == n { y.data.update(repeating: 0, count: b * o) }
-        // Indicator block: transpose Wi once, then one row add per nonzero.
-        if indicatorWeightT.count < k * o { indicatorWeightT = [Float](repeating: 0, count: k * o) }
+        // Indicator block: transpose Wi once per forward (once for good when frozen), then one
+        // row add per nonzero.
+        if !isFrozen || indicatorWeightT.count < k * o { transposeIndicatorWeight(r) }
+        indicatorWeightT.withUnsafeBufferPointer { wt in
+            let t = wt.baseAddress!
+            for s in 0..<b {
+                let xs = x.data + s * n + lo, ys = y.data + s * o
+                for c in 0..<k where xs[c] != 0 {
+                    let v = xs[c], wc = t + c * o
+                    for j in 0..<o { ys[j] += v * wc[j] }
+                }
+            }
+        }
+    }
+
+    /// `indicatorWeightT [k, O]` = the indicator block `W[:, r]` transposed.
+    func transposeIndicatorWeight(_ r: Range<Int>) {
+        let n = inputs, o = outputs, lo = r.lowerBound, k = r.count
+        let w = weight.value.data
+        if indicatorWeightT.count != k * o { indicatorWeightT = [Float](repeating: 0, count: k * o) }
         indicatorWeightT.withUnsafeMutableBufferPointer { wt in
             let t = wt.baseAddress!
             // NOTE: in 32 × 32 tiles: a plain j-then-c loop writes with a stride of O floats and
@@ -38,13 +56,6 @@ extension Linear {
                         let row = w + j * n + lo
                         for c in c0..<c1 { t[c * o + j] = row[c] }
                     }
-                }
-            }
-            for s in 0..<b {
-                let xs = x.data + s * n + lo, ys = y.data + s * o
-                for c in 0..<k where xs[c] != 0 {
-                    let v = xs[c], wc = t + c * o
-                    for j in 0..<o { ys[j] += v * wc[j] }
                 }
             }
         }

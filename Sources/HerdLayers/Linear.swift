@@ -46,6 +46,12 @@ public final class Linear: @unchecked Sendable {
     private var weightBF16: BF16Buffer?
     private var outputGradBF16: BF16Buffer?
     private var outputBF16: BF16Buffer?
+    /// Inference only (`freezeForInference`): the weight rounded to BF16 once, shared by replicas.
+    private var frozenWeightBF16: BF16Buffer?
+    /// Inference only, on CPUs with AVX512_BF16: the BF16 weight packed for `PackedBF16Weight`.
+    private var packedWeight: PackedBF16Weight?
+    /// Whether the weight is frozen for inference (see `freezeForInference`).
+    public private(set) var isFrozen = false
     /// Whether forward also leaves its output rounded to BF16 (`lastOutputBF16`), written by the
     /// bias/activation epilogue — set by `MLP` when the next layer is BF16 and reads this output
     /// directly (no batch norm or dropout between), so that layer does not round it again.
@@ -78,6 +84,31 @@ public final class Linear: @unchecked Sendable {
         bias = Parameter(name: other.bias.name, value: other.bias.value)
         indicatorColumns = other.indicatorColumns
         emitsBF16Output = other.emitsBF16Output
+        isFrozen = other.isFrozen
+        frozenWeightBF16 = other.frozenWeightBF16
+        packedWeight = other.packedWeight
+        if other.isFrozen { indicatorWeightT = other.indicatorWeightT }
+    }
+
+    /// Inference only: derives once what every forward would otherwise derive from the weight —
+    /// its BF16 copy (bf16 precision; for the active backend) and the transposed indicator block
+    /// (FP32 with `indicatorColumns`) — and keeps them for every later forward and for replicas
+    /// made afterwards (`init(sharing:)`, which share them instead of copying).
+    ///
+    /// NOTE: serving rounds the weights once at load rather than per request (training must not
+    /// freeze: its weights change every step and `backward` refuses a frozen layer). Call it after
+    /// the weights are loaded and before the layer is shared between threads.
+    public func freezeForInference() {
+        if precision == .bf16 {
+            if PackedBF16Weight.available && BF16GEMM.backend.packed {
+                packedWeight = PackedBF16Weight(weight.value.data, ldw: inputs, n: outputs, k: inputs)
+            } else {
+                frozenWeightBF16 = BF16Buffer.ensure(nil, from: weight.value.data, count: outputs * inputs)
+            }
+        } else if let r = indicatorColumns, !r.isEmpty {
+            transposeIndicatorWeight(r)
+        }
+        isFrozen = true
     }
 
     public var parameters: [Parameter] { [weight, bias] }
@@ -106,10 +137,16 @@ public final class Linear: @unchecked Sendable {
                 // NOTE: never refill a buffer borrowed from the previous layer.
                 xb = BF16Buffer.ensure(inputBF16 === xBF16 ? nil : inputBF16, from: x.data, count: b * inputs)
             }
-            let wb = BF16Buffer.ensure(weightBF16, from: weight.value.data, count: outputs * inputs)
-            inputBF16 = xb
-            weightBF16 = wb
-            gemmBF16(.none, .transposed, m: b, n: outputs, k: inputs, a: xb, lda: inputs, b: wb, ldb: inputs, c: y.data, ldc: outputs)
+            if let pw = packedWeight, xb.packed {
+                inputBF16 = xb
+                pw.multiply(m: b, a: xb, lda: inputs, c: y.data, ldc: outputs)
+            } else {
+                let wb: BF16Buffer
+                if let f = frozenWeightBF16, f.packed == BF16GEMM.backend.packed { wb = f } else { wb = BF16Buffer.ensure(weightBF16, from: weight.value.data, count: outputs * inputs) }
+                inputBF16 = xb
+                weightBF16 = wb
+                gemmBF16(.none, .transposed, m: b, n: outputs, k: inputs, a: xb, lda: inputs, b: wb, ldb: inputs, c: y.data, ldc: outputs)
+            }
         } else if let r = indicatorColumns, !r.isEmpty {
             forwardWithIndicators(x, y, r)
         } else {
@@ -133,6 +170,7 @@ public final class Linear: @unchecked Sendable {
     /// `weight.grad` and `bias.grad`; returns `dx [B, I]` when `needInputGradient`.
     @discardableResult
     public func backward(_ dy: Tensor, needInputGradient: Bool) -> Tensor? {
+        precondition(!isFrozen, "Linear.backward on a layer frozen for inference")
         guard let x = input, let y = output else { preconditionFailure("Linear.backward before forward") }
         let b = x.rows
         precondition(dy.rows == b && dy.columns == outputs, "Linear.backward: dy is \(dy.shape), expected [\(b), \(outputs)]")

@@ -65,6 +65,12 @@ public final class MLP: @unchecked Sendable {
     /// Multiply–accumulates per sample in the forward pass.
     public var macsPerSample: Int { zip(sizes, sizes.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 } }
 
+    /// Inference only: every layer derives its BF16 weight (and transposed indicator block) once
+    /// (see `Linear.freezeForInference`); replicas made afterwards share them.
+    public func freezeForInference() {
+        for l in layers { l.freezeForInference() }
+    }
+
     /// Training (batch statistics, dropout) or inference for the following passes.
     public func setMode(_ mode: ForwardMode) {
         for n in norms { n.mode = mode }

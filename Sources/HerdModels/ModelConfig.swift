@@ -1,4 +1,6 @@
 import Foundation
+import HerdLayers
+import HerdTensor
 
 /// A ranking model's configuration, whichever the model: what an export's manifest records and
 /// what rebuilds the model from it.
@@ -16,6 +18,20 @@ public enum ModelConfig: Sendable, Equatable {
         case .twotower: return .twotower
         case .deepfm: return .deepfm
         case .dcn: return .dcn
+        }
+    }
+
+    /// The same model with its dense GEMMs in `precision` (the weights do not depend on it).
+    /// Throws for a model without a BF16 path (DeepFM, DCN) when `bf16` is asked; `source` names
+    /// the export in the message.
+    public func with(precision: Precision, source: String = "the model") throws -> ModelConfig {
+        switch self {
+        case .dlrm(var c): c.precision = precision; return .dlrm(c)
+        case .wnd(var c): c.precision = precision; return .wnd(c)
+        case .twotower(var c): c.precision = precision; return .twotower(c)
+        case .deepfm, .dcn:
+            guard precision == .fp32 else { throw LayerSpecError("\(source): \(kind.rawValue) has no BF16 path; serve it with precision fp32") }
+            return self
         }
     }
 

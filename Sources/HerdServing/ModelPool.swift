@@ -17,8 +17,11 @@ public final class ModelPool: @unchecked Sendable {
     private var idle: [any RankingModel]
     private var created: Int
 
-    /// `prepared` replicas are made up front (at least one).
+    /// `prepared` replicas are made up front (at least one). The model is frozen for inference
+    /// first (`RankingModel.freezeForInference`: BF16 weights rounded once, shared by replicas),
+    /// so it must not be trained afterwards.
     public init(model: any RankingModel, prepared: Int = Parallel.threads, maxIdle: Int? = nil) {
+        model.freezeForInference()
         self.model = model
         let n = max(1, prepared)
         self.maxIdle = max(n, maxIdle ?? 2 * n)

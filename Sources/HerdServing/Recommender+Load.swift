@@ -1,5 +1,6 @@
 import Foundation
 import HerdFeatures
+import HerdTensor
 import HerdTraining
 
 extension Recommender {
@@ -28,8 +29,8 @@ extension Recommender {
         let store = try makeFeatureStore(spec: spec)
 
         let exportURL = try rankingExportURL(w, rankingModel: rankingModel)
-        let ranking = try ModelExport.load(from: exportURL)
-        log("recommender: ranking model \(ranking.config.kind.rawValue) from \(exportURL.path), feature store \(store.spec)")
+        let ranking = try ModelExport.load(from: exportURL, precision: config.rankingPrecision)
+        log("recommender: ranking model \(ranking.config.kind.rawValue) (\(config.rankingPrecision.rawValue)\(config.rankingPrecision == .bf16 ? ", " + BF16GEMM.note : "")) from \(exportURL.path), feature store \(store.spec)")
 
         // NOTE: a store that is down at start-up must not keep the service from starting (it answers
         // degraded until the store is back): the columns then come from the workspace tables.

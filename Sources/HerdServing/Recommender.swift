@@ -39,6 +39,10 @@ public struct RecommenderConfig: Sendable {
     // forward repacks the weights, so fewer, larger forwards win (canK 200 on 2 cores, quiet:
     // ≈ 255 → ≈ 390 requests/s, p50 7.5 → 5.2 ms at 2 connections). canK ≤ 256 is one forward.
     public var microBatch = 256
+    /// GEMM precision of the ranking model at serve time (`Recommender.load`, the split Ranking
+    /// service). FP32 by default: see the README (Performance) for BF16's speed and how close
+    /// its probabilities are.
+    public var rankingPrecision: Precision = .fp32
     /// Deadline of a call that gives none.
     public var defaultTimeout: Duration = .seconds(1)
     /// Model replicas made at start (more are made under load).

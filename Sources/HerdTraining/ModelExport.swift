@@ -41,15 +41,20 @@ public struct ModelExport: @unchecked Sendable {
     }
 
     /// Loads and verifies an export; errors say what is wrong and what to do.
-    public static func load(from url: URL) throws -> ModelExport {
+    ///
+    /// `precision` (serving): runs the dense GEMMs in that precision whatever the export was
+    /// trained with (nil: as its config says). BF16 exists for DLRM, W&D and the two-tower; asking
+    /// it of another model is an error.
+    public static func load(from url: URL, precision: Precision? = nil) throws -> ModelExport {
         let loaded = try ModelDirectory.load(from: url)
         guard let kind = ModelKind(rawValue: loaded.manifest.modelType) else {
             throw TrainingError("\(url.path): model type '\(loaded.manifest.modelType)' is not one this herd knows (\(ModelKind.allCases.map(\.rawValue).joined(separator: ", ")))")
         }
-        let config: ModelConfig
+        var config: ModelConfig
         do { config = try ModelConfig.decode(kind: kind, json: loaded.config) } catch {
             throw TrainingError("\(url.path): the manifest's config does not describe a \(kind.rawValue) model: \(error)")
         }
+        if let precision { config = try config.with(precision: precision, source: url.path) }
         let (transform, keys) = try FeatureTransform.decode(loaded, source: url.path)
         try checkConsistent(config, transform, source: url.path)
         let model = try config.build()

@@ -9,6 +9,20 @@ static inline void herd_prefetch(const void *p) { __builtin_prefetch(p, 0, 3); }
 /// Same, for a line about to be written (optimizer updates of embedding rows).
 static inline void herd_prefetch_write(const void *p) { __builtin_prefetch(p, 1, 3); }
 
+#include <stddef.h>
+#include <stdint.h>
+
+/// BF16 GEMM against a weight packed once (serving's frozen layers), on CPUs with AVX512_BF16:
+/// `C[M, N] = A[M, K] · Wᵀ` for `W [N, K]` (a `Linear` weight `[O, I]`), BF16 operands (raw bits,
+/// row-major, leading dimensions in elements), FP32 accumulation, `C` overwritten. Pack `W` with
+/// `herd_bf16_pack_weight` into `herd_bf16_packed_count(n, k)` elements (64-byte aligned is not
+/// required). Call only when `herd_bf16_packed_available()` returns 1.
+size_t herd_bf16_packed_count(int64_t n, int64_t k);
+void herd_bf16_pack_weight(const uint16_t *w, int64_t ldw, int64_t n, int64_t k, uint16_t *out);
+void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                           const uint16_t *packed, float *c, int64_t ldc);
+int herd_bf16_packed_available(void);
+
 #if defined(__linux__)
 #include <malloc.h>
 /// Serves large allocations from the heap instead of fresh mmap'd pages (no page faults for

@@ -1,0 +1,106 @@
+import Foundation
+import HerdData
+import HerdLayers
+import HerdModels
+import HerdTensor
+import HerdTestSupport
+import XCTest
+
+/// `freezeForInference` (serving: weights rounded / transposed once at load) and serve-time BF16
+/// (`ModelConfig.with(precision:)`) against the plain per-forward path and FP32.
+final class InferenceFreezeTests: XCTestCase {
+    /// A W&D shaped like the RecSys one: embeddings, an indicator block (first layer FP32, sparse
+    /// multiply), dense columns, batch norm, hidden layers wide enough for BF16, a wide part with a cross.
+    func config() -> WideAndDeepConfig {
+        var c = WideAndDeepConfig(tableSizes: [40, 30, 7, 5, 9])
+        c.embeddingDims = [8, 8, 0, 0, 4]
+        c.indicators = [2, 3]
+        c.denseFeatures = 3
+        c.deepMLP = [256, 128, 1]
+        c.batchNorm = true
+        c.crosses = [[0, 1]]
+        c.crossBuckets = 17
+        c.seed = 3
+        return c
+    }
+
+    func batch(rows b: Int, tableSizes: [Int], seed: UInt64) -> Batch {
+        var rng = SplitMix64(seed: seed)
+        var ids: [Int32] = []
+        for n in tableSizes { for _ in 0..<b { ids.append(Int32(rng.next() % UInt64(n))) } }
+        return Batch(dense: randomTensor([b, 3], seed: seed), sparse: KeyedJagged(oneHot: ids, features: tableSizes.count, batchSize: b), labels: [])
+    }
+
+    /// Random (not initial) weights everywhere, positive running variances.
+    func randomizeWeights(_ m: any RankingModel) {
+        var rng = SplitMix64(seed: 11)
+        for (name, t) in m.namedWeights {
+            for i in 0..<t.count {
+                let g = rng.nextGaussian()
+                t[i] = name.hasSuffix("running_var") ? 0.5 + abs(g) : (name.contains("wide_arch") || name.hasSuffix("bias") ? 0.3 * g : t[i] * (1 + 0.5 * g))
+            }
+        }
+    }
+
+    func probabilities(_ m: any RankingModel, _ b: Batch) -> [Float] { m.forward(b).array.map(Kernels.sigmoid) }
+
+    func testFrozenForwardEqualsPerForwardPathAndReplicasShareIt() throws {
+        for precision in Precision.allCases {
+            let c = try ModelConfig.wnd(config()).with(precision: precision)
+            let live = try c.build(), frozen = try c.build()
+            randomizeWeights(live)
+            try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
+            live.setMode(.inference)
+            frozen.setMode(.inference)
+            frozen.freezeForInference()
+            let replica = frozen.replica()
+            replica.setMode(.inference)
+            for (rows, seed) in [(50, UInt64(1)), (7, 2), (200, 3)] {
+                let b = batch(rows: rows, tableSizes: config().tableSizes, seed: seed)
+                let expected = live.forward(b).array
+                XCTAssertEqual(frozen.forward(b).array, expected, "\(precision), \(rows) rows")
+                XCTAssertEqual(replica.forward(b).array, expected, "\(precision) replica, \(rows) rows")
+            }
+        }
+    }
+
+    func testServeTimeBF16IsCloseToFP32() throws {
+        let fp32 = try ModelConfig.wnd(config()).build()
+        randomizeWeights(fp32)
+        let bf16 = try ModelConfig.wnd(config()).with(precision: .bf16).build()
+        XCTAssertEqual(bf16.precision, .bf16)
+        try bf16.loadWeights(Dictionary(uniqueKeysWithValues: fp32.namedWeights))
+        for m in [fp32, bf16] { m.setMode(.inference); m.freezeForInference() }
+        let b = batch(rows: 1000, tableSizes: config().tableSizes, seed: 9)
+        let p = probabilities(fp32, b), q = probabilities(bf16, b)
+        let maxDiff = zip(p, q).map { abs($0 - $1) }.max()!
+        // Top 10 of each 50-row "request" (canK 50), as the recommender picks them.
+        var overlap = 0
+        for r in stride(from: 0, to: 1000, by: 50) {
+            func top(_ v: [Float]) -> Set<Int> { Set((r..<(r + 50)).sorted { v[$0] > v[$1] }.prefix(10)) }
+            overlap += top(p).intersection(top(q)).count
+        }
+        print("serve-time BF16 vs FP32 (random W&D 153→256→128→1 shapes): max |Δp| \(maxDiff), top-10 overlap \(overlap)/200")
+        XCTAssertGreaterThan(maxDiff, 0, "BF16 should round something")
+        XCTAssertLessThan(maxDiff, 0.02)
+        XCTAssertGreaterThanOrEqual(overlap, 180)
+    }
+
+    func testBF16IsRefusedForModelsWithoutABF16Path() {
+        var d = DeepFMConfig(tableSizes: [4, 5])
+        d.seed = 1
+        XCTAssertThrowsError(try ModelConfig.deepfm(d).with(precision: .bf16, source: "x")) { e in
+            XCTAssertTrue("\(e)".contains("no BF16 path"), "\(e)")
+        }
+        XCTAssertNoThrow(try ModelConfig.deepfm(d).with(precision: .fp32))
+    }
+
+    func testBackwardRefusesAFrozenLayerIsDocumentedByIsFrozen() throws {
+        var rng = SplitMix64(seed: 1)
+        let l = Linear(name: "l", inputs: 4, outputs: 3, activation: .relu, rng: &rng)
+        XCTAssertFalse(l.isFrozen)
+        l.freezeForInference()
+        XCTAssertTrue(l.isFrozen)
+        XCTAssertTrue(Linear(sharing: l).isFrozen)
+    }
+}
