@@ -2,6 +2,7 @@ import Foundation
 import HerdFeatures
 import HerdGRPC
 import HerdServing
+import HerdTensor
 import XCTest
 
 /// The wire form of tables and the split config, without a server.
@@ -76,11 +77,15 @@ final class TableMessageTests: XCTestCase {
         XCTAssertEqual(c.endpoint(.recommender).httpPort, 0)
         XCTAssertEqual(c.timeout, .seconds(1))
         XCTAssertEqual(try parseAddress("[::1]:8983").host, "::1")
+        XCTAssertEqual(c.rankingPrecision, .fp32, "FP32 when absent")
+        try #"{"workspace": "/w", "precision": "bf16"}"#.write(to: file, atomically: true, encoding: .utf8)
+        XCTAssertEqual(try SplitConfig.load(path: file.path).rankingPrecision, .bf16)
 
         for (text, needle) in [(#"{"workspace": "/w", "timeout": 5}"#, "unknown key 'timeout'"),
                                (#"{"workspace": "/w", "feature": {"prot": 1}}"#, "feature.prot"),
                                (#"{"workspace": "/w", "feature": {"port": -1}}"#, "feature.port"),
                                (#"{"workspace": "/w", "timeout_ms": 0}"#, "timeout_ms"),
+                               (#"{"workspace": "/w", "precision": "fp16"}"#, "precision must be fp32 or bf16"),
                                (#"{"host": "x"}"#, "workspace"),
                                (#"[1]"#, "not a JSON object")] {
             try text.write(to: file, atomically: true, encoding: .utf8)
