@@ -22,6 +22,11 @@ DURATION = float(os.environ.get("DURATION", 2 if QUICK else 5))
 LADDER = [int(x) for x in os.environ.get("LADDER", "2 8 32" if QUICK else "1 2 4 8 16 32 64").split()]
 EMBEDDED = os.environ.get("EMBEDDED", "0" if QUICK else "1") == "1"
 PY_WORKERS = int(os.environ.get("PY_WORKERS", 2))
+# Herd's ranking precisions (`herd serve --precision`): each adds a Redis stack and, with EMBEDDED, an embedded one.
+PRECISIONS = os.environ.get("PRECISIONS", "fp32 bf16").split()
+# TWIN_BF16=1 adds the twin ranking under torch.autocast(bfloat16) (`py_serving.py serve --bf16`).
+TWIN_BF16 = os.environ.get("TWIN_BF16", "1") == "1"
+CHECK_USERS = int(os.environ.get("CHECK_USERS", 5 if QUICK else 50))
 WS = os.environ.get("WORKSPACE", os.path.join(RESULTS, f"serving-ws-{ROWS}-{USERS}-{ITEMS}"))
 procs: list[subprocess.Popen] = []
 
@@ -186,28 +191,46 @@ def main() -> int:
         near = run([HERD, "nearline", "--workspace", WS, "--redis", redis, "--json"], json_last=True)
         twin_load = run([PY, os.path.join(ROOT, "benchmarks/peers/py_serving.py"), "load", WS, "--redis", redis], json_last=True)
 
-        hport, pport = free_port(), free_port()
-        hlog, plog = f"{tmp}/herd-serve.log", f"{tmp}/py-serving.log"
-        hp = start([HERD, "serve", "--workspace", WS, "--port", str(hport), "--grpc-port=-1", "--redis", redis], hlog)
-        pp = start([PY, os.path.join(ROOT, "benchmarks/peers/py_serving.py"), "serve", WS, "--redis", redis, "--port", str(pport),
-                    "--workers", str(PY_WORKERS)], plog)
-        hbase, pbase = f"http://127.0.0.1:{hport}", f"http://127.0.0.1:{pport}"
-        wait_http(hbase + "/healthz", hp, hlog)
-        wait_http(pbase + "/healthz", pp, plog)
-        stacks = {"herd": hbase, "python": pbase}
-        if EMBEDDED:
-            eport = free_port()
-            elog = f"{tmp}/herd-serve-embedded.log"
-            ep = start([HERD, "serve", "--workspace", WS, "--port", str(eport), "--grpc-port=-1", "--redis", emb_store], elog)
-            wait_http(f"http://127.0.0.1:{eport}/healthz", ep, elog)
-            stacks = {"herd": hbase, "herd-embedded": f"http://127.0.0.1:{eport}", "python": pbase}
+        def herd(name: str, store: str, precision: str) -> str:
+            port, log = free_port(), f"{tmp}/{name}.log"
+            p = start([HERD, "serve", "--workspace", WS, "--port", str(port), "--grpc-port=-1", "--redis", store,
+                       "--precision", precision], log)
+            wait_http(f"http://127.0.0.1:{port}/healthz", p, log)
+            return f"http://127.0.0.1:{port}"
+
+        def twin(bf16: bool) -> tuple[str, str]:
+            port, log = free_port(), f"{tmp}/py-serving{'-bf16' if bf16 else ''}.log"
+            p = start([PY, os.path.join(ROOT, "benchmarks/peers/py_serving.py"), "serve", WS, "--redis", redis, "--port", str(port),
+                       "--workers", str(PY_WORKERS)] + (["--bf16"] if bf16 else []), log)
+            wait_http(f"http://127.0.0.1:{port}/healthz", p, log)
+            return f"http://127.0.0.1:{port}", log
+
+        stacks = {}
+        for prec in PRECISIONS:
+            sfx = "" if prec == "fp32" else f"-{prec}"
+            stacks["herd" + sfx] = herd("herd-serve" + sfx, redis, prec)
+            if EMBEDDED:
+                stacks["herd-embedded" + sfx] = herd("herd-serve-embedded" + sfx, emb_store, prec)
+        pbase, plog = twin(False)
+        stacks["python"] = pbase
+        if TWIN_BF16:
+            stacks["python-bf16"], _ = twin(True)
+        hbase = stacks["herd"]
         say("twin index: " + next((l.strip() for l in open(plog) if "index:" in l), "?"))
 
         check = run([PY, os.path.join(ROOT, "benchmarks/peers/py_serving.py"), "check", WS, "--redis", redis, "--herd", hbase,
-                     "--users", "5", "--canK", str(max(CANKS))], json_last=True)
+                     "--users", str(CHECK_USERS), "--canK", str(max(CANKS))], json_last=True)
         if not check["ok"]:
             raise SystemExit(f"the twin's probabilities differ from Herd's: {check}")
         say(f"twin == herd on {check['rows']} (user, candidate) rows, max |Δprob| {check['max_abs_diff']:.2e}")
+        # BF16 quality: Herd's BF16 ranking against the twin's FP32 (= Herd FP32) on the same candidates.
+        quality = {}
+        for s, b in stacks.items():
+            if s.startswith("herd") and s != "herd" and "embedded" not in s:
+                quality[s] = run([PY, os.path.join(ROOT, "benchmarks/peers/py_serving.py"), "check", WS, "--redis", redis, "--herd", b,
+                                  "--users", str(CHECK_USERS), "--canK", str(max(CANKS)), "--tolerance", "1"], json_last=True)
+                say(f"{s} vs FP32 on {quality[s]['rows']} rows: max |Δprob| {quality[s]['max_abs_diff']:.2e}, "
+                    f"top-10 overlap {100 * quality[s]['top10_overlap']:.1f}%")
 
         ids = f"{tmp}/users.txt"
         sys.path.insert(0, os.path.join(ROOT, "benchmarks/peers"))
@@ -234,14 +257,23 @@ def main() -> int:
             hsat = sat["herd"]["best"]["qps"]
             rate = hsat / 2
             say(f"canK {cank}: p99 at half of Herd's saturation ({rate:.0f} requests/s, open loop)")
+            # NOTE: each Herd stack at half of its own saturation (BF16 saturates higher); the twins
+            # at half of Herd FP32's, and at half of their own.
             at_half = {}
             for s, url in urls.items():
-                r = loadtest(url, ids, 64, rate=rate, duration=max(DURATION * 2, 4))
+                srate = sat[s]["best"]["qps"] / 2 if s.startswith("herd") else rate
+                r = loadtest(url, ids, 64, rate=srate, duration=max(DURATION * 2, 4))
                 r["busy_pct_after"] = busy_pct(0.5)
+                r["rate"] = srate
                 at_half[s] = r
-                print(f"   {s:14s} @{rate:.0f}/s {fmt(r)}", file=sys.stderr, flush=True)
-            own_half = loadtest(urls["python"], ids, 64, rate=sat["python"]["best"]["qps"] / 2, duration=max(DURATION * 2, 4))
-            print(f"   {'python':14s} @{sat['python']['best']['qps'] / 2:.0f}/s (half its own) {fmt(own_half)}", file=sys.stderr, flush=True)
+                print(f"   {s:18s} @{srate:.0f}/s {fmt(r)}", file=sys.stderr, flush=True)
+            own_half = {}
+            for s in urls:
+                if s.startswith("python"):
+                    orate = sat[s]["best"]["qps"] / 2
+                    own_half[s] = loadtest(urls[s], ids, 64, rate=orate, duration=max(DURATION * 2, 4))
+                    own_half[s]["rate"] = orate
+                    print(f"   {s:18s} @{orate:.0f}/s (half its own) {fmt(own_half[s])}", file=sys.stderr, flush=True)
             rank = {}
             for s in before:
                 (s0, c0), (s1, c1) = before[s], after[s]
@@ -263,27 +295,34 @@ def main() -> int:
 
     # Table.
     print(f"\nHerd vs Python twin, whole recommend pipeline ({len(u['ids'])} users, {item_count} items; "
-          f"Redis feature store; k 10). Machine {busy_start:.0f}% / {busy_end:.0f}% busy before / after — figures are noisy unless both are ≤ 10%.")
-    print(f"{'canK':>5s} {'stack':14s} {'sat. q/s':>9s} {'@conc':>6s} {'p99@sat':>9s} {'rate':>7s} {'p50@rate':>9s} {'p99@rate':>9s} {'errors':>7s}")
+          f"Redis feature store unless 'embedded'; k 10; Herd stacks at half of their own saturation). Machine {busy_start:.0f}% / {busy_end:.0f}% busy before / after — figures are noisy unless both are ≤ 10%.")
+    print(f"{'canK':>5s} {'stack':18s} {'sat. q/s':>9s} {'@conc':>6s} {'p99@sat':>9s} {'rate':>7s} {'p50@rate':>9s} {'p99@rate':>9s} {'errors':>7s}")
     summary = {}
     for cank, r in results.items():
         for s in r["saturation"]:
             b = r["saturation"][s]["best"]
             h = r["at_half_herd_saturation"][s]
-            print(f"{cank:>5s} {s:14s} {b['qps']:9.0f} {b['concurrency']:6d} {b['latency_ms']['p99']:9.2f} {r['rate']:7.0f} "
+            print(f"{cank:>5s} {s:18s} {b['qps']:9.0f} {b['concurrency']:6d} {b['latency_ms']['p99']:9.2f} {h['rate']:7.0f} "
                   f"{h['latency_ms']['p50']:9.2f} {h['latency_ms']['p99']:9.2f} {h['errors']:7d}")
-        o = r["python_at_half_own_saturation"]
-        print(f"{cank:>5s} {'python (½ own)':14s} {'':9s} {'':6s} {'':9s} {o['rate']:7.0f} {o['latency_ms']['p50']:9.2f} {o['latency_ms']['p99']:9.2f} {o['errors']:7d}")
-        ratio = r["saturation"]["herd"]["best"]["qps"] / max(r["saturation"]["python"]["best"]["qps"], 1e-9)
-        p99 = r["at_half_herd_saturation"]["herd"]["latency_ms"]["p99"]
-        rk = r["ranking"]["herd"]
-        print(f"      canK {cank}: Herd/Python saturation QPS {ratio:.2f}× (goal ≥ 3), Herd p99 at half saturation {p99:.2f} ms (goal ≤ 20); "
-              f"ranking {rk['gflops_at_saturation']:.1f} GFLOP/s at saturation = {100 * (rk['fraction_of_roofline'] or 0):.0f}% of the "
-              f"{roof:.0f} GFLOP/s GEMM roofline (goal ≥ 70%); ranking stage {rk['ranking_stage_ms_mean']:.2f} ms/request")
-        summary[cank] = {"qps_ratio": ratio, "herd_p99_at_half_ms": p99, "ranking_fraction_of_roofline": rk["fraction_of_roofline"]}
+        for s, o in r["python_at_half_own_saturation"].items():
+            print(f"{cank:>5s} {s + ' (½ own)':18s} {'':9s} {'':6s} {'':9s} {o['rate']:7.0f} {o['latency_ms']['p50']:9.2f} {o['latency_ms']['p99']:9.2f} {o['errors']:7d}")
+        summary[cank] = {}
+        py = r["saturation"]["python"]["best"]["qps"]
+        pyb = r["saturation"].get("python-bf16", {}).get("best", {}).get("qps")
+        for s in r["ranking"]:
+            ratio = r["saturation"][s]["best"]["qps"] / max(py, 1e-9)
+            ratio_b = r["saturation"][s]["best"]["qps"] / pyb if pyb else None
+            p99 = r["at_half_herd_saturation"][s]["latency_ms"]["p99"]
+            rk = r["ranking"][s]
+            print(f"      canK {cank} {s}: / Python FP32 {ratio:.2f}×" + (f", / Python BF16 {ratio_b:.2f}×" if ratio_b else "") +
+                  f" (goal ≥ 3); p99 at half its saturation {p99:.2f} ms (goal ≤ 20); "
+                  f"ranking {rk['gflops_at_saturation']:.1f} GFLOP/s = {100 * (rk['fraction_of_roofline'] or 0):.0f}% of the "
+                  f"{roof:.0f} GFLOP/s FP32 GEMM roofline (goal ≥ 70%); ranking stage {rk['ranking_stage_ms_mean'] or 0:.2f} ms/request")
+            summary[cank][s] = {"qps_ratio": ratio, "qps_ratio_vs_python_bf16": ratio_b, "herd_p99_at_half_ms": p99,
+                                "ranking_fraction_of_roofline": rk["fraction_of_roofline"]}
     doc = {"benchmark": "serving", "stamp": STAMP, "quick": QUICK, "workspace": WS, "users": len(u["ids"]), "items": item_count,
            "rows": ROWS, "oracle": {k: meta.get(k) for k in ("users", "items")}, "nearline": near, "twin_load": twin_load,
-           "twin_check": check, "gemm_roofline_gflops": roof, "kernels": kern, "busy_pct_start": busy_start, "busy_pct_end": busy_end,
+           "twin_check": check, "bf16_quality": quality, "precisions": PRECISIONS, "gemm_roofline_gflops": roof, "kernels": kern, "busy_pct_start": busy_start, "busy_pct_end": busy_end,
            "noisy": max(busy_start, busy_end) > 10, "results": results, "summary": summary, "py_workers": PY_WORKERS}
     path = os.path.join(RESULTS, f"serving-{STAMP}.json")
     json.dump(doc, open(path, "w"), indent=1)
