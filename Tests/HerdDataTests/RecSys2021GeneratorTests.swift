@@ -150,6 +150,46 @@ final class RecSys2021GeneratorTests: XCTestCase {
         XCTAssertLessThan(rate, 0.40)
     }
 
+    /// Retrieval has something to find: a user's positives concentrate on tweets of their taste
+    /// topic (timeline exposure plus the taste × topic logit), far above the 1/topicCount share of
+    /// chance, and above the share among shown-but-not-engaged tweets.
+    func testPositivesConcentrateOnTheEngagersTaste() throws {
+        let generator = try RecSys2021Generator(rows: 20000, seed: 8)
+        let model = generator.model
+        let block = generator.generate(block: 0, rows: 0..<8192)
+        var inTaste = [0, 0], total = [0, 0]  // [negatives, positives]
+        for r in 0..<block.engagements.count {
+            let positive = block.engagements[r] != 0 ? 1 : 0
+            let engager = Int(block.userRanks[2 * r + 1]), tweet = Int(block.tweetRanks[r])
+            total[positive] += 1
+            if model.topic(ofTweet: tweet) == model.taste(ofUser: engager) { inTaste[positive] += 1 }
+        }
+        let positiveShare = Double(inTaste[1]) / Double(total[1]), negativeShare = Double(inTaste[0]) / Double(total[0])
+        XCTAssertGreaterThan(positiveShare, 0.6)
+        XCTAssertLessThan(negativeShare, positiveShare - 0.1)
+        XCTAssertGreaterThan(negativeShare, 1.5 / Double(PlantedEngagementModel.topicCount))  // exposure follows taste
+        // Topics and tastes cover their range; moving a rank keeps it in the pool and in its tier.
+        XCTAssertEqual(Set((1...64).map(model.topic(ofTweet:))).count, PlantedEngagementModel.topicCount)
+        XCTAssertEqual(Set((1...2000).map(model.taste(ofUser:))).count, PlantedEngagementModel.topicCount)
+        for (rank, topic, pool) in [(1, 0, 100), (1, 7, 100), (37, 3, 100), (99, 5, 100), (5, 6, 5), (3, 7, 1)] {
+            let m = PlantedEngagementModel.moved(rank, to: topic, pool: pool)
+            XCTAssertTrue((1...pool).contains(m), "\(rank) \(topic) \(pool) → \(m)")
+            if pool >= 32 { XCTAssertEqual((m - 1) % PlantedEngagementModel.topicCount, topic) }
+        }
+        XCTAssertEqual(PlantedEngagementModel.moved(37, to: 3, pool: 100), 36)
+        XCTAssertEqual(PlantedEngagementModel.moved(99, to: 5, pool: 100), 94)
+        // Authors write about their taste.
+        for rank in [1, 2, 50, 999] {
+            for topic in 0..<PlantedEngagementModel.topicCount {
+                XCTAssertEqual(model.taste(ofUser: model.writer(near: rank, topic: topic)), topic)
+            }
+        }
+        let tweets = block.tweetRanks.indices.map { Int(block.tweetRanks[$0]) }
+        let authors = block.userRanks.indices.filter { $0 % 2 == 0 }.map { Int(block.userRanks[$0]) }
+        let onTopic = zip(tweets, authors).filter { model.topic(ofTweet: $0) == model.taste(ofUser: $1) }.count
+        XCTAssertGreaterThan(Double(onTopic) / Double(tweets.count), 0.999)
+    }
+
     func testPoolsCanBeSet() throws {
         let dir = try TemporaryDirectory()
         let generator = try RecSys2021Generator(rows: 4000, seed: 3, users: 5000, tweets: 300)
