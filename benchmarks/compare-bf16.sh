@@ -10,15 +10,16 @@
 #   --seed $SEED` into benchmarks/results/data-quality-<rows>-<seed> (reused if present).
 # Env:   MODELS ("dlrm wnd")  BATCH (2048)  STEPS (50)  WARMUP (10)  REPEATS (3)  PEER_ARGS  HERD_ARGS
 #        ROWS (1000000)  SEED (1)  EPOCHS (1)  TRAIN_ARGS (extra `herd train` args, both precisions)
-#        QUALITY_MODELS (dlrm)  SKIP_SPEED=1 / SKIP_QUALITY=1  TOLERANCE (0.001)  GOAL (2.5)
+#        QUALITY_MODELS (the models named in MODELS if set, else dlrm)  SKIP_SPEED=1 / SKIP_QUALITY=1  TOLERANCE (0.001)  GOAL (2.5)
 #        NOISE_RUN (1: also train FP32 with seed SEED+1, the seed-to-seed AUC difference as a yardstick)
 #        HERD (herd binary; default: built by scripts/build)  QUIET_MAX (10 %) QUIET_SECONDS (1)
 # Take final figures only with a release build on a quiet machine.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/_common.sh"
 
+QUALITY_MODELS=${QUALITY_MODELS:-${MODELS:-dlrm}}
 MODELS=${MODELS:-"dlrm wnd"}; BATCH=${BATCH:-2048}; STEPS=${STEPS:-50}; WARMUP=${WARMUP:-10}; REPEATS=${REPEATS:-3}
-ROWS=${ROWS:-1000000}; SEED=${SEED:-1}; EPOCHS=${EPOCHS:-1}; QUALITY_MODELS=${QUALITY_MODELS:-dlrm}
+ROWS=${ROWS:-1000000}; SEED=${SEED:-1}; EPOCHS=${EPOCHS:-1}
 PY=$(peer_python)
 HERD_BIN=$(find_herd) || { warn "herd unavailable: nothing to compare"; exit 2; }
 check_quiet

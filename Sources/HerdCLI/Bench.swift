@@ -52,6 +52,7 @@ struct BenchKernels: AsyncParsableCommand {
         let quiet = MachineLoad.othersBusy(over: 0.5)
         var results: [String: Double] = [:]
         print(MachineLoad.verdict(quiet))
+        print("FP32 GEMM backend: \(SGEMM.note)")
         for (ta, tb, name) in [(Transpose.none, Transpose.none, "nn"), (.none, .transposed, "nt"), (.transposed, .none, "tn")] {
             let m = 2048, n = 512, k = 512
             let a = Tensor(shape: [m * k]), b = Tensor(shape: [k * n]), c = Tensor(shape: [m * n])
@@ -63,6 +64,21 @@ struct BenchKernels: AsyncParsableCommand {
             results["gemm_\(name)_1thread_gflops"] = flops / single / 1e9
             results["gemm_\(name)_parallel_gflops"] = flops / par / 1e9
             print(String(format: "sgemm %@ %dx%dx%d: %.1f GFLOP/s on 1 thread, %.1f GFLOP/s on %d", name, m, n, k, flops / single / 1e9, flops / par / 1e9, Parallel.threads))
+        }
+        // FP32 backends side by side on MLP shapes (1 thread; x[M, K] · Wᵀ, W [N, K]).
+        for (m, n, k) in [(1024, 1024, 429), (1024, 512, 1024), (1024, 512, 367)] {
+            let x = Tensor(shape: [m, k]), w = Tensor(shape: [n, k]), y = Tensor(shape: [m, n])
+            x.fill(0.1); w.fill(0.2)
+            var line = String(format: "sgemm nt %dx%dx%d (1 thread):", m, n, k)
+            for backend in SGEMMBackend.allCases {
+                guard gemm(backend: backend, .none, .transposed, m: m, n: n, k: k, a: x.data, lda: k, b: w.data, ldb: k, c: y.data, ldc: n) else {
+                    line += " \(backend.rawValue) unavailable"; continue
+                }
+                let t = timeIt { _ = gemm(backend: backend, .none, .transposed, m: m, n: n, k: k, a: x.data, lda: k, b: w.data, ldb: k, c: y.data, ldc: n) }
+                results["sgemm_\(backend.rawValue)_\(m)x\(n)x\(k)_gflops"] = 2.0 * Double(m * n * k) / t / 1e9
+                line += String(format: " %@ %.1f GFLOP/s", backend.rawValue, 2.0 * Double(m * n * k) / t / 1e9)
+            }
+            print(line)
         }
         benchBF16(into: &results)
         let roof = measureGemmRoofline()

@@ -66,7 +66,7 @@ struct BenchTrain: AsyncParsableCommand {
         let trainFlops = Double(m.trainingFLOPsPerSample), inferFlops = Double(2 * m.forwardMACsPerSample)
         print(MachineLoad.verdict(others))
         print("model \(model.rawValue), batch \(batchSize), \(Parallel.threads) workers, optimizer \(optimizer), tables 26×\(tableSize), precision \(precision.rawValue)"
-              + (precision == .bf16 ? " (layers ≥ \(bf16MinWidth) wide) [\(BF16GEMM.note)]" : ""))
+              + (precision == .bf16 ? " (layers ≥ \(bf16MinWidth) wide) [\(BF16GEMM.note)]" : "") + " [FP32 GEMM: \(SGEMM.note)]")
         let roofText = { (flops: Double) in HERDBenchEnv.skipRoofline ? "" : String(format: " = %.0f%% of the %.1f GFLOP/s GEMM roofline", 100 * flops / roof, roof / 1e9) }
         if trainSteps > 0 {
             print(String(format: "train: %.0f samples/s  (%.2f MFLOP/sample, %.1f GFLOP/s", trainSps, trainFlops / 1e6, trainSps * trainFlops / 1e9) + roofText(trainSps * trainFlops) + ")")
@@ -76,7 +76,7 @@ struct BenchTrain: AsyncParsableCommand {
         }
         if json {
             print(jsonLine([
-                "model": model.rawValue, "gemm_precision": precision.rawValue, "bf16_backend": precision == .bf16 ? BF16GEMM.backend.rawValue : "",
+                "model": model.rawValue, "gemm_precision": precision.rawValue, "sgemm_backend": SGEMM.backend.rawValue, "bf16_backend": precision == .bf16 ? BF16GEMM.backend.rawValue : "",
                 "bf16_min_width": bf16MinWidth, "batch_size": batchSize, "workers": Parallel.threads, "optimizer": optimizer,
                 "train_samples_per_s": trainSps, "infer_samples_per_s": inferSps,
                 "train_flops_per_sample": trainFlops, "infer_flops_per_sample": inferFlops,

@@ -36,27 +36,11 @@ public final class Interaction: @unchecked Sendable {
     /// `t [B, F+1, D]` (flat, `B` rows of `(F+1)·D`) → `r [B, outputs]`.
     public func forward(_ t: UnsafePointer<Float>, batch b: Int, into r: UnsafeMutablePointer<Float>) {
         let n = vectors, d = dimension, w = outputs, stride = n * d
-        for s in 0..<b {
-            let ts = t + s * stride
-            let rs = r + s * w
-            switch kind {
-            case .cat:
-                rs.update(from: ts, count: stride)
-            case .dot:
-                rs.update(from: ts, count: d)
-                if d % 8 == 0 {
-                    Self.pairwiseDotsSIMD(ts, vectors: n, chunks: d / 8, into: rs + d)
-                } else {
-                    var k = d
-                    for i in 1..<n {
-                        let ti = ts + i * d
-                        for j in 0..<i {
-                            rs[k] = Kernels.dot(ti, ts + j * d, count: d)
-                            k += 1
-                        }
-                    }
-                }
-            }
+        switch kind {
+        case .cat:
+            for s in 0..<b { (r + s * w).update(from: t + s * stride, count: stride) }
+        case .dot:
+            Self.dotForward(t, batch: b, vectors: n, dimension: d, into: r)
         }
     }
 
@@ -95,53 +79,99 @@ public final class Interaction: @unchecked Sendable {
         }
     }
 
-    // NOTE: the SIMD paths work on one sample's `n × d` block (d a multiple of 8). Forward builds
-    // the transposed block `Tᵀ [d, J]` (J = n rounded up to 8) and computes row i of the Gram
-    // matrix as Σ_e T[i,e]·Tᵀ[e, 0..<J] — 8 dots per vector op, no horizontal sums. Backward forms
-    // the symmetric gradient matrix G (G[i,j] = G[j,i] = dR pair (i,j)) and computes dT = G · T.
-    // `a * b` then `+=` rather than `addProduct`: without a target CPU the latter lowers to scalar
-    // `fmaf` calls.
+    // NOTE: the backward SIMD path works on one sample's `n × d` block (d a multiple of 8): it
+    // forms the symmetric gradient matrix G (G[i,j] = G[j,i] = dR pair (i,j)) and computes
+    // dT = G · T. `a * b` then `+=` rather than `addProduct`: without a target CPU the latter
+    // lowers to scalar `fmaf` calls.
 
-    /// Lower-triangle dots of one sample's `n` rows of `8·chunks` floats, in (i, j < i) order.
-    static func pairwiseDotsSIMD(_ t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into r: UnsafeMutablePointer<Float>) {
-        let d = c &* 8
-        // Column blocks of 32 j's: four independent accumulators per block (the add latency,
-        // not the multiply, bounds a single chain).
-        let width = max(32, (n &+ 31) / 32 &* 32)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d &* width &+ width) { buf in
-            let tt = buf.baseAddress!, row = tt + d &* width
-            tt.update(repeating: 0, count: d &* width)
-            for j in 0..<n { for e in 0..<d { tt[e &* width &+ j] = t[j &* d &+ e] } }
-            let ttRaw = UnsafeRawPointer(tt), rowRaw = UnsafeMutableRawPointer(row)
-            var k = 0
-            for i in 1..<n {
-                let ti = t + i &* d
-                var block = 0
-                while block < i {
-                    var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
-                    var off = block &* 4
-                    for e in 0..<d {
-                        let b = SIMD8(repeating: ti[e])
-                        a0 += b * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                        a1 += b * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
-                        a2 += b * ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
-                        a3 += b * ttRaw.loadUnaligned(fromByteOffset: off &+ 96, as: SIMD8<Float>.self)
-                        off &+= width &* 4
+    /// `dot` forward over a batch: for each sample, the dense row `T[0]` then the lower-triangle
+    /// dots `⟨T[i], T[j]⟩`, `j < i`, in (i, j) order.
+    ///
+    /// NOTE: per sample, `T` is transposed into `Tᵀ [D, W]` (W = n rounded up to 32, pad columns
+    /// zero) and row `i` of the Gram matrix is `Σ_e T[i,e]·Tᵀ[e, 0..<W]`, 8 columns per vector op;
+    /// row `i` computes only the ⌈i/8⌉ chunks holding its `j < i` (about half of a full 32-wide
+    /// row for 27 vectors). Chunks are stored straight into `r`; the up to 7 values a row's last
+    /// chunk writes past its end land in later rows' (or later samples') slots, which are written
+    /// afterwards — only rows whose chunks would run past the batch go through a scratch row.
+    /// `Tᵀ` is allocated and zeroed once per batch.
+    static func dotForward(_ t: UnsafePointer<Float>, batch b: Int, vectors n: Int, dimension d: Int, into r: UnsafeMutablePointer<Float>) {
+        let w = d + n * (n - 1) / 2
+        let width = max(32, (n + 31) / 32 * 32)
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: d * width + width + 8) { buf in
+            let tt = buf.baseAddress!, scratch = tt + d * width
+            tt.update(repeating: 0, count: d * width)
+            let ttRaw = UnsafeRawPointer(tt)
+            for s in 0..<b {
+                let ts = t + s &* n &* d, rs = r + s &* w
+                rs.update(from: ts, count: d)
+                for j in 0..<n { for e in 0..<d { tt[e &* width &+ j] = ts[j &* d &+ e] } }
+                var k = d
+                for i in 1..<n {
+                    let ti = ts + i &* d
+                    // Rows whose chunk stores would run past the batch go through the scratch row.
+                    let last = s &* w &+ k &+ (i &+ 7) / 8 &* 8 > b &* w
+                    let out = UnsafeMutableRawPointer(last ? scratch : rs + k)
+                    var block = 0
+                    while block < i {
+                        // Chunks of 8 columns holding some j < i in this 32-column block (1…4).
+                        let live = min(4, (i &- block &+ 7) / 8)
+                        var off = block &* 4
+                        let o = block &* 4
+                        switch live {
+                        case 4:
+                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
+                            for e in 0..<d {
+                                let x = SIMD8(repeating: ti[e])
+                                a0 += x * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                a1 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                                a2 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
+                                a3 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 96, as: SIMD8<Float>.self)
+                                off &+= width &* 4
+                            }
+                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                            out.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
+                            out.storeBytes(of: a2, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
+                            out.storeBytes(of: a3, toByteOffset: o &+ 96, as: SIMD8<Float>.self)
+                        case 3:
+                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
+                            for e in 0..<d {
+                                let x = SIMD8(repeating: ti[e])
+                                a0 += x * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                a1 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                                a2 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
+                                off &+= width &* 4
+                            }
+                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                            out.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
+                            out.storeBytes(of: a2, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
+                        case 2:
+                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
+                            for e in 0..<d {
+                                let x = SIMD8(repeating: ti[e])
+                                a0 += x * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                a1 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                                off &+= width &* 4
+                            }
+                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                            out.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
+                        default:
+                            var a0 = SIMD8<Float>()
+                            for e in 0..<d {
+                                a0 += SIMD8(repeating: ti[e]) * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                off &+= width &* 4
+                            }
+                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                        }
+                        block &+= 32
                     }
-                    let o = block &* 4
-                    rowRaw.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
-                    rowRaw.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
-                    rowRaw.storeBytes(of: a2, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
-                    rowRaw.storeBytes(of: a3, toByteOffset: o &+ 96, as: SIMD8<Float>.self)
-                    block &+= 32
+                    if last { (rs + k).update(from: scratch, count: i) }
+                    k &+= i
                 }
-                (r + k).update(from: row, count: i)
-                k &+= i
             }
         }
     }
 
-    /// Backward of `pairwiseDotsSIMD`: `dT += G · T` with `G` the symmetric pair-gradient matrix.
+    /// Backward of the `dot` forward: `dT += G · T` with `G` the symmetric pair-gradient matrix.
     static func pairwiseDotsBackwardSIMD(_ g: UnsafePointer<Float>, input t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into dt: UnsafeMutablePointer<Float>) {
         let d = c &* 8
         withUnsafeTemporaryAllocation(of: Float.self, capacity: n &* n) { buf in

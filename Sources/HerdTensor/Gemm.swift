@@ -9,8 +9,8 @@ public enum Transpose: Sendable {
 /// General matrix multiply, row-major: `C[M, N] = alpha · op(A)[M, K] · op(B)[K, N] + beta · C`.
 ///
 /// `A` is `[M, K]` (or `[K, M]` when transposed) with leading dimension `lda`; likewise `B`
-/// `[K, N]` (or `[N, K]`) with `ldb`, and `C` `[M, N]` with `ldc`. Runs on the calling thread
-/// (OpenBLAS single-threaded; see `Parallel`).
+/// `[K, N]` (or `[N, K]`) with `ldb`, and `C` `[M, N]` with `ldc`. Runs on the calling thread, on
+/// `SGEMM.backend` (oneDNN or OpenBLAS, one thread per call; see `Parallel`).
 @inlinable
 public func gemm(
     _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
@@ -22,9 +22,7 @@ public func gemm(
         scaleInPlace(c, rows: m, columns: n, stride: ldc, by: beta)
         return
     }
-    cblas_sgemm(
-        CblasRowMajor, transA.cblas, transB.cblas, Int32(m), Int32(n), Int32(k),
-        alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
+    SGEMM.dispatch(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
 }
 
 /// `gemm` with the `M` rows of `C` (and of `op(A)`) split across `Parallel` workers.

@@ -1,3 +1,4 @@
+import CHerdKernels
 import Foundation
 
 /// A dense Float32 tensor: row-major, contiguous, 64-byte aligned, reference semantics.
@@ -30,7 +31,20 @@ public final class Tensor: @unchecked Sendable {
         self.shape = shape
         self.count = n
         self.capacity = cap
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: cap * MemoryLayout<Float>.stride, alignment: 64)
+        let bytes = cap * MemoryLayout<Float>.stride
+        let raw: UnsafeMutableRawPointer
+        if bytes >= Tensor.hugePageMinBytes {
+            // NOTE: embedding tables and their optimizer slots are read and written at random
+            // rows; with 4 KiB pages nearly every such access also misses the TLB. Large tensors
+            // are 2 MiB-aligned, padded to whole 2 MiB pages and advised as huge pages before the
+            // zero fill below first touches them.
+            let huge = 1 << 21
+            let padded = (bytes + huge - 1) / huge * huge
+            raw = UnsafeMutableRawPointer.allocate(byteCount: padded, alignment: huge)
+            _ = herd_advise_huge_pages(raw, UInt(padded))
+        } else {
+            raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
         self.data = raw.bindMemory(to: Float.self, capacity: cap)
         self.data.initialize(repeating: 0, count: cap)
     }
@@ -43,6 +57,10 @@ public final class Tensor: @unchecked Sendable {
     }
 
     deinit { data.deallocate() }
+
+    /// Tensors of at least this many bytes are backed by transparent huge pages where the OS
+    /// offers them (see `init`).
+    public static let hugePageMinBytes = 4 << 20
 
     /// Rows of a 2-D tensor (the first dimension).
     @inlinable public var rows: Int { shape.first ?? 1 }

@@ -73,20 +73,28 @@ final class EmbeddingAndInteractionTests: XCTestCase {
     }
 
     func testSIMDDotInteractionMatchesPlainLoop() {
-        let n = 5, d = 16
-        let inter = Interaction(kind: .dot, vectors: n, dimension: d)
-        let t = randomTensor([3, n * d], seed: 8)
-        let r = Tensor(shape: [3, inter.outputs])
-        inter.forward(t.data, batch: 3, into: r.data)
-        for s in 0..<3 {
-            var k = d
-            for i in 1..<n { for j in 0..<i {
-                var dot: Float = 0
-                for e in 0..<d { dot += t[s, i * d + e] * t[s, j * d + e] }
-                XCTAssertEqual(r[s, k], dot, accuracy: 1e-5)
-                k += 1
-            } }
-        }
+        // Vector counts around the 8-column chunks and 32-column blocks; the output buffer has
+        // sentinels after it (the kernel's chunk stores must not run past the batch).
+        for n in [2, 5, 9, 17, 27, 33, 41] { for d in [3, 8, 16] {
+            let b = 3
+            let inter = Interaction(kind: .dot, vectors: n, dimension: d)
+            let w = inter.outputs
+            let t = randomTensor([b, n * d], seed: UInt64(8 + n))
+            let r = Tensor(shape: [b * w + 16])
+            r.fill(-7)
+            inter.forward(t.data, batch: b, into: r.data)
+            for s in 0..<b {
+                for e in 0..<d { XCTAssertEqual(r[s * w + e], t[s, e], "dense copy n=\(n) d=\(d)") }
+                var k = d
+                for i in 1..<n { for j in 0..<i {
+                    var dot: Float = 0
+                    for e in 0..<d { dot += t[s, i * d + e] * t[s, j * d + e] }
+                    XCTAssertEqual(r[s * w + k], dot, accuracy: 1e-5, "n=\(n) d=\(d) sample \(s) pair (\(i), \(j))")
+                    k += 1
+                } }
+            }
+            for x in (b * w)..<(b * w + 16) { XCTAssertEqual(r[x], -7, "wrote past the batch, n=\(n) d=\(d)") }
+        } }
     }
 
     func testMergeSparseMatchesDictionarySum() {

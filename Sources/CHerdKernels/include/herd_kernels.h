@@ -35,4 +35,14 @@ static inline void herd_keep_allocations_in_heap(void) {
 static inline void herd_keep_allocations_in_heap(void) {}
 #endif
 
+#if defined(__linux__)
+#include <sys/mman.h>
+/// Asks the kernel to back `[p, p + bytes)` with transparent huge pages (2 MiB) when it is
+/// first touched; with THP in `madvise` mode (Debian's default) nothing else gets them. Returns
+/// 0 on success; failure is harmless (normal pages).
+static inline int herd_advise_huge_pages(void *p, unsigned long bytes) { return madvise(p, bytes, MADV_HUGEPAGE); }
+#else
+static inline int herd_advise_huge_pages(void *p, unsigned long bytes) { (void)p; (void)bytes; return -1; }
+#endif
+
 #endif
