@@ -57,7 +57,10 @@ final class GRPCServicesTests: XCTestCase {
         let cold = try await client.recommend(unknown)
         XCTAssertTrue(cold.coldStart)
         XCTAssertEqual(cold.source, .popular)
-        XCTAssertEqual(cold.ids, Array(rec.popular.ids.prefix(3)))
+        let localCold = try await onThread { try rec.recommend(userID: 987_654_321, k: 3, canK: 50) }
+        XCTAssertEqual(cold.ids, localCold.ids)
+        XCTAssertEqual(cold.probs, localCold.probs)
+        XCTAssertEqual(cold.probs, cold.probs.sorted(by: >))
 
         for (k, canK) in [(-1, 10), (5000, 6000), (20, 10), (5, 20_000)] as [(Int32, Int32)] {
             var bad = Herd_V1_RecommendRequest()
