@@ -11,7 +11,7 @@ public enum SplitServices {
         let spec = try c.redis ?? Recommender.nearlineStoreSpec(w)
         let store = try makeFeatureStore(spec: spec)
         log("feature: store \(store.spec)")
-        return FeatureService(store: store)
+        return FeatureService(store: store, rawIDs: try RawIDs.load(workspace: w))
     }
 
     /// The Recall service over `W/embeddings/user.safetensors` and `W/serving/item.index`.
@@ -25,7 +25,8 @@ public enum SplitServices {
             throw ServingError("user embeddings have dimension \(users.dimension), the item index \(index.dimension): embed users and items with the same two-tower export")
         }
         log("recall: \(users.count) user embeddings [\(users.dimension)], item index \(index.spec) with \(index.count) vectors")
-        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken), indexFile: w.itemIndex)
+        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken), indexFile: w.itemIndex,
+                             rawIDs: try RawIDs.load(workspace: w))
     }
 
     /// The Ranking service over the config's ranking export (rows only: no feature backend).

@@ -116,7 +116,7 @@ public struct RecommenderServer {
     public func grpcServices() -> [any RegistrableRPCService] {
         let metrics = self.metrics, live = self.live
         return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken),
-                                 indexFile: configuration.workspace.itemIndex) { answer in
+                                 indexFile: configuration.workspace.itemIndex, rawIDs: { live.rawIDs }) { answer in
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
         }
     }

@@ -73,6 +73,105 @@ final class GRPCServicesTests: XCTestCase {
         await s.stop()
     }
 
+    /// `id_type = ID_TYPE_RAW`: raw user in → the encoded user's answer, with raw item ids out
+    /// (Recommender, Recall, Feature), as HTTP's `idType=raw`.
+    func testRawIDsMapThroughThePipeline() async throws {
+        let f = try shared()
+        let rec = try Recommender.load(workspace: f.workspace)
+        let ids = try XCTUnwrap(try RawIDs.load(workspace: f.workspace))
+        let s = try await GRPCTestServer(services: LocalServices.all(recommender: rec, admin: AdminToken(nil), rawIDs: { ids }))
+        let recommender = Herd_V1_Recommender.Client(wrapping: s.client)
+        let recall = Herd_V1_Recall.Client(wrapping: s.client)
+        let feature = Herd_V1_Feature.Client(wrapping: s.client)
+        for user in f.userIDs.prefix(3) {
+            let raw = try XCTUnwrap(ids.rawUser(user))
+            XCTAssertNotEqual(raw, String(user))
+            var request = Herd_V1_RecommendRequest()
+            request.idType = .raw
+            request.rawUserID = raw
+            request.userID = 987_654_321  // ignored for a raw request
+            request.k = 6
+            request.canK = 30
+            let answer = try await recommender.recommend(request)
+            let local = try await onThread { try rec.recommend(userID: user, k: 6, canK: 30) }
+            XCTAssertEqual(answer.ids, local.ids)
+            XCTAssertEqual(answer.probs, local.probs)
+            XCTAssertEqual(answer.encodedUserID, user)
+            XCTAssertEqual(answer.rawIds.count, answer.ids.count)
+            for (raw, id) in zip(answer.rawIds, answer.ids) {
+                XCTAssertEqual(ids.itemID(raw: raw), id, "raw item id \(raw) maps back to \(id)")
+                XCTAssertNotEqual(raw, String(id))
+            }
+
+            var search = Herd_V1_SearchRequest()
+            search.idType = .raw
+            search.rawUserID = raw
+            search.k = 12
+            var byEncoded = Herd_V1_SearchRequest()
+            byEncoded.userID = user
+            byEncoded.k = 12
+            let found = try await recall.search(search), expected = try await recall.search(byEncoded)
+            XCTAssertEqual(found.ids, expected.ids)
+            XCTAssertEqual(found.rawIds, ids.rawItems(expected.ids))
+            XCTAssertTrue(expected.rawIds.isEmpty, "encoded requests get no raw ids")
+        }
+        // Encoded stays the default: no raw ids in the answer.
+        var plain = Herd_V1_RecommendRequest()
+        plain.userID = f.userIDs[0]
+        let plainAnswer = try await recommender.recommend(plain)
+        XCTAssertTrue(plainAnswer.rawIds.isEmpty)
+        XCTAssertEqual(plainAnswer.encodedUserID, f.userIDs[0])
+
+        // A raw id the pipeline does not know: a new user (cold start), NOT_FOUND for recall.
+        var unknown = Herd_V1_RecommendRequest()
+        unknown.idType = .raw
+        unknown.rawUserID = "not-a-known-user-id"
+        let cold = try await recommender.recommend(unknown)
+        XCTAssertTrue(cold.coldStart)
+        XCTAssertEqual(cold.encodedUserID, 0)
+        XCTAssertEqual(cold.rawIds.count, cold.ids.count)
+        var unknownSearch = Herd_V1_SearchRequest()
+        unknownSearch.idType = .raw
+        unknownSearch.rawUserID = "not-a-known-user-id"
+        unknownSearch.k = 3
+        let notFound = await statusCode { try await recall.search(unknownSearch) }
+        XCTAssertEqual(notFound, .notFound)
+        var empty = unknown
+        empty.rawUserID = ""
+        let emptyCode = await statusCode { try await recommender.recommend(empty) }
+        XCTAssertEqual(emptyCode, .invalidArgument)
+        var strange = plain
+        strange.idType = .UNRECOGNIZED(7)
+        let strangeCode = await statusCode { try await recommender.recommend(strange) }
+        XCTAssertEqual(strangeCode, .invalidArgument)
+
+        // Feature rows by raw ids equal the rows by encoded ids; an unknown raw id is a miss.
+        for kind in [EntityKind.user, .item] {
+            let encoded = kind == .user ? Array(f.userIDs.prefix(4)) : Array(f.itemIDs.prefix(4))
+            var byRaw = Herd_V1_FeatureIDs()
+            byRaw.idType = .raw
+            byRaw.rawIds = encoded.map { (kind == .user ? ids.rawUser($0) : ids.rawItem($0))! } + ["not-known"]
+            var byEncoded = Herd_V1_FeatureIDs()
+            byEncoded.ids = encoded + [0]
+            let a = kind == .user ? try await feature.getUserFeatures(byRaw) : try await feature.getItemFeatures(byRaw)
+            let b = kind == .user ? try await feature.getUserFeatures(byEncoded) : try await feature.getItemFeatures(byEncoded)
+            XCTAssertEqual(a.ids, encoded + [0], "\(kind)")
+            XCTAssertEqual(a.found, [true, true, true, true, false], "\(kind)")
+            XCTAssertEqual(a.table, b.table, "\(kind)")
+            XCTAssertEqual(a.rawIds, byRaw.rawIds, "\(kind)")
+        }
+        await s.stop()
+
+        // Without a mapping, raw requests are refused with a clear INVALID_ARGUMENT.
+        let bare = try await GRPCTestServer(services: LocalServices.all(recommender: rec, admin: AdminToken(nil)))
+        var raw = Herd_V1_RecommendRequest()
+        raw.idType = .raw
+        raw.rawUserID = try XCTUnwrap(ids.rawUser(f.userIDs[0]))
+        let refused = await statusCode { try await Herd_V1_Recommender.Client(wrapping: bare.client).recommend(raw) }
+        XCTAssertEqual(refused, .invalidArgument)
+        await bare.stop()
+    }
+
     func testRecallSearchEqualsTheIndex() async throws {
         let f = try shared()
         let rec = try Recommender.load(workspace: f.workspace)
