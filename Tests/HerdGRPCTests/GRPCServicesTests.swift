@@ -321,6 +321,73 @@ final class GRPCServicesTests: XCTestCase {
         await s.stop()
     }
 
+    /// Split mode: a ranking service given `ranking.feature_address` scores candidates (a user and
+    /// item ids) with rows it fetches from the Feature service; without one, the clear
+    /// FAILED_PRECONDITION.
+    func testSplitRankingWithAFeatureAddressScoresCandidates() async throws {
+        let f = try shared()
+        let rec = try Recommender.load(workspace: f.workspace)
+        let features = try await GRPCTestServer(services: [FeatureService(store: try XCTUnwrap(rec.context).store)])
+        var config = SplitConfig(workspace: f.workspace.root.path)
+        config.ranking = .init(featureAddress: "127.0.0.1:\(features.port)")
+        try config.validate()
+        let client = features.client, frozen = config
+        let (service, lines) = try await onThread { () -> (RankingService, [String]) in
+            var lines: [String] = []
+            let s = try SplitServices.ranking(frozen, features: client, log: { lines.append($0) })
+            return (s, lines)
+        }
+        XCTAssertTrue(lines.contains { $0.contains("feature service at 127.0.0.1:\(features.port)") }, "\(lines)")
+        let ranking = try await GRPCTestServer(services: [service])
+        let scorer = Herd_V1_Ranking.Client(wrapping: ranking.client)
+        for user in f.userIDs.prefix(3) {
+            let items = Array(f.itemIDs.shuffled().prefix(25))
+            var request = Herd_V1_ScoreRequest()
+            var c = Herd_V1_Candidates()
+            c.userID = user
+            c.itemIds = items
+            request.candidates = c
+            let scored = try await scorer.score(request)
+            let reference = try f.referenceProbabilities(user: user, items: items)
+            XCTAssertEqual(scored.probs.count, items.count)
+            for (id, p) in zip(items, scored.probs) { XCTAssertEqual(p, reference[id]!, accuracy: 1e-5, "user \(user) item \(id)") }
+        }
+        await ranking.stop()
+        await features.stop()
+
+        // No feature address: candidates are refused, saying how to enable them.
+        let root = f.workspace.root.path
+        let bare = try await onThread { try SplitServices.ranking(SplitConfig(workspace: root), log: { _ in }) }
+        let plain = try await GRPCTestServer(services: [bare])
+        var candidates = Herd_V1_ScoreRequest()
+        var c = Herd_V1_Candidates()
+        c.userID = f.userIDs[0]
+        c.itemIds = Array(f.itemIDs.prefix(3))
+        candidates.candidates = c
+        do {
+            _ = try await Herd_V1_Ranking.Client(wrapping: plain.client).score(candidates)
+            XCTFail("candidates scored without a feature backend")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .failedPrecondition)
+            XCTAssertTrue(e.message.contains("feature_address"), e.message)
+        }
+        await plain.stop()
+
+        // Only the ranking section takes a feature address; a bad address is refused at load.
+        var misplaced = SplitConfig(workspace: f.workspace.root.path)
+        misplaced.recall = .init(featureAddress: "127.0.0.1:1")
+        XCTAssertThrowsError(try misplaced.validate())
+        var bad = SplitConfig(workspace: f.workspace.root.path)
+        bad.ranking = .init(featureAddress: "nowhere")
+        XCTAssertThrowsError(try bad.validate())
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("herd-split-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(#"{"workspace": "/w", "feature": {"feature_address": "127.0.0.1:1"}}"#.utf8).write(to: file)
+        XCTAssertThrowsError(try SplitConfig.load(path: file.path)) { XCTAssertTrue("\($0)".contains("feature.feature_address"), "\($0)") }
+        try Data(#"{"workspace": "/w", "ranking": {"port": 0, "feature_address": "127.0.0.1:8982"}}"#.utf8).write(to: file)
+        XCTAssertEqual(try SplitConfig.load(path: file.path).ranking?.featureAddress, "127.0.0.1:8982")
+    }
+
     func testAddItemNeedsTheAdminToken() async throws {
         let f = try shared()
         // NOTE: its own recommender: the add changes the live index.
