@@ -141,7 +141,8 @@ public struct RecommenderServer {
             logger: logger)
         var services: [any Service] = before + [app]
         if let grpcPort = configuration.grpcPort {
-            services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(), onListening: onGRPCListening))
+            services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(),
+                                              interceptors: [metrics.grpcInterceptor], onListening: onGRPCListening))
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
