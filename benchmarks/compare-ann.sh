@@ -5,6 +5,9 @@
 #   benchmarks/compare-ann.sh [--items "N ..."] [--dim D] [--queries Q] [--clusters C] [--noise X]
 #       defaults: items "100000 1000000", dim 128, 1000 queries, the generator's clusters/noise
 #       --ivf-only: IVF only on both sides (no HNSW builds, which take many minutes at 1M on 2 cores)
+#       --flat-only: the exact index only (Herd's Flat vs faiss IndexFlatIP on 1 and 2 threads)
+#   REPEATS=N (default 1): herd and peers alternate N times per size; the ratio is the median of
+#   the per-repeat ratios (range in brackets).
 #   QUICK=1 benchmarks/compare-ann.sh      20k items, 300 queries (< 3 min)
 # JSON (both sides, every size) in benchmarks/results/ann-<stamp>.json.
 set -euo pipefail
@@ -18,7 +21,7 @@ while (($#)); do
     --dim) DIM=$2; shift 2 ;;
     --queries) QUERIES=$2; shift 2 ;;
     --clusters|--noise|--nlist|--hnsw-m) EXTRA+=("$1" "$2"); shift 2 ;;
-    --ivf-only) EXTRA+=("$1"); shift ;;
+    --ivf-only|--flat-only) EXTRA+=("$1"); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -30,9 +33,11 @@ export OMP_WAIT_POLICY=PASSIVE
 OUT="$RESULTS/ann-$STAMP.json"
 echo "[" > "$OUT.parts"
 first=1
+REPEATS=${REPEATS:-1}
 for ITEMS in $SIZES; do
+ for REP in $(seq "$REPEATS"); do
   check_quiet
-  say "herd bench ann --items $ITEMS --dim $DIM --queries $QUERIES ${EXTRA[*]:-}"
+  say "herd bench ann --items $ITEMS --dim $DIM --queries $QUERIES ${EXTRA[*]:-} (repeat $REP/$REPEATS)"
   "$HERD" bench ann --items "$ITEMS" --dim "$DIM" --queries "$QUERIES" "${EXTRA[@]}" --write-data "$DATA" --json > "$DATA/herd.out"
   say "peers (faiss-cpu, hnswlib) on the same vectors"
   "$PY" benchmarks/peers/ann_peers.py "$DATA" > "$DATA/peers.out"
@@ -56,8 +61,20 @@ if ratio:
 print(json.dumps({"herd": herd, "peers": peers, "ratio": ratio, "busy_pct_before": float(sys.argv[3]),
                   "busy_pct_after": float(sys.argv[4]), "noisy": max(float(sys.argv[3]), float(sys.argv[4])) > 10}))
 PYEOF
+ done
+  "$PY" - "$OUT.parts.$ITEMS" <<'PYEOF'
+import json, statistics, sys
+runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+ratios = [r["ratio"] for r in runs if r["ratio"]]
+if len(runs) > 1 and ratios:
+    print(f"  {len(runs)} repeats: ratio herd / best peer median {statistics.median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f}); "
+          f"herd {statistics.median(r['herd']['best']['qps'] for r in runs):.0f} q/s, peer {statistics.median(r['peers']['best']['qps'] for r in runs):.0f} q/s (medians)",
+          file=sys.stderr)
+PYEOF
   ((first)) || echo "," >> "$OUT.parts"
-  cat "$OUT.parts.$ITEMS" >> "$OUT.parts"; rm -f "$OUT.parts.$ITEMS"
+  # One JSON value per size: the run's object, or the repeats as an array.
+  "$PY" -c 'import json,sys; r=[json.loads(l) for l in open(sys.argv[1]) if l.strip()]; print(json.dumps(r[0] if len(r) == 1 else r))' "$OUT.parts.$ITEMS" >> "$OUT.parts"
+  rm -f "$OUT.parts.$ITEMS"
   first=0
 done
 echo "]" >> "$OUT.parts"

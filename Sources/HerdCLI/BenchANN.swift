@@ -26,6 +26,7 @@ struct BenchANN: AsyncParsableCommand {
     @Option(help: "HNSW efConstruction.") var efConstruction = 200
     @Option(help: "Recall@k to reach.") var target = 0.99
     @Flag(help: "Measure IVF only (no HNSW build: at 1M items it takes many minutes on 2 cores).") var ivfOnly = false
+    @Flag(help: "Measure the exact Flat index only (one query at a time; no IVF/HNSW builds).") var flatOnly = false
     @Option(help: "Generator seed.") var seed: UInt64 = 42
     @Option(help: "Also write base.f32, queries.f32, truth.i64 and meta.json to this directory (for the Python peers).") var writeData: String?
     @Flag(help: "Print one JSON object as the last line.") var json = false
@@ -68,7 +69,16 @@ struct BenchANN: AsyncParsableCommand {
             log(String(format: "%-28@ %-14@ recall@%d %.4f  %8.0f queries/s", name as NSString, setting as NSString, k, recall, qps))
         }
 
-        if !ivfOnly { try measure("Flat", "exact", flat) }  // NOTE: one GEMV-sized GEMM per query; minutes at 1M
+        if !ivfOnly { try measure("Flat", "exact", flat) }
+        if flatOnly {
+            let row = rows.last ?? [:]
+            if json {
+                let out: [String: Any] = ["items": items, "dim": d, "queries": queries, "k": k, "target": target, "clusters": clusters,
+                                          "noise": Double(noise), "threads": Parallel.threads, "results": rows, "best": row]
+                print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
+            }
+            return
+        }
         t0 = Date()
         let ivf = try IVFIndex(dimension: d, metric: .innerProduct, nlist: lists)
         try ivf.add(ids: ids, vectors: base)
@@ -113,7 +123,8 @@ struct BenchANN: AsyncParsableCommand {
         try query.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("queries.f32")) }
         try truth.ids.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("truth.i64")) }
         let meta: [String: Any] = ["items": items, "dim": dim, "queries": queries, "k": k, "metric": "ip", "nlist": lists, "target": target,
-                                   "clusters": clusters ?? max(10, items * 3 / 2000), "noise": Double(noise), "ivf_only": ivfOnly]
+                                   "clusters": clusters ?? max(10, items * 3 / 2000), "noise": Double(noise), "ivf_only": ivfOnly,
+                                   "flat_only": flatOnly]
         try JSONSerialization.data(withJSONObject: meta).write(to: url.appendingPathComponent("meta.json"))
     }
 }

@@ -12,7 +12,7 @@ struct RecommendCommand: AsyncParsableCommand {
         discussion: """
             Needs a workspace after herd preprocess, herd train (a ranking model, default name wnd), \
             herd predict --embeddings (two-tower user/item embeddings) and herd nearline (item index, feature store). \
-            An unknown user gets the most popular items (coldStart); a failing or slow feature store gives the \
+            An unknown user gets the canK most popular items ranked for it (coldStart); a failing or slow feature store gives the \
             candidates in recall order (degraded). Ids are the encoded key values of the user and item tables.
             """)
 
@@ -67,7 +67,7 @@ struct RecommendCommand: AsyncParsableCommand {
             return
         }
         var header = "user \(user): \(answer.ids.count) items, \(answer.source.rawValue)"
-        if answer.source != .popular { header += " from \(answer.candidates) candidates" }
+        header += answer.source == .popular ? " from the \(answer.candidates) most popular" : " from \(answer.candidates) candidates"
         if answer.coldStart { header += " (cold start: no embedding for this user)" }
         if answer.degraded { header += " (degraded: \(answer.reason ?? "?"))" }
         print(header)

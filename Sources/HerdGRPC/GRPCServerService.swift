@@ -9,20 +9,24 @@ public struct GRPCServerService: Service {
     public let host: String
     public let port: Int
     let services: [any RegistrableRPCService]
+    let interceptors: [any ServerInterceptor]
     let onListening: @Sendable (String, Int) -> Void
 
-    /// `port` 0 = any free port; `onListening(host, port)` gets the bound one.
-    public init(host: String, port: Int, services: [any RegistrableRPCService], onListening: @escaping @Sendable (String, Int) -> Void) {
+    /// `port` 0 = any free port; `onListening(host, port)` gets the bound one. `interceptors` see
+    /// every call (e.g. `MetricsInterceptor`).
+    public init(host: String, port: Int, services: [any RegistrableRPCService], interceptors: [any ServerInterceptor] = [],
+                onListening: @escaping @Sendable (String, Int) -> Void) {
         self.host = host
         self.port = port
         self.services = services
+        self.interceptors = interceptors
         self.onListening = onListening
     }
 
     public func run() async throws {
         let address: GRPCNIOTransportCore.SocketAddress = host.contains(":") ? .ipv6(host: host, port: port) : .ipv4(host: host, port: port)
         let transport = HTTP2ServerTransport.Posix(address: address, transportSecurity: .plaintext)
-        let server = GRPCServer(transport: transport, services: services)
+        let server = GRPCServer(transport: transport, services: services, interceptors: interceptors)
         let host = self.host, onListening = self.onListening
         try await withGracefulShutdownHandler {
             try await withThrowingDiscardingTaskGroup { group in

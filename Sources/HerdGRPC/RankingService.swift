@@ -46,7 +46,7 @@ public struct RankingService: Herd_V1_Ranking.SimpleServiceProtocol {
             }
         case .candidates(let c)?:
             guard let features, let input else {
-                throw RPCError(code: .failedPrecondition, message: "this Ranking service has no feature backend: send rows instead of candidates")
+                throw RPCError(code: .failedPrecondition, message: "this Ranking service has no feature backend: send rows instead of candidates, or give it one (ranking.feature_address in the split config)")
             }
             guard (1...Self.maxRows).contains(c.itemIds.count) else {
                 throw RPCError(code: .invalidArgument, message: "\(c.itemIds.count) candidates: send 1…\(Self.maxRows)")

@@ -10,17 +10,23 @@ import HerdServing
 /// - `AddItem(item_id, embedding)` → adds or replaces the item in the live index (admin token),
 ///   then saves the index to `indexFile` when given (as `POST /admin/items` does);
 /// - `Info` → spec, dimension, metric, counts.
+///
+/// `id_type = ID_TYPE_RAW` searches for the user `raw_user_id` (mapped through `rawIDs`) and
+/// answers `raw_ids` beside `ids`.
 public struct RecallService: Herd_V1_Recall.ServiceProtocol {
     public let recall: LocalRecall
     public let admin: AdminToken
     /// Where the index is saved after each add (nil = the add lives in memory only).
     public let indexFile: URL?
+    /// The workspace's raw ↔ encoded ids (nil: raw requests are refused).
+    public let rawIDs: RawIDs?
     public static let maxK = RecommenderConfig.maxCanK
 
-    public init(recall: LocalRecall, admin: AdminToken, indexFile: URL? = nil) {
+    public init(recall: LocalRecall, admin: AdminToken, indexFile: URL? = nil, rawIDs: RawIDs? = nil) {
         self.recall = recall
         self.admin = admin
         self.indexFile = indexFile
+        self.rawIDs = rawIDs
     }
 
     public func search(request: ServerRequest<Herd_V1_SearchRequest>, context: ServerContext) async throws -> ServerResponse<Herd_V1_SearchResponse> {
@@ -30,7 +36,14 @@ public struct RecallService: Herd_V1_Recall.ServiceProtocol {
         }
         let k = Int(m.k), recall = self.recall
         let found: (ids: [Int64], scores: [Float])
-        switch m.query {
+        let raw = m.idType == .raw
+        let query: Herd_V1_SearchRequest.OneOf_Query?
+        switch try requestedUser(idType: m.idType, encoded: m.userID, raw: m.rawUserID, ids: rawIDs) {
+        case .raw(let text, 0): throw RPCError(code: .notFound, message: "the raw user id '\(text)' is not in the workspace's pipeline")
+        case .raw(_, let id): query = .userID(id)
+        case .encoded: query = m.query
+        }
+        switch query {
         case .userID(let id)?:
             // NOTE: the local recall runs to the end (no deadline to honour in process).
             guard let r = try await offload({ try recall.candidates(userID: id, k: k, deadline: .now + .seconds(1)) }) else {
@@ -50,6 +63,7 @@ public struct RecallService: Herd_V1_Recall.ServiceProtocol {
         out.ids = found.ids
         out.scores = found.scores
         out.metric = Herd_V1_IndexMetric(recall.index.metric)
+        if raw, let rawIDs { out.rawIds = rawIDs.rawItems(found.ids) }
         return ServerResponse(message: out)
     }
 

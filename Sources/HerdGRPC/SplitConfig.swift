@@ -18,10 +18,14 @@ import HerdTraining
 ///   "micro_batch": 256,
 ///   "feature":     {"port": 8982},
 ///   "recall":      {"port": 8983},
-///   "ranking":     {"port": 8984},
+///   "ranking":     {"port": 8984, "feature_address": "127.0.0.1:8982"},
 ///   "recommender": {"port": 8980, "http_port": 8080}
 /// }
 /// ```
+///
+/// `ranking.feature_address` (optional) gives the ranking service a Feature service to fetch rows
+/// from, so that `Score(candidates)` (a user and item ids) works; without it the ranking service
+/// scores rows only (FAILED_PRECONDITION for candidates, saying so).
 ///
 /// A section's `address` (`host:port`) is where the recommender reaches that service; by default
 /// its `host` (or the top-level `host`) and `port`. Services bind to loopback unless `host` says
@@ -36,17 +40,20 @@ public struct SplitConfig: Codable, Sendable, Equatable {
         public var httpPort: Int?
         /// Where the recommender reaches this service (`host:port`).
         public var address: String?
+        /// The ranking service's Feature service (`host:port`), for `Score(candidates)`.
+        public var featureAddress: String?
 
-        public init(host: String? = nil, port: Int? = nil, httpPort: Int? = nil, address: String? = nil) {
+        public init(host: String? = nil, port: Int? = nil, httpPort: Int? = nil, address: String? = nil, featureAddress: String? = nil) {
             self.host = host
             self.port = port
             self.httpPort = httpPort
             self.address = address
+            self.featureAddress = featureAddress
         }
 
         enum CodingKeys: String, CodingKey {
             case host, port, address
-            case httpPort = "http_port"
+            case httpPort = "http_port", featureAddress = "feature_address"
         }
     }
 
@@ -87,13 +94,14 @@ public struct SplitConfig: Codable, Sendable, Equatable {
         guard let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
             throw ServingError("\(path): not a JSON object")
         }
-        let known = Set(CodingKeys.allCases.map(\.rawValue)), sectionKeys: Set<String> = ["host", "port", "http_port", "address"]
+        let known = Set(CodingKeys.allCases.map(\.rawValue)), baseKeys: Set<String> = ["host", "port", "http_port", "address"]
         for key in object.keys where !known.contains(key) {
             throw ServingError("\(path): unknown key '\(key)' (known: \(known.sorted().joined(separator: ", ")))")
         }
         for role in SplitRole.allCases {
             guard let section = object[role.rawValue] else { continue }
             guard let s = section as? [String: Any] else { throw ServingError("\(path): '\(role.rawValue)' must be an object") }
+            let sectionKeys = role == .ranking ? baseKeys.union(["feature_address"]) : baseKeys
             for key in s.keys where !sectionKeys.contains(key) {
                 throw ServingError("\(path): unknown key '\(role.rawValue).\(key)' (known: \(sectionKeys.sorted().joined(separator: ", ")))")
             }
@@ -115,6 +123,10 @@ public struct SplitConfig: Codable, Sendable, Equatable {
                 if let p, !(0...65535).contains(p) { throw ServingError("config: \(role.rawValue).\(name) = \(p), use 0…65535") }
             }
             if let a = e.address { _ = try parseAddress(a) }
+            if let a = e.featureAddress {
+                guard role == .ranking else { throw ServingError("config: \(role.rawValue).feature_address: only the ranking service takes a feature address") }
+                _ = try parseAddress(a)
+            }
         }
         if let t = timeoutMs, t <= 0 { throw ServingError("config: timeout_ms must be positive, got \(t)") }
         if let t = connectTimeoutMs, t <= 0 { throw ServingError("config: connect_timeout_ms must be positive, got \(t)") }

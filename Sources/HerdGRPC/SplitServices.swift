@@ -11,7 +11,7 @@ public enum SplitServices {
         let spec = try c.redis ?? Recommender.nearlineStoreSpec(w)
         let store = try makeFeatureStore(spec: spec)
         log("feature: store \(store.spec)")
-        return FeatureService(store: store)
+        return FeatureService(store: store, rawIDs: try RawIDs.load(workspace: w))
     }
 
     /// The Recall service over `W/embeddings/user.safetensors` and `W/serving/item.index`.
@@ -25,11 +25,17 @@ public enum SplitServices {
             throw ServingError("user embeddings have dimension \(users.dimension), the item index \(index.dimension): embed users and items with the same two-tower export")
         }
         log("recall: \(users.count) user embeddings [\(users.dimension)], item index \(index.spec) with \(index.count) vectors")
-        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken), indexFile: w.itemIndex)
+        return RecallService(recall: LocalRecall(userEmbeddings: users, index: index), admin: AdminToken(c.adminToken), indexFile: w.itemIndex,
+                             rawIDs: try RawIDs.load(workspace: w))
     }
 
-    /// The Ranking service over the config's ranking export (rows only: no feature backend).
-    public static func ranking(_ c: SplitConfig, log: (String) -> Void) throws -> RankingService {
+    /// The Ranking service over the config's ranking export. With `features` (a running client of
+    /// the Feature service at `ranking.feature_address`) it also scores candidates (a user and item
+    /// ids), fetching their rows itself; without, rows only.
+    ///
+    /// NOTE: with `features` it blocks (it asks the Feature service for its schemas, waiting up to
+    /// `connect_timeout_ms`); run it on a dispatch thread.
+    public static func ranking(_ c: SplitConfig, features: HerdGRPCClient? = nil, log: (String) -> Void) throws -> RankingService {
         let w = c.workspaceValue
         let url = try Recommender.rankingExportURL(w, rankingModel: c.rankingModel ?? "wnd")
         let export = try ModelExport.load(from: url, precision: c.rankingPrecision)
@@ -40,8 +46,17 @@ public enum SplitServices {
         if let m = c.microBatch { rc.microBatch = m }
         let pool = ModelPool(model: export.model, prepared: rc.replicas)
         log("ranking: \(export.config.kind.rawValue) (\(c.rankingPrecision.rawValue)) from \(url.path), \(spec.sparse.count) sparse + \(spec.dense.count) dense columns")
+        var backend: GRPCFeatures?, input: RankingInput?
+        if let features {
+            let address = c.endpoint(.ranking).featureAddress ?? "(unnamed)"
+            let f = try GRPCFeatures(client: features, address: address, timeout: c.connectTimeout)
+            let i = RankingInput(spec: spec, userSchema: f.userSchema, itemSchema: f.itemSchema)
+            log("ranking: candidates' rows from the feature service at \(address)"
+                + (i.missingColumns.isEmpty ? "" : "; \(i.missingColumns.joined(separator: ", ")) in neither table: 0 (unknown)"))
+            (backend, input) = (f, i)
+        }
         return RankingService(ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: rc.microBatch), spec: spec,
-                              kind: export.config.kind.rawValue, timeout: c.timeout)
+                              kind: export.config.kind.rawValue, features: backend, input: input, timeout: c.timeout)
     }
 
     /// The recommender over gRPC clients of the recall, feature and ranking services; popular

@@ -64,42 +64,14 @@ public enum RecommenderRoutes {
         }
     }
 
-    /// How the request's id was read.
-    enum UserID: Equatable {
-        case encoded(Int64)
-        /// A raw id and its encoded id (0 = unknown to the index).
-        case raw(String, Int64)
-
-        var encoded: Int64 {
-            switch self {
-            case .encoded(let id), .raw(_, let id): return id
-            }
+    /// Reads `text` as a raw or encoded user id (`RawIDs.resolveUser`; `idType` as in the query).
+    static func resolve(_ text: String, idType: String?, ids: RawIDs?) -> Result<RequestedUser, RecommenderError> {
+        var type: IDType?
+        if let idType {
+            guard let t = IDType(rawValue: idType) else { return .failure(.invalidArgument("idType must be raw or encoded, got '\(idType)'")) }
+            type = t
         }
-    }
-
-    /// Reads `text` as a raw or encoded user id (see the type's summary); nil = refused, with why.
-    static func resolve(_ text: String, idType: String?, ids: RawIDs?) -> Result<UserID, RecommenderError> {
-        let mapped = ids?.mapsUsers == true ? ids : nil
-        switch idType {
-        case "encoded"?:
-            guard let v = Int64(text) else { return .failure(.invalidArgument("idType=encoded needs an integer user id, got '\(text)'")) }
-            return .success(.encoded(v))
-        case "raw"?:
-            guard let mapped, let v = mapped.userID(raw: text) else {
-                return .failure(.invalidArgument("this workspace's user ids were not encoded by its pipeline: send them as they are, without idType=raw"))
-            }
-            return .success(.raw(text, v))
-        case nil:
-            if let mapped, let v = mapped.userID(raw: text), v != 0 { return .success(.raw(text, v)) }
-            if let v = Int64(text) { return .success(.encoded(v)) }
-            if let mapped {
-                if mapped.looksLikeUserID(text) { return .success(.raw(text, 0)) }
-                return .failure(.invalidArgument("the user id '\(text)' is neither a raw user id (like '\(mapped.exampleUserID ?? "")') nor an integer (an encoded id)"))
-            }
-            return .failure(.invalidArgument("the user id must be an integer, got '\(text)'"))
-        case let other?:
-            return .failure(.invalidArgument("idType must be raw or encoded, got '\(other)'"))
-        }
+        return RawIDs.resolveUser(text, idType: type, ids: ids)
     }
 
     private static func recommend(_ request: Request, _ context: BasicRequestContext, _ live: LiveRecommender, _ metrics: ServerMetrics) async -> Response {
@@ -110,7 +82,7 @@ public enum RecommenderRoutes {
         let recommender = live.current, rawIDs = live.rawIDs
         let idText = context.parameters.get("id").map { $0.removingPercentEncoding ?? $0 } ?? ""
         guard !idText.isEmpty else { return refuse(.invalidArgument("the user id is empty")) }
-        let userID: UserID
+        let userID: RequestedUser
         switch resolve(idText, idType: request.uri.queryParameters.get("idType").map { String($0) }, ids: rawIDs) {
         case .success(let u): userID = u
         case .failure(let e): return refuse(e)
@@ -142,7 +114,7 @@ public enum RecommenderRoutes {
             var body = String(decoding: data, as: UTF8.self)
             if case .raw(let raw, _) = userID {
                 body = try decorate(data) { o in
-                    o["ids"] = answer.ids.map { rawIDs?.rawItem($0) ?? String($0) }
+                    o["ids"] = rawIDs?.rawItems(answer.ids) ?? answer.ids.map { String($0) }
                     o["encodedIds"] = answer.ids
                     o["userId"] = raw
                     o["encodedUserId"] = userID.encoded

@@ -116,7 +116,7 @@ public struct RecommenderServer {
     public func grpcServices() -> [any RegistrableRPCService] {
         let metrics = self.metrics, live = self.live
         return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken),
-                                 indexFile: configuration.workspace.itemIndex) { answer in
+                                 indexFile: configuration.workspace.itemIndex, rawIDs: { live.rawIDs }) { answer in
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
         }
     }
@@ -141,7 +141,8 @@ public struct RecommenderServer {
             logger: logger)
         var services: [any Service] = before + [app]
         if let grpcPort = configuration.grpcPort {
-            services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(), onListening: onGRPCListening))
+            services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(),
+                                              interceptors: [metrics.grpcInterceptor], onListening: onGRPCListening))
         }
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -1,3 +1,4 @@
+import HerdGRPC
 import Metrics
 import Prometheus
 
@@ -8,6 +9,9 @@ import Prometheus
 /// - `herd_recommend_stage_duration_seconds{stage}`: per-stage histograms of recommend calls
 ///   (recall, features, preprocess, ranking, top_k, total — Friesian's timers).
 /// - `herd_recommend_answers_total{source}`: answers by source (ranked, recall, popular).
+/// - `herd_grpc_requests_total{service, method, code}`: gRPC calls ended, by status code (`OK`,
+///   `INVALID_ARGUMENT`, …); `herd_grpc_request_duration_seconds{service, method}`: their latency
+///   histogram (both from `MetricsInterceptor`).
 ///
 /// NOTE: the factory is passed to each instrument instead of bootstrapping `MetricsSystem`
 /// globally: a process (a test run) may start several servers, and each keeps its own registry.
@@ -29,6 +33,17 @@ public final class ServerMetrics: Sendable {
         Counter(label: "herd_http_requests_total", dimensions: [("route", route), ("status", String(status))], factory: factory).increment()
         Metrics.Timer(label: "herd_http_request_duration_seconds", dimensions: [("route", route)], factory: factory)
             .recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func grpc(service: String, method: String, code: String, seconds: Double) {
+        Counter(label: "herd_grpc_requests_total", dimensions: [("service", service), ("method", method), ("code", code)], factory: factory).increment()
+        Metrics.Timer(label: "herd_grpc_request_duration_seconds", dimensions: [("service", service), ("method", method)], factory: factory)
+            .recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    /// The gRPC server's interceptor recording into these metrics.
+    public var grpcInterceptor: MetricsInterceptor {
+        MetricsInterceptor { [self] service, method, code, seconds in grpc(service: service, method: method, code: code, seconds: seconds) }
     }
 
     func stages(_ ms: [String: Double], source: String) {

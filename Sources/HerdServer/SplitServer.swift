@@ -18,16 +18,34 @@ public enum SplitServer {
         logger.logLevel = .info
         let host = config.bindHost(role), port = config.grpcPort(role)
         let service: any RegistrableRPCService
+        var before: [any Service] = []
         switch role {
         case .feature: service = try SplitServices.feature(config, log: log)
         case .recall: service = try SplitServices.recall(config, log: log)
-        case .ranking: service = try SplitServices.ranking(config, log: log)
+        case .ranking:
+            guard let address = config.endpoint(.ranking).featureAddress else {
+                service = try SplitServices.ranking(config, log: log)
+                break
+            }
+            // NOTE: the client's connections run before the service is built (it asks the Feature
+            // service for its schemas); the group then ends them after the server's shutdown.
+            let client = try makeGRPCClient(address: address)
+            let running = Task { try await client.runConnections() }
+            do {
+                service = try await offload { try SplitServices.ranking(config, features: client, log: log) }
+            } catch {
+                client.beginGracefulShutdown()
+                _ = await running.result
+                throw error
+            }
+            before.append(ClientShutdown(clients: [client], running: running))
         case .recommender:
             try await runRecommender(config, log: log, onGRPCListening: onGRPCListening, onHTTPListening: onHTTPListening)
             return
         }
         let server = GRPCServerService(host: host, port: port, services: [service], onListening: onGRPCListening)
-        let group = ServiceGroup(configuration: .init(services: [.init(service: server)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        let group = ServiceGroup(configuration: .init(services: (before + [server]).map { .init(service: $0) },
+                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 

@@ -9,7 +9,10 @@ import HerdTensor
 /// added back at the end).
 ///
 /// NOTE: blocks keep the score tile in cache between the GEMM and the selection; without them a
-/// 1M-item index would materialise a `[B, 1M]` score matrix.
+/// 1M-item index would materialise a `[B, 1M]` score matrix. One query (the serving path) is a
+/// matrix-vector product, where a GEMM call per block mostly packs operands: it is scanned by
+/// `SIMDKernels.dots` instead (four rows per query load, blocks of `scanBlock` rows, on every core
+/// for a large index), bound by the memory bandwidth of reading the vectors once.
 public final class FlatIndex: ANNIndex, @unchecked Sendable {
     public let dimension: Int
     public let metric: ANNMetric
@@ -56,14 +59,60 @@ public final class FlatIndex: ANNIndex, @unchecked Sendable {
 
     public func search(_ query: UnsafePointer<Float>, k: Int, ids out: UnsafeMutablePointer<Int64>, scores: UnsafeMutablePointer<Float>) -> Int {
         guard k > 0 else { return 0 }
-        var result = ANNResults(queries: 1, k: k)
-        lock.read { scoreBlock(UnsafeBufferPointer(start: query, count: dimension), k: k, into: &result) }
-        let found = result.ids.prefix { $0 != -1 }.count
-        for i in 0..<found {
-            out[i] = result.ids[i]
-            scores[i] = result.scores[i]
+        return lock.read {
+            let n = ids.count, d = dimension
+            guard n > 0 else { return 0 }
+            // NOTE: a large index is scanned in one contiguous part per core (each with its own
+            // top k, merged in part order, so ties resolve as in one scan: the earlier row first).
+            let parts = n * d >= Self.parallelScanFloats ? min(Parallel.threads, max(1, n / Self.scanBlock)) : 1
+            let ranges = Parallel.ranges(n, parts: parts)
+            var tops = [TopK](repeating: TopK(k: k), count: ranges.count)
+            tops.withUnsafeMutableBufferPointer { t in
+                let box = UncheckedSendable(t)
+                Parallel.forEach(ranges.count) { p in scan(query, rows: ranges[p], into: &box.value[p]) }
+            }
+            var top = tops[0]
+            for p in 1..<tops.count {
+                for i in 0..<tops[p].count { top.push(tops[p].keys[i], tops[p].ids[i]) }
+            }
+            let qn = metric == .l2 ? SIMDKernels.squaredNorm(query, d) : 0
+            for i in 0..<top.count {
+                out[i] = top.ids[i]
+                scores[i] = metric == .l2 ? max(0, qn - top.keys[i]) : top.keys[i]
+            }
+            return top.count
         }
-        return found
+    }
+
+    /// Rows per block of a single-query scan (the block's scores stay in L1 for the selection).
+    static let scanBlock = 256
+    /// Index size (`N·D` floats) from which a single query is scanned on every core.
+    static let parallelScanFloats = 1 << 21
+
+    /// Pushes the ranking key of every row of `rows` for `q` into `top`: `⟨q, x⟩` (inner product) or
+    /// `2⟨q, x⟩ − ‖x‖²` (L2). Call under the read lock.
+    private func scan(_ q: UnsafePointer<Float>, rows: Range<Int>, into top: inout TopK) {
+        let d = dimension, blk = Self.scanBlock, l2 = metric == .l2
+        vectors.withUnsafeBufferPointer { x in
+            norms.withUnsafeBufferPointer { norm in
+                ids.withUnsafeBufferPointer { id in
+                    withUnsafeTemporaryAllocation(of: Float.self, capacity: blk) { s in
+                        var start = rows.lowerBound
+                        while start < rows.upperBound {
+                            let count = min(blk, rows.upperBound - start)
+                            SIMDKernels.dots(query: q, rows: x.baseAddress! + start * d, count: count, dimension: d,
+                                             scale: l2 ? 2 : 1, into: s.baseAddress!)
+                            if l2 {
+                                for j in 0..<count { top.push(s[j] - norm[start + j], id[start + j]) }
+                            } else {
+                                for j in 0..<count { top.push(s[j], id[start + j]) }
+                            }
+                            start += count
+                        }
+                    }
+                }
+            }
+        }
     }
 
     public func search(batch queries: UnsafeBufferPointer<Float>, k: Int) throws -> ANNResults {

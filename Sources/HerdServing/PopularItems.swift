@@ -8,13 +8,19 @@ public struct PopularItems: Sendable, Equatable {
     /// Per id: its engagement rate in the training rows (positives / impressions), or 0 when
     /// unknown (popularity taken from the item table's order).
     public let rates: [Float]
+    /// Per id: its popularity score, non-increasing — positives over the most popular item's
+    /// positives in (0, 1], or `(n − i) / n` when only the order is known. The probs of a
+    /// popularity answer that could not be ranked (features or ranking failed).
+    public let scores: [Float]
     /// Where the order came from, for the load log (`train.herdtable positives of like, reply`).
     public let origin: String
 
-    public init(ids: [Int64], rates: [Float], origin: String) {
-        precondition(ids.count == rates.count)
+    /// `scores` nil = from the order alone (`(n − i) / n`).
+    public init(ids: [Int64], rates: [Float], scores: [Float]? = nil, origin: String) {
+        precondition(ids.count == rates.count && (scores == nil || scores!.count == ids.count))
         self.ids = ids
         self.rates = rates
+        self.scores = scores ?? ids.indices.map { Float(ids.count - $0) / Float(ids.count) }
         self.origin = origin
     }
 
@@ -48,7 +54,9 @@ public struct PopularItems: Sendable, Equatable {
             if impressions[$0]! != impressions[$1]! { return impressions[$0]! < impressions[$1]! }
             return $0 < $1
         }.prefix(limit)
-        return PopularItems(ids: Array(ranked), rates: ranked.map { Float(positives[$0] ?? 0) / Float(impressions[$0]!) }, origin: origin)
+        let top = Float(max(1, ranked.first.map { positives[$0] ?? 0 } ?? 1))
+        return PopularItems(ids: Array(ranked), rates: ranked.map { Float(positives[$0] ?? 0) / Float(impressions[$0]!) },
+                            scores: ranked.map { Float(positives[$0] ?? 0) / top }, origin: origin)
     }
 
     /// The first `limit` ids of an item table (no engagement counts available).

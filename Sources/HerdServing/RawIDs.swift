@@ -54,6 +54,19 @@ public struct RawIDs: Sendable {
         return ids.users == nil && ids.items == nil ? nil : ids
     }
 
+    /// The mapping of a workspace with the key columns its embeddings name (`key_column` in
+    /// `embeddings/user.safetensors` and `item.safetensors`), for services without a feature store
+    /// at hand (split Recall); nil when the workspace has no fitted pipeline or no such metadata.
+    public static func load(workspace w: Workspace) throws -> RawIDs? {
+        func key(_ kind: String) throws -> String? {
+            let url = w.embeddingTable(kind)
+            guard FileManager.default.fileExists(atPath: url.path) else { return nil }
+            return try SafeTensorsFile(url: url).metadata["key_column"]
+        }
+        guard let userKey = try key("user"), let itemKey = try key("item") else { return nil }
+        return try load(workspace: w, userKey: userKey, itemKey: itemKey)
+    }
+
     /// Whether raw user ids can be mapped (the user key column was categorified).
     public var mapsUsers: Bool { users != nil }
 

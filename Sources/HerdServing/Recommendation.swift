@@ -32,8 +32,10 @@ public enum RecommendationSource: String, Sendable, Codable, Equatable {
     /// The recall scores alone (the feature store failed or was too slow): `probs` are the sigmoid
     /// of the ANN scores — same order, not calibrated.
     case recall
-    /// The most popular items (unknown user, or nothing recalled): `probs` are the items'
-    /// engagement rates in the training table (0 when the workspace has none).
+    /// The most popular items (unknown user, or nothing recalled): the `canK` most popular ranked
+    /// by the model for the user (a user without a store row as the empty user), so `probs` are
+    /// ranking probabilities, descending; when features or ranking fail (`degraded`), popularity
+    /// order with `PopularItems.scores`.
     case popular
 }
 
@@ -50,7 +52,8 @@ public struct Recommendation: Sendable, Equatable {
     /// A fallback answered because a stage failed or ran out of time (`reason` says which).
     public var degraded: Bool
     public var reason: String?
-    /// How many candidates the ANN index returned (≤ canK).
+    /// How many candidates were ranked: what the ANN index returned (≤ canK), or the popular items
+    /// standing in for them.
     public var candidates: Int
     public var timings: StageTimings
 

@@ -21,22 +21,28 @@ extension Recommender {
             return r
         }
 
-        // Recall.
+        // Recall, or the most popular items for an unknown user (cold start) or when recall fails or
+        // finds nothing; popular candidates are ranked like recalled ones (see `popularCandidates`).
         var mark = clock.now
-        let recalled: (ids: [Int64], scores: [Float])?
+        let recalled: Result<(ids: [Int64], scores: [Float])?, any Error>
         do {
-            recalled = try backends.recall.candidates(userID: userID, k: canK, deadline: deadline)
+            recalled = .success(try backends.recall.candidates(userID: userID, k: canK, deadline: deadline))
         } catch {
-            timings.recall = seconds(clock.now - mark)
-            return finish(try popularAnswer(userID: userID, k: k, coldStart: false, reason: "recall failed: \(error)", timings: timings))
+            recalled = .failure(error)
+        }
+        let candidates: Candidates
+        switch recalled {
+        case .success(let r?) where !r.ids.isEmpty:
+            candidates = Candidates(ids: r.ids, fallbackProbs: recallProbs(r.scores), source: .recall, coldStart: false, reason: nil)
+        case .success(_?):
+            candidates = try popularCandidates(userID: userID, canK: canK, coldStart: false, reason: "the item index returned no candidates")
+        case .success(nil):
+            candidates = try popularCandidates(userID: userID, canK: canK, coldStart: true, reason: nil)
+        case .failure(let error):
+            candidates = try popularCandidates(userID: userID, canK: canK, coldStart: false, reason: "recall failed: \(error)")
         }
         timings.recall = seconds(clock.now - mark)
-        guard let (ids, scores) = recalled else {
-            return finish(try popularAnswer(userID: userID, k: k, coldStart: true, reason: nil, timings: timings))
-        }
-        guard !ids.isEmpty else {
-            return finish(try popularAnswer(userID: userID, k: k, coldStart: false, reason: "the item index returned no candidates", timings: timings))
-        }
+        let ids = candidates.ids
 
         // Features.
         mark = clock.now
@@ -48,18 +54,20 @@ extension Recommender {
             timings.features = seconds(clock.now - mark)
             let reason = (error as? ServingError)?.description ?? "the feature backend \(backends.features.spec) failed: \(error)"
             noteStoreFailure(reason)
-            return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores, reason: reason, timings: timings))
+            return finish(fallbackAnswer(userID: userID, k: k, candidates, reason: reason, timings: timings))
         }
 
-        // Preprocess: the ranking rows.
+        // Preprocess: the ranking rows. A cold-start user without a row in the store ranks as the
+        // empty user: every user column null, its id 0 (unknown), as training encoded unseen users.
         mark = clock.now
         let rows: RankingRows
         do {
-            rows = try backends.ranking.rows(rankingInput, userID: userID, user: user, items: items)
+            let known = user.rows.first.flatMap { $0 } != nil
+            rows = try backends.ranking.rows(rankingInput, userID: candidates.coldStart && !known ? 0 : userID, user: user, items: items)
         } catch {
             timings.preprocess = seconds(clock.now - mark)
-            return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores,
-                                       reason: "the ranking input could not be built from the store's rows: \(error)", timings: timings))
+            return finish(fallbackAnswer(userID: userID, k: k, candidates,
+                                         reason: "the ranking input could not be built from the store's rows: \(error)", timings: timings))
         }
         timings.preprocess = seconds(clock.now - mark)
 
@@ -73,16 +81,29 @@ extension Recommender {
             }
         } catch {
             timings.ranking = seconds(clock.now - mark)
-            return finish(recallAnswer(userID: userID, k: k, ids: ids, scores: scores, reason: "ranking failed: \(error)", timings: timings))
+            return finish(fallbackAnswer(userID: userID, k: k, candidates, reason: "ranking failed: \(error)", timings: timings))
         }
         timings.ranking = seconds(clock.now - mark)
 
-        // Top k (ties keep recall order).
+        // Top k (ties keep candidate order).
         mark = clock.now
         let order = Self.topK(probs, k: k)
         timings.topK = seconds(clock.now - mark)
-        return finish(Recommendation(userID: userID, ids: order.map { ids[$0] }, probs: order.map { probs[$0] }, source: .ranked,
-                                     candidates: ids.count, timings: timings))
+        return finish(Recommendation(userID: userID, ids: order.map { ids[$0] }, probs: order.map { probs[$0] },
+                                     source: candidates.source == .recall ? .ranked : .popular, coldStart: candidates.coldStart,
+                                     degraded: candidates.reason != nil, reason: candidates.reason, candidates: ids.count, timings: timings))
+    }
+
+    /// The items one request ranks, and how to answer without ranking them.
+    struct Candidates {
+        var ids: [Int64]
+        /// The answer's probs when features or ranking fail: descending, one per id.
+        var fallbackProbs: [Float]
+        /// `.recall` (ANN candidates) or `.popular`.
+        var source: RecommendationSource
+        var coldStart: Bool
+        /// Why popular items stand in for recalled ones (recall failed or found nothing).
+        var reason: String?
     }
 
     /// Indices of the `k` largest values, largest first; ties (and NaN, last) keep index order.
@@ -95,25 +116,37 @@ extension Recommender {
         return Array(sorted.prefix(k))
     }
 
-    /// Popular items: the cold-start answer, and the fallback when nothing was recalled.
-    func popularAnswer(userID: Int64, k: Int, coldStart: Bool, reason: String?, timings: StageTimings) throws -> Recommendation {
+    /// The `canK` most popular items as the candidates: the cold-start answer (ranked for the user
+    /// like recalled candidates), and the stand-in when recall fails or finds nothing.
+    ///
+    /// NOTE: Friesian has no cold-start answer (an unknown user fails recall). Ranking the popular
+    /// items gives the answer the ranked answer's meaning — each prob is the model's probability of
+    /// engagement for this user (or the empty user), descending — instead of mixing in a second
+    /// score; popularity decides which items are candidates, the model their order.
+    func popularCandidates(userID: Int64, canK: Int, coldStart: Bool, reason: String?) throws -> Candidates {
         let p = popular
         guard !p.ids.isEmpty else {
             throw RecommenderError.unavailable(reason.map { "\($0), and there are no popular items to fall back to" }
                 ?? "user \(userID) has no embedding and there are no popular items to fall back to")
         }
-        let n = min(k, p.ids.count)
-        return Recommendation(userID: userID, ids: Array(p.ids.prefix(n)), probs: Array(p.rates.prefix(n)), source: .popular,
-                              coldStart: coldStart, degraded: reason != nil, reason: reason, candidates: 0, timings: timings)
+        let n = min(canK, p.ids.count)
+        return Candidates(ids: Array(p.ids.prefix(n)), fallbackProbs: Array(p.scores.prefix(n)), source: .popular,
+                          coldStart: coldStart, reason: reason)
     }
 
-    /// The first `k` candidates in recall order, their scores mapped to (0, 1) by a sigmoid (of the
-    /// negated distance for L2): the answer when features or ranking fail.
-    func recallAnswer(userID: Int64, k: Int, ids: [Int64], scores: [Float], reason: String, timings: StageTimings) -> Recommendation {
-        let n = min(k, ids.count)
+    /// Recall scores mapped to (0, 1) by a sigmoid (of the negated distance for L2): same order.
+    func recallProbs(_ scores: [Float]) -> [Float] {
         let sign: Float = backends.recall.metric == .l2 ? -1 : 1
-        return Recommendation(userID: userID, ids: Array(ids.prefix(n)), probs: scores.prefix(n).map { Kernels.sigmoid(sign * $0) },
-                              source: .recall, degraded: true, reason: reason, candidates: ids.count, timings: timings)
+        return scores.map { Kernels.sigmoid(sign * $0) }
+    }
+
+    /// The first `k` candidates in their own order (recall's, or popularity's) with their fallback
+    /// probs: the answer when features or ranking fail.
+    func fallbackAnswer(userID: Int64, k: Int, _ c: Candidates, reason: String, timings: StageTimings) -> Recommendation {
+        let n = min(k, c.ids.count)
+        return Recommendation(userID: userID, ids: Array(c.ids.prefix(n)), probs: Array(c.fallbackProbs.prefix(n)), source: c.source,
+                              coldStart: c.coldStart, degraded: true, reason: c.reason.map { "\($0); \(reason)" } ?? reason,
+                              candidates: c.ids.count, timings: timings)
     }
 }
 

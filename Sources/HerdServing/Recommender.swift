@@ -47,7 +47,7 @@ public struct RecommenderConfig: Sendable {
     public var defaultTimeout: Duration = .seconds(1)
     /// Model replicas made at start (more are made under load).
     public var replicas = Parallel.threads
-    /// Popular items kept for cold start (the largest k served to unknown users).
+    /// Popular items kept for cold start (the largest canK served to unknown users).
     public var popularItems = 1000
     /// After a store failure or timeout, `readiness` reports degraded for this long.
     public var degradedHold: Duration = .seconds(10)
@@ -77,7 +77,8 @@ public enum Readiness: Sendable, Equatable {
 /// backends over a `ServingContext`), or Recall/Feature/Ranking services over gRPC (`HerdGRPC`,
 /// `init(backends:…)`).
 ///
-/// - unknown user (no embedding) → the most popular items, `coldStart`;
+/// - unknown user (no embedding) → the `canK` most popular items ranked by the model for this user
+///   (the empty user when the store has no row), `coldStart`, probs descending like a ranked answer;
 /// - feature store failing or slower than the deadline → the candidates in recall order,
 ///   `degraded` (the answer still comes within the deadline; the slow call is abandoned);
 /// - bad `k`/`canK` → `RecommenderError.invalidArgument`.

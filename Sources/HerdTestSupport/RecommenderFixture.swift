@@ -7,7 +7,7 @@ import HerdTensor
 import HerdTraining
 
 /// A small RecSys 2021 workspace as the workflow leaves it, built in-process: generated rows →
-/// the built-in pipeline → train/test/user/item tables; an untrained Wide & Deep export (the
+/// the built-in pipeline → train/test/user/item tables and the fitted pipeline (raw ids); an untrained Wide & Deep export (the
 /// built-in spec, small hidden layers) as `models/wnd/1`; random unit user/item embeddings keyed
 /// by the tables' keys; `Nearline.run` with a Flat index into the embedded store.
 public struct RecommenderFixture {
@@ -28,6 +28,7 @@ public struct RecommenderFixture {
         for (name, table) in [("train", f.train), ("test", f.test), ("user", f.users), ("item", f.items)] {
             try TableFile.write(table, to: w.table(name).path)
         }
+        try f.fitted.save(path: w.fittedPipeline.path)  // raw ↔ encoded ids, as `herd preprocess` leaves them
         var spec = try unwrap(try TableModelSpec.builtIn("recsys2021", kind: .wnd), "the built-in recsys2021 spec")
         spec.hiddenUnits = [16, 8]
         let resolved = try spec.resolve(kind: .wnd, tables: [f.train, f.test], tableName: "train", sizes: f.sizes, seed: seed)
@@ -64,12 +65,27 @@ public struct RecommenderFixture {
 
     /// The plain reference path: the user's and the candidates' rows straight from the workspace
     /// tables, joined column by column (a column in neither table is 0), one forward over all rows
-    /// of a fresh copy of the export, sigmoid. Returns probability by item id.
-    public func referenceProbabilities(user: Int64, items: [Int64]) throws -> [Int64: Float] {
+    /// of a fresh copy of the export, sigmoid. Returns probability by item id. `user` nil = the
+    /// empty user (a cold-start user without a row in the store).
+    public func referenceProbabilities(user: Int64?, items: [Int64]) throws -> [Int64: Float] {
         let spec = try unwrap(export.featureState.batchSpec, "the export's batch spec").unlabelled
-        let userRow = try unwrap(userIDs.firstIndex(of: user), "user \(user) in the user table")
         let itemRows = items.map { id in itemIDs.firstIndex(of: id)! }
-        let u = features.users.gather([Int](repeating: userRow, count: items.count))
+        let u: FeatureTable
+        if let user {
+            let userRow = try unwrap(userIDs.firstIndex(of: user), "user \(user) in the user table")
+            u = features.users.gather([Int](repeating: userRow, count: items.count))
+        } else {
+            // The empty user: every user column null (read as 0), its id 0 (unknown).
+            u = try FeatureTable(try features.users.schema.map { field -> (String, Column) in
+                let name = field.name
+                if name == RecSys2021Features.userKey { return (name, Column(int64s: [Int64?](repeating: 0, count: items.count))) }
+                switch field.type {
+                case .int64: return (name, Column(int64s: [Int64?](repeating: nil, count: items.count)))
+                case .double: return (name, Column(doubles: [Double?](repeating: nil, count: items.count)))
+                default: throw FixtureError(description: "fixture: user column \(name) is \(field.type)")
+                }
+            })
+        }
         let i = features.items.gather(itemRows)
         let sparse = Set(spec.sparse.map(\.name))
         var columns: [(String, Column)] = []

@@ -35,6 +35,38 @@ final class SplitServeCLITests: XCTestCase {
         return (try XCTUnwrap(json["ids"] as? [Int]).map(Int64.init), try XCTUnwrap(json["probs"] as? [Double]), json["coldStart"] as? Bool ?? false)
     }
 
+    /// `/metrics` of the HTTP server on `port`.
+    private func metrics(_ port: Int) throws -> String {
+        let c = HTTPConnection(target: try HTTPTarget(url: "http://127.0.0.1:\(port)/metrics"), timeout: 10)
+        c.keepBody = true
+        let (status, _) = try c.roundTrip(Array("GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".utf8))
+        XCTAssertEqual(status, 200)
+        return String(decoding: c.lastBody, as: UTF8.self)
+    }
+
+    /// The value of the Prometheus sample `name{…}` whose labels include every one of `labels`.
+    private func sample(_ text: String, _ name: String, _ labels: [String: String]) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(name + "{") {
+            guard let close = line.lastIndex(of: "}") else { continue }
+            let inside = line[line.index(line.startIndex, offsetBy: name.count + 1)..<close]
+            if labels.allSatisfy({ inside.contains("\($0.key)=\"\($0.value)\"") }) {
+                return Double(line[line.index(after: close)...].trimmingCharacters(in: .whitespaces))
+            }
+        }
+        return nil
+    }
+
+    /// The gRPC metrics after `recommendGRPC(users)`: each good call OK, the one bad call
+    /// INVALID_ARGUMENT, all of them in the latency histogram.
+    private func assertGRPCMetrics(_ port: Int, calls: Int, _ name: String) throws {
+        let text = try metrics(port)
+        let rpc = ["service": "herd.v1.Recommender", "method": "Recommend"]
+        XCTAssertEqual(sample(text, "herd_grpc_requests_total", rpc.merging(["code": "OK"]) { a, _ in a }), Double(calls), "\(name)\n\(text)")
+        XCTAssertEqual(sample(text, "herd_grpc_requests_total", rpc.merging(["code": "INVALID_ARGUMENT"]) { a, _ in a }), 1, "\(name)\n\(text)")
+        XCTAssertEqual(sample(text, "herd_grpc_request_duration_seconds_count", rpc), Double(calls + 1), "\(name)\n\(text)")
+        XCTAssertEqual(sample(text, "herd_grpc_request_duration_seconds_bucket", rpc.merging(["le": "+Inf"]) { a, _ in a }), Double(calls + 1), "\(name)\n\(text)")
+    }
+
     private func recommendGRPC(_ port: Int, _ users: [Int64]) async throws -> [Herd_V1_RecommendResponse] {
         let client = try makeGRPCClient(address: "127.0.0.1:\(port)")
         let running = Task { try await client.runConnections() }
@@ -89,6 +121,7 @@ final class SplitServeCLITests: XCTestCase {
             XCTAssertEqual(h.probs.map(Float.init), g.probs)
         }
         XCTAssertTrue(expected.last!.coldStart)
+        try assertGRPCMetrics(singleHTTP, calls: users.count, "all-in-one")
         stop(single, "all-in-one")
 
         // Feature, recall, ranking on free ports; then the recommender with their addresses.
@@ -130,6 +163,7 @@ final class SplitServeCLITests: XCTestCase {
             XCTAssertEqual(a.coldStart, e.coldStart)
             XCTAssertFalse(a.degraded, a.reason)
         }
+        try assertGRPCMetrics(http, calls: users.count, "split recommender")
 
         // Admin over gRPC on the recall process: the config's token.
         let client = try makeGRPCClient(address: "127.0.0.1:\(addresses["recall"]!)")

@@ -57,7 +57,10 @@ final class GRPCServicesTests: XCTestCase {
         let cold = try await client.recommend(unknown)
         XCTAssertTrue(cold.coldStart)
         XCTAssertEqual(cold.source, .popular)
-        XCTAssertEqual(cold.ids, Array(rec.popular.ids.prefix(3)))
+        let localCold = try await onThread { try rec.recommend(userID: 987_654_321, k: 3, canK: 50) }
+        XCTAssertEqual(cold.ids, localCold.ids)
+        XCTAssertEqual(cold.probs, localCold.probs)
+        XCTAssertEqual(cold.probs, cold.probs.sorted(by: >))
 
         for (k, canK) in [(-1, 10), (5000, 6000), (20, 10), (5, 20_000)] as [(Int32, Int32)] {
             var bad = Herd_V1_RecommendRequest()
@@ -68,6 +71,105 @@ final class GRPCServicesTests: XCTestCase {
             XCTAssertEqual(code, .invalidArgument, "k \(k) canK \(canK)")
         }
         await s.stop()
+    }
+
+    /// `id_type = ID_TYPE_RAW`: raw user in → the encoded user's answer, with raw item ids out
+    /// (Recommender, Recall, Feature), as HTTP's `idType=raw`.
+    func testRawIDsMapThroughThePipeline() async throws {
+        let f = try shared()
+        let rec = try Recommender.load(workspace: f.workspace)
+        let ids = try XCTUnwrap(try RawIDs.load(workspace: f.workspace))
+        let s = try await GRPCTestServer(services: LocalServices.all(recommender: rec, admin: AdminToken(nil), rawIDs: { ids }))
+        let recommender = Herd_V1_Recommender.Client(wrapping: s.client)
+        let recall = Herd_V1_Recall.Client(wrapping: s.client)
+        let feature = Herd_V1_Feature.Client(wrapping: s.client)
+        for user in f.userIDs.prefix(3) {
+            let raw = try XCTUnwrap(ids.rawUser(user))
+            XCTAssertNotEqual(raw, String(user))
+            var request = Herd_V1_RecommendRequest()
+            request.idType = .raw
+            request.rawUserID = raw
+            request.userID = 987_654_321  // ignored for a raw request
+            request.k = 6
+            request.canK = 30
+            let answer = try await recommender.recommend(request)
+            let local = try await onThread { try rec.recommend(userID: user, k: 6, canK: 30) }
+            XCTAssertEqual(answer.ids, local.ids)
+            XCTAssertEqual(answer.probs, local.probs)
+            XCTAssertEqual(answer.encodedUserID, user)
+            XCTAssertEqual(answer.rawIds.count, answer.ids.count)
+            for (raw, id) in zip(answer.rawIds, answer.ids) {
+                XCTAssertEqual(ids.itemID(raw: raw), id, "raw item id \(raw) maps back to \(id)")
+                XCTAssertNotEqual(raw, String(id))
+            }
+
+            var search = Herd_V1_SearchRequest()
+            search.idType = .raw
+            search.rawUserID = raw
+            search.k = 12
+            var byEncoded = Herd_V1_SearchRequest()
+            byEncoded.userID = user
+            byEncoded.k = 12
+            let found = try await recall.search(search), expected = try await recall.search(byEncoded)
+            XCTAssertEqual(found.ids, expected.ids)
+            XCTAssertEqual(found.rawIds, ids.rawItems(expected.ids))
+            XCTAssertTrue(expected.rawIds.isEmpty, "encoded requests get no raw ids")
+        }
+        // Encoded stays the default: no raw ids in the answer.
+        var plain = Herd_V1_RecommendRequest()
+        plain.userID = f.userIDs[0]
+        let plainAnswer = try await recommender.recommend(plain)
+        XCTAssertTrue(plainAnswer.rawIds.isEmpty)
+        XCTAssertEqual(plainAnswer.encodedUserID, f.userIDs[0])
+
+        // A raw id the pipeline does not know: a new user (cold start), NOT_FOUND for recall.
+        var unknown = Herd_V1_RecommendRequest()
+        unknown.idType = .raw
+        unknown.rawUserID = "not-a-known-user-id"
+        let cold = try await recommender.recommend(unknown)
+        XCTAssertTrue(cold.coldStart)
+        XCTAssertEqual(cold.encodedUserID, 0)
+        XCTAssertEqual(cold.rawIds.count, cold.ids.count)
+        var unknownSearch = Herd_V1_SearchRequest()
+        unknownSearch.idType = .raw
+        unknownSearch.rawUserID = "not-a-known-user-id"
+        unknownSearch.k = 3
+        let notFound = await statusCode { try await recall.search(unknownSearch) }
+        XCTAssertEqual(notFound, .notFound)
+        var empty = unknown
+        empty.rawUserID = ""
+        let emptyCode = await statusCode { try await recommender.recommend(empty) }
+        XCTAssertEqual(emptyCode, .invalidArgument)
+        var strange = plain
+        strange.idType = .UNRECOGNIZED(7)
+        let strangeCode = await statusCode { try await recommender.recommend(strange) }
+        XCTAssertEqual(strangeCode, .invalidArgument)
+
+        // Feature rows by raw ids equal the rows by encoded ids; an unknown raw id is a miss.
+        for kind in [EntityKind.user, .item] {
+            let encoded = kind == .user ? Array(f.userIDs.prefix(4)) : Array(f.itemIDs.prefix(4))
+            var byRaw = Herd_V1_FeatureIDs()
+            byRaw.idType = .raw
+            byRaw.rawIds = encoded.map { (kind == .user ? ids.rawUser($0) : ids.rawItem($0))! } + ["not-known"]
+            var byEncoded = Herd_V1_FeatureIDs()
+            byEncoded.ids = encoded + [0]
+            let a = kind == .user ? try await feature.getUserFeatures(byRaw) : try await feature.getItemFeatures(byRaw)
+            let b = kind == .user ? try await feature.getUserFeatures(byEncoded) : try await feature.getItemFeatures(byEncoded)
+            XCTAssertEqual(a.ids, encoded + [0], "\(kind)")
+            XCTAssertEqual(a.found, [true, true, true, true, false], "\(kind)")
+            XCTAssertEqual(a.table, b.table, "\(kind)")
+            XCTAssertEqual(a.rawIds, byRaw.rawIds, "\(kind)")
+        }
+        await s.stop()
+
+        // Without a mapping, raw requests are refused with a clear INVALID_ARGUMENT.
+        let bare = try await GRPCTestServer(services: LocalServices.all(recommender: rec, admin: AdminToken(nil)))
+        var raw = Herd_V1_RecommendRequest()
+        raw.idType = .raw
+        raw.rawUserID = try XCTUnwrap(ids.rawUser(f.userIDs[0]))
+        let refused = await statusCode { try await Herd_V1_Recommender.Client(wrapping: bare.client).recommend(raw) }
+        XCTAssertEqual(refused, .invalidArgument)
+        await bare.stop()
     }
 
     func testRecallSearchEqualsTheIndex() async throws {
@@ -217,6 +319,73 @@ final class GRPCServicesTests: XCTestCase {
             XCTAssertEqual(code, .invalidArgument, name)
         }
         await s.stop()
+    }
+
+    /// Split mode: a ranking service given `ranking.feature_address` scores candidates (a user and
+    /// item ids) with rows it fetches from the Feature service; without one, the clear
+    /// FAILED_PRECONDITION.
+    func testSplitRankingWithAFeatureAddressScoresCandidates() async throws {
+        let f = try shared()
+        let rec = try Recommender.load(workspace: f.workspace)
+        let features = try await GRPCTestServer(services: [FeatureService(store: try XCTUnwrap(rec.context).store)])
+        var config = SplitConfig(workspace: f.workspace.root.path)
+        config.ranking = .init(featureAddress: "127.0.0.1:\(features.port)")
+        try config.validate()
+        let client = features.client, frozen = config
+        let (service, lines) = try await onThread { () -> (RankingService, [String]) in
+            var lines: [String] = []
+            let s = try SplitServices.ranking(frozen, features: client, log: { lines.append($0) })
+            return (s, lines)
+        }
+        XCTAssertTrue(lines.contains { $0.contains("feature service at 127.0.0.1:\(features.port)") }, "\(lines)")
+        let ranking = try await GRPCTestServer(services: [service])
+        let scorer = Herd_V1_Ranking.Client(wrapping: ranking.client)
+        for user in f.userIDs.prefix(3) {
+            let items = Array(f.itemIDs.shuffled().prefix(25))
+            var request = Herd_V1_ScoreRequest()
+            var c = Herd_V1_Candidates()
+            c.userID = user
+            c.itemIds = items
+            request.candidates = c
+            let scored = try await scorer.score(request)
+            let reference = try f.referenceProbabilities(user: user, items: items)
+            XCTAssertEqual(scored.probs.count, items.count)
+            for (id, p) in zip(items, scored.probs) { XCTAssertEqual(p, reference[id]!, accuracy: 1e-5, "user \(user) item \(id)") }
+        }
+        await ranking.stop()
+        await features.stop()
+
+        // No feature address: candidates are refused, saying how to enable them.
+        let root = f.workspace.root.path
+        let bare = try await onThread { try SplitServices.ranking(SplitConfig(workspace: root), log: { _ in }) }
+        let plain = try await GRPCTestServer(services: [bare])
+        var candidates = Herd_V1_ScoreRequest()
+        var c = Herd_V1_Candidates()
+        c.userID = f.userIDs[0]
+        c.itemIds = Array(f.itemIDs.prefix(3))
+        candidates.candidates = c
+        do {
+            _ = try await Herd_V1_Ranking.Client(wrapping: plain.client).score(candidates)
+            XCTFail("candidates scored without a feature backend")
+        } catch let e as RPCError {
+            XCTAssertEqual(e.code, .failedPrecondition)
+            XCTAssertTrue(e.message.contains("feature_address"), e.message)
+        }
+        await plain.stop()
+
+        // Only the ranking section takes a feature address; a bad address is refused at load.
+        var misplaced = SplitConfig(workspace: f.workspace.root.path)
+        misplaced.recall = .init(featureAddress: "127.0.0.1:1")
+        XCTAssertThrowsError(try misplaced.validate())
+        var bad = SplitConfig(workspace: f.workspace.root.path)
+        bad.ranking = .init(featureAddress: "nowhere")
+        XCTAssertThrowsError(try bad.validate())
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("herd-split-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(#"{"workspace": "/w", "feature": {"feature_address": "127.0.0.1:1"}}"#.utf8).write(to: file)
+        XCTAssertThrowsError(try SplitConfig.load(path: file.path)) { XCTAssertTrue("\($0)".contains("feature.feature_address"), "\($0)") }
+        try Data(#"{"workspace": "/w", "ranking": {"port": 0, "feature_address": "127.0.0.1:8982"}}"#.utf8).write(to: file)
+        XCTAssertEqual(try SplitConfig.load(path: file.path).ranking?.featureAddress, "127.0.0.1:8982")
     }
 
     func testAddItemNeedsTheAdminToken() async throws {

@@ -104,18 +104,46 @@ final class RecommenderTests: XCTestCase {
         XCTAssertTrue(r.coldStart)
         XCTAssertFalse(r.degraded)
         XCTAssertEqual(r.source, .popular)
-        // Most positives in the training table first (counted here by hand).
+        XCTAssertEqual(r.candidates, 10)
+        // The popular list: most positives in the training table first (counted here by hand).
         let train = f.features.train
         let keys = try train.column(RecSys2021Features.itemKey).int64Values!
         let labels = try XCTUnwrap(f.export.featureState.batchSpec?.labels)
         let flags = try labels.map { try train.column($0).numericValues! }
         var positives: [Int64: Int] = [:]
         for r in 0..<train.rowCount where keys[r] != 0 && flags.contains(where: { $0[r] > 0 }) { positives[keys[r], default: 0] += 1 }
-        let counts = r.ids.map { positives[$0] ?? 0 }
+        let counts = rec.popular.ids.map { positives[$0] ?? 0 }
         XCTAssertEqual(counts, counts.sorted(by: >))
         XCTAssertEqual(counts.first, positives.values.max())
-        XCTAssertEqual(r.ids.count, 5)
-        XCTAssertTrue(r.probs.allSatisfy { $0 > 0 && $0 <= 1 }, "engagement rates of popular items: \(r.probs)")
+        XCTAssertEqual(rec.popular.scores, counts.map { Float($0) / Float(counts[0]) }, "scores: positives over the top item's")
+        // The answer: the 10 most popular ranked by the model for the empty user, the best 5, probs
+        // descending like a ranked answer.
+        let popular10 = Array(rec.popular.ids.prefix(10))
+        let reference = try f.referenceProbabilities(user: nil, items: popular10)
+        let best = popular10.enumerated().sorted { (reference[$0.1]!, -$0.0) > (reference[$1.1]!, -$1.0) }.prefix(5).map(\.1)
+        XCTAssertEqual(r.ids, best)
+        XCTAssertEqual(r.probs, r.probs.sorted(by: >), "probs descending")
+        for (id, p) in zip(r.ids, r.probs) { XCTAssertEqual(p, reference[id]!, accuracy: 1e-5, "item \(id)") }
+        // k = canK: every popular candidate comes back, reordered by the model.
+        let all = try rec.recommend(userID: unknown, k: 10, canK: 10)
+        XCTAssertEqual(Set(all.ids), Set(popular10))
+        XCTAssertEqual(all.probs, all.probs.sorted(by: >))
+    }
+
+    func testColdStartWithAFailingStoreFallsBackToPopularityOrder() throws {
+        let f = try shared()
+        let base = try Recommender.load(workspace: f.workspace)
+        var context = try XCTUnwrap(base.context)
+        context.store = FailingFeatureStore(context.store, mode: .fail)
+        let rec = try Recommender(context: context, log: { _ in })
+        let r = try rec.recommend(userID: (f.userIDs.max() ?? 0) + 1000, k: 4, canK: 20)
+        XCTAssertTrue(r.coldStart)
+        XCTAssertTrue(r.degraded)
+        XCTAssertEqual(r.source, .popular)
+        XCTAssertEqual(r.ids, Array(base.popular.ids.prefix(4)), "popularity order")
+        XCTAssertEqual(r.probs, Array(base.popular.scores.prefix(4)))
+        XCTAssertEqual(r.probs, r.probs.sorted(by: >))
+        XCTAssertTrue(r.probs.allSatisfy { $0 > 0 && $0 <= 1 }, "\(r.probs)")
     }
 
     func testFailingStoreGivesADegradedRecallAnswer() throws {

@@ -1,6 +1,7 @@
 """ANN peers on the vectors `herd bench ann --write-data DIR` wrote: faiss-cpu IndexIVFFlat (nprobe
 sweep) and IndexHNSWFlat, and hnswlib, one query at a time, recall@k against Herd's exact top-k.
 Prints one JSON object (last line): {"results": [{"index", "setting", "recall", "qps"}], "best": {...}}.
+With meta "flat_only" (herd bench ann --flat-only): faiss IndexFlatIP alone, on 1 and 2 threads.
 """
 import json
 import sys
@@ -33,9 +34,20 @@ def measure(name, setting, search_one):
     return recall
 
 
+flat_only = meta.get("flat_only", False)
 try:
     import faiss
 
+    if flat_only:
+        # The exact index, one query at a time, on one and on both cores (Herd scans a large index
+        # on every core; faiss splits a single query's scan only when allowed more threads).
+        flat = faiss.IndexFlatIP(dim)
+        flat.add(base)
+        for threads in [1, 2]:
+            faiss.omp_set_num_threads(threads)
+            measure("faiss Flat", f"threads={threads}", lambda q: flat.search(q, k)[1][0])
+        print(json.dumps({"results": results, "best": max(results, key=lambda r: r["qps"])}))
+        sys.exit(0)
     faiss.omp_set_num_threads(1)  # one query at a time: no intra-query threads (as Herd)
     nlist = meta["nlist"]
     t0 = time.perf_counter()
@@ -68,8 +80,8 @@ except ImportError as e:
     log(f"faiss-cpu missing ({e}); run benchmarks/peers/setup")
 
 try:
-    if meta.get("ivf_only"):
-        raise ImportError("IVF only (--ivf-only)")
+    if meta.get("ivf_only") or flat_only:
+        raise ImportError("IVF only (--ivf-only)" if not flat_only else "Flat only (--flat-only)")
     import hnswlib
 
     for m in [16, 32]:

@@ -30,6 +30,11 @@ public nonisolated struct Herd_V1_FeatureIDs: Sendable {
 
   public var ids: [Int64] = []
 
+  /// ID_TYPE_RAW: the ids are `raw_ids` (`ids` is ignored); an unknown raw id is a miss.
+  public var idType: Herd_V1_IdType = .unspecified
+
+  public var rawIds: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -49,7 +54,7 @@ public nonisolated struct Herd_V1_FeatureRows: Sendable {
   /// One flag per id: false = not in the store (its row is all nulls but the key).
   public var found: [Bool] = []
 
-  /// One row per id, the schema's columns.
+  /// One row per id, the schema's columns (the key column holds encoded ids).
   public var table: Herd_V1_Table {
     get {_table ?? Herd_V1_Table()}
     set {_table = newValue}
@@ -58,6 +63,10 @@ public nonisolated struct Herd_V1_FeatureRows: Sendable {
   public var hasTable: Bool {self._table != nil}
   /// Clears the value of `table`. Subsequent reads from it will return its default value.
   public mutating func clearTable() {self._table = nil}
+
+  /// ID_TYPE_RAW requests: the requested raw ids, in request order (`ids` are their encoded ids,
+  /// 0 for a raw id the pipeline does not know).
+  public var rawIds: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -146,7 +155,7 @@ fileprivate nonisolated let _protobuf_package = "herd.v1"
 
 nonisolated extension Herd_V1_FeatureIDs: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureIDs"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{3}id_type\0\u{3}raw_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -155,6 +164,8 @@ nonisolated extension Herd_V1_FeatureIDs: SwiftProtobuf.Message, SwiftProtobuf._
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeRepeatedInt64Field(value: &self.ids) }()
+      case 2: try { try decoder.decodeSingularEnumField(value: &self.idType) }()
+      case 3: try { try decoder.decodeRepeatedStringField(value: &self.rawIds) }()
       default: break
       }
     }
@@ -164,11 +175,19 @@ nonisolated extension Herd_V1_FeatureIDs: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.ids.isEmpty {
       try visitor.visitPackedInt64Field(value: self.ids, fieldNumber: 1)
     }
+    if self.idType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.idType, fieldNumber: 2)
+    }
+    if !self.rawIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.rawIds, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Herd_V1_FeatureIDs, rhs: Herd_V1_FeatureIDs) -> Bool {
     if lhs.ids != rhs.ids {return false}
+    if lhs.idType != rhs.idType {return false}
+    if lhs.rawIds != rhs.rawIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -176,7 +195,7 @@ nonisolated extension Herd_V1_FeatureIDs: SwiftProtobuf.Message, SwiftProtobuf._
 
 nonisolated extension Herd_V1_FeatureRows: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FeatureRows"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_column\0\u{1}ids\0\u{1}found\0\u{1}table\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}key_column\0\u{1}ids\0\u{1}found\0\u{1}table\0\u{3}raw_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -188,6 +207,7 @@ nonisolated extension Herd_V1_FeatureRows: SwiftProtobuf.Message, SwiftProtobuf.
       case 2: try { try decoder.decodeRepeatedInt64Field(value: &self.ids) }()
       case 3: try { try decoder.decodeRepeatedBoolField(value: &self.found) }()
       case 4: try { try decoder.decodeSingularMessageField(value: &self._table) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.rawIds) }()
       default: break
       }
     }
@@ -210,6 +230,9 @@ nonisolated extension Herd_V1_FeatureRows: SwiftProtobuf.Message, SwiftProtobuf.
     try { if let v = self._table {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
     } }()
+    if !self.rawIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.rawIds, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -218,6 +241,7 @@ nonisolated extension Herd_V1_FeatureRows: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.ids != rhs.ids {return false}
     if lhs.found != rhs.found {return false}
     if lhs._table != rhs._table {return false}
+    if lhs.rawIds != rhs.rawIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

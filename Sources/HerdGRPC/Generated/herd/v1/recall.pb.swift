@@ -100,6 +100,12 @@ public nonisolated struct Herd_V1_SearchRequest: Sendable {
 
   public var k: Int32 = 0
 
+  /// ID_TYPE_RAW: search with the embedding of the user `raw_user_id` (the query oneof is
+  /// ignored); the answer carries `raw_ids`. NOT_FOUND when the raw id is unknown.
+  public var idType: Herd_V1_IdType = .unspecified
+
+  public var rawUserID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public nonisolated enum OneOf_Query: Equatable, Sendable {
@@ -125,6 +131,9 @@ public nonisolated struct Herd_V1_SearchResponse: Sendable {
   public var scores: [Float] = []
 
   public var metric: Herd_V1_IndexMetric = .unspecified
+
+  /// ID_TYPE_RAW requests: the raw id of each of `ids` (else its encoded id in decimal).
+  public var rawIds: [String] = []
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -228,7 +237,7 @@ nonisolated extension Herd_V1_Vector: SwiftProtobuf.Message, SwiftProtobuf._Mess
 
 nonisolated extension Herd_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}vector\0\u{1}k\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}vector\0\u{1}k\0\u{3}id_type\0\u{3}raw_user_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -258,6 +267,8 @@ nonisolated extension Herd_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobu
         }
       }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.k) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.idType) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.rawUserID) }()
       default: break
       }
     }
@@ -282,12 +293,20 @@ nonisolated extension Herd_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobu
     if self.k != 0 {
       try visitor.visitSingularInt32Field(value: self.k, fieldNumber: 3)
     }
+    if self.idType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.idType, fieldNumber: 4)
+    }
+    if !self.rawUserID.isEmpty {
+      try visitor.visitSingularStringField(value: self.rawUserID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Herd_V1_SearchRequest, rhs: Herd_V1_SearchRequest) -> Bool {
     if lhs.query != rhs.query {return false}
     if lhs.k != rhs.k {return false}
+    if lhs.idType != rhs.idType {return false}
+    if lhs.rawUserID != rhs.rawUserID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -295,7 +314,7 @@ nonisolated extension Herd_V1_SearchRequest: SwiftProtobuf.Message, SwiftProtobu
 
 nonisolated extension Herd_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SearchResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{1}scores\0\u{1}metric\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{1}scores\0\u{1}metric\0\u{3}raw_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -306,6 +325,7 @@ nonisolated extension Herd_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtob
       case 1: try { try decoder.decodeRepeatedInt64Field(value: &self.ids) }()
       case 2: try { try decoder.decodeRepeatedFloatField(value: &self.scores) }()
       case 3: try { try decoder.decodeSingularEnumField(value: &self.metric) }()
+      case 4: try { try decoder.decodeRepeatedStringField(value: &self.rawIds) }()
       default: break
       }
     }
@@ -321,6 +341,9 @@ nonisolated extension Herd_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtob
     if self.metric != .unspecified {
       try visitor.visitSingularEnumField(value: self.metric, fieldNumber: 3)
     }
+    if !self.rawIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.rawIds, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -328,6 +351,7 @@ nonisolated extension Herd_V1_SearchResponse: SwiftProtobuf.Message, SwiftProtob
     if lhs.ids != rhs.ids {return false}
     if lhs.scores != rhs.scores {return false}
     if lhs.metric != rhs.metric {return false}
+    if lhs.rawIds != rhs.rawIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

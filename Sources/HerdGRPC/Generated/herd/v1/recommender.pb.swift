@@ -85,6 +85,12 @@ public nonisolated struct Herd_V1_RecommendRequest: Sendable {
   /// Candidates to recall and rank (default max(50, k) when 0).
   public var canK: Int32 = 0
 
+  /// ID_TYPE_RAW: the user is `raw_user_id` (user_id is ignored) and the answer carries `raw_ids`.
+  /// A raw id the pipeline does not know is a new user (cold start).
+  public var idType: Herd_V1_IdType = .unspecified
+
+  public var rawUserID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -146,6 +152,13 @@ public nonisolated struct Herd_V1_RecommendResponse: Sendable {
   /// Clears the value of `timings`. Subsequent reads from it will return its default value.
   public mutating func clearTimings() {self._timings = nil}
 
+  /// ID_TYPE_RAW requests: the raw id of each of `ids` (an item the pipeline does not know, e.g. one
+  /// added to the live index, as its encoded id in decimal).
+  public var rawIds: [String] = []
+
+  /// The encoded user id the request resolved to (0 = unknown to the pipeline).
+  public var encodedUserID: Int64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -163,7 +176,7 @@ nonisolated extension Herd_V1_RecommendationSource: SwiftProtobuf._ProtoNameProv
 
 nonisolated extension Herd_V1_RecommendRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecommendRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}k\0\u{3}can_k\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{1}k\0\u{3}can_k\0\u{3}id_type\0\u{3}raw_user_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -174,6 +187,8 @@ nonisolated extension Herd_V1_RecommendRequest: SwiftProtobuf.Message, SwiftProt
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.userID) }()
       case 2: try { try decoder.decodeSingularInt32Field(value: &self.k) }()
       case 3: try { try decoder.decodeSingularInt32Field(value: &self.canK) }()
+      case 4: try { try decoder.decodeSingularEnumField(value: &self.idType) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.rawUserID) }()
       default: break
       }
     }
@@ -189,6 +204,12 @@ nonisolated extension Herd_V1_RecommendRequest: SwiftProtobuf.Message, SwiftProt
     if self.canK != 0 {
       try visitor.visitSingularInt32Field(value: self.canK, fieldNumber: 3)
     }
+    if self.idType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.idType, fieldNumber: 4)
+    }
+    if !self.rawUserID.isEmpty {
+      try visitor.visitSingularStringField(value: self.rawUserID, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -196,6 +217,8 @@ nonisolated extension Herd_V1_RecommendRequest: SwiftProtobuf.Message, SwiftProt
     if lhs.userID != rhs.userID {return false}
     if lhs.k != rhs.k {return false}
     if lhs.canK != rhs.canK {return false}
+    if lhs.idType != rhs.idType {return false}
+    if lhs.rawUserID != rhs.rawUserID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -258,7 +281,7 @@ nonisolated extension Herd_V1_StageTimings: SwiftProtobuf.Message, SwiftProtobuf
 
 nonisolated extension Herd_V1_RecommendResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecommendResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{1}probs\0\u{3}cold_start\0\u{1}degraded\0\u{1}source\0\u{1}reason\0\u{1}candidates\0\u{1}timings\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}ids\0\u{1}probs\0\u{3}cold_start\0\u{1}degraded\0\u{1}source\0\u{1}reason\0\u{1}candidates\0\u{1}timings\0\u{3}raw_ids\0\u{3}encoded_user_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -274,6 +297,8 @@ nonisolated extension Herd_V1_RecommendResponse: SwiftProtobuf.Message, SwiftPro
       case 6: try { try decoder.decodeSingularStringField(value: &self.reason) }()
       case 7: try { try decoder.decodeSingularInt32Field(value: &self.candidates) }()
       case 8: try { try decoder.decodeSingularMessageField(value: &self._timings) }()
+      case 9: try { try decoder.decodeRepeatedStringField(value: &self.rawIds) }()
+      case 10: try { try decoder.decodeSingularInt64Field(value: &self.encodedUserID) }()
       default: break
       }
     }
@@ -308,6 +333,12 @@ nonisolated extension Herd_V1_RecommendResponse: SwiftProtobuf.Message, SwiftPro
     try { if let v = self._timings {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 8)
     } }()
+    if !self.rawIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.rawIds, fieldNumber: 9)
+    }
+    if self.encodedUserID != 0 {
+      try visitor.visitSingularInt64Field(value: self.encodedUserID, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -320,6 +351,8 @@ nonisolated extension Herd_V1_RecommendResponse: SwiftProtobuf.Message, SwiftPro
     if lhs.reason != rhs.reason {return false}
     if lhs.candidates != rhs.candidates {return false}
     if lhs._timings != rhs._timings {return false}
+    if lhs.rawIds != rhs.rawIds {return false}
+    if lhs.encodedUserID != rhs.encodedUserID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
