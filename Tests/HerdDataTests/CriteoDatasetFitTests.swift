@@ -29,8 +29,9 @@ final class CriteoDatasetFitTests: XCTestCase {
         mixed.columns[0] = .hashing(tableSize: 97)
         mixed.columns[5] = .vocabulary(freqLimit: 1)
         mixed.columns[9] = .vocabulary(freqLimit: 4)
-        for config in [FeatureConfig.vocabulary(freqLimit: 2), mixed] {
+        for (i, config) in [FeatureConfig.vocabulary(freqLimit: 2), mixed].enumerated() {
             let reference = try twoPass(path, config, dir.file("two"))
+            let oneDir = dir.file("one-\(i)")
             // Small chunks and blocks: many rounds, many blocks to renumber, a partial last block.
             let small = try CriteoDataset.fitAndOpen(
                 path: path, config: config, format: .auto, cacheDirectory: dir.file("small"), onError: .fail,
@@ -41,15 +42,15 @@ final class CriteoDatasetFitTests: XCTestCase {
             XCTAssertTrue(small.dataset.builtCache)
             assertSameData(small.dataset, reference.dataset)
             // Default blocks: the cache file is the one `open` writes, byte for byte, at the same path.
-            let one = try CriteoDataset.fitAndOpen(path: path, config: config, cacheDirectory: dir.file("one"), chunkBytes: 64 << 10)
+            let one = try CriteoDataset.fitAndOpen(path: path, config: config, cacheDirectory: oneDir, chunkBytes: 64 << 10)
             XCTAssertEqual(one.state, reference.state)
             XCTAssertEqual(URL(fileURLWithPath: one.dataset.cachePath).lastPathComponent,
                            URL(fileURLWithPath: reference.dataset.cachePath).lastPathComponent)
             XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: one.dataset.cachePath)),
                            try Data(contentsOf: URL(fileURLWithPath: reference.dataset.cachePath)))
             // The cache is reusable by `open` (header: source, state fingerprint, format).
-            XCTAssertFalse(try CriteoDataset.open(path: path, state: one.state, cacheDirectory: dir.file("one")).builtCache)
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir.file("one")).count, 1)
+            XCTAssertFalse(try CriteoDataset.open(path: path, state: one.state, cacheDirectory: oneDir).builtCache)
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: oneDir).count, 1)  // no provisional file left
         }
     }
 
