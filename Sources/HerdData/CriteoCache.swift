@@ -98,7 +98,7 @@ struct CacheProblem: Error {
 
 /// Streams transformed rows into a cache file, one block at a time.
 final class CriteoCacheWriter {
-    let finalPath: String
+    private(set) var finalPath: String
     private let tempPath: String
     private let file: FileWriter
     private let blockRows: Int
@@ -164,8 +164,53 @@ final class CriteoCacheWriter {
         pending = 0
     }
 
-    /// Writes the last block and the header, and renames the file into place.
-    func finish(formatCode: UInt32, skippedRows: Int, source: SourceFingerprint, stateFingerprint: UInt64) throws {
+    /// Rewrites the ids of every categorical column `f` with a table in place: id `i` becomes
+    /// `tables[f]![i]` (columns whose table is nil are left alone). Writes the pending block
+    /// first; blocks are rewritten in parallel. Every id of a remapped column must be a valid
+    /// index into its table.
+    ///
+    /// NOTE: lets one pass over the text both fit vocabularies and write the cache: rows are
+    /// written with provisional ids (order of first appearance), renumbered here once the
+    /// vocabularies are known.
+    func remapIDs(_ tables: [[Int32]?]) throws {
+        precondition(tables.count == Criteo.sparseCount, "one table (or nil) per categorical column")
+        try flush()
+        let blockCount = (rows + blockRows - 1) / blockRows
+        let blockRows = self.blockRows, rows = self.rows, file = self.file
+        var failure: Error?
+        let lock = NSLock()
+        Parallel.forRanges(blockCount) { blocks in
+            let buffer = UnsafeMutableBufferPointer<Int32>.allocate(capacity: blockRows * Criteo.sparseCount)
+            defer { buffer.deallocate() }
+            do {
+                for k in blocks {
+                    let n = min(blockRows, rows - k * blockRows)
+                    let position = UInt64(CriteoCacheLayout.headerBytes + k * blockRows * CriteoCacheLayout.rowBytes
+                        + n * 4 * (1 + Criteo.denseCount))
+                    let ids = UnsafeMutableRawBufferPointer(start: buffer.baseAddress!, count: n * Criteo.sparseCount * 4)
+                    try file.read(into: ids, at: position)
+                    for f in 0..<Criteo.sparseCount {
+                        guard let table = tables[f] else { continue }
+                        table.withUnsafeBufferPointer { t in
+                            let column = buffer.baseAddress! + f * n
+                            for r in 0..<n { column[r] = t[Int(column[r])] }
+                        }
+                    }
+                    try file.write(UnsafeRawBufferPointer(ids), at: position)
+                }
+            } catch {
+                lock.lock()
+                failure = failure ?? error
+                lock.unlock()
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Writes the last block and the header, and renames the file into place (at `path` when
+    /// given, else the path the writer was created for).
+    func finish(formatCode: UInt32, skippedRows: Int, source: SourceFingerprint, stateFingerprint: UInt64, path: String? = nil) throws {
+        if let path { finalPath = path }
         try flush()
         let header = CriteoCacheHeader(
             labelled: labelled, formatCode: formatCode, blockRows: blockRows, rows: rows, skippedRows: skippedRows,

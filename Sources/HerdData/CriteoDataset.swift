@@ -32,7 +32,7 @@ public final class CriteoDataset: BatchSource, @unchecked Sendable {
     /// Whether rows carry labels (batches of an unlabelled file have empty `labels`).
     public var labelled: Bool { cache.header.labelled }
 
-    private init(path: String, cachePath: String, state: FeatureState, builtCache: Bool, cache: MappedCriteoCache) {
+    init(path: String, cachePath: String, state: FeatureState, builtCache: Bool, cache: MappedCriteoCache) {
         self.path = path
         self.cachePath = cachePath
         self.state = state
@@ -82,12 +82,7 @@ public final class CriteoDataset: BatchSource, @unchecked Sendable {
         path: String, cachePath: String, state: FeatureState, format: CriteoFormat, onError: OnError,
         chunkBytes: Int, source: SourceFingerprint, formatCode: UInt32
     ) throws {
-        let directory = URL(fileURLWithPath: cachePath).deletingLastPathComponent().path
-        do {
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        } catch {
-            throw HerdDataError.io(path: directory, message: "cannot create cache directory: \(error.localizedDescription)")
-        }
+        try createCacheDirectory(URL(fileURLWithPath: cachePath).deletingLastPathComponent().path)
         let reader = CriteoReader(path: path, format: format, onError: onError, chunkBytes: chunkBytes)
         var writer: CriteoCacheWriter?
         do {
@@ -101,6 +96,14 @@ public final class CriteoDataset: BatchSource, @unchecked Sendable {
         } catch {
             writer?.abandon()
             throw error
+        }
+    }
+
+    static func createCacheDirectory(_ directory: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw HerdDataError.io(path: directory, message: "cannot create cache directory: \(error.localizedDescription)")
         }
     }
 

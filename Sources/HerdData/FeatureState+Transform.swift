@@ -44,11 +44,7 @@ extension FeatureState {
                     // NOTE: the encoding switch is hoisted out of the row loop.
                     switch columns[c] {
                     case .hashing(let size):
-                        let m = UInt64(size)
-                        for r in 0..<n {
-                            let v = cats[r * Criteo.sparseCount + c]
-                            dst[r] = v == RawChunk.missing ? 0 : Int32(truncatingIfNeeded: v % m)
-                        }
+                        Self.hashColumn(cats, column: c, rows: n, size: size, into: dst)
                     case .vocabulary(let vocabulary):
                         for r in 0..<n { dst[r] = vocabulary.id(for: cats[r * Criteo.sparseCount + c]) }
                     }
@@ -56,6 +52,17 @@ extension FeatureState {
             }
         }
         return TransformedRows(labels: raw.labels, dense: dense, ids: ids, labelled: raw.labelled)
+    }
+
+    /// Column `c` of raw ids `cats` (`[n, 26]`, row-major) hashed into `size` rows: `dst[r]` =
+    /// raw mod `size`, missing → 0.
+    @inline(__always)
+    static func hashColumn(_ cats: UnsafeBufferPointer<UInt64>, column c: Int, rows n: Int, size: Int, into dst: UnsafeMutablePointer<Int32>) {
+        let m = UInt64(size)
+        for r in 0..<n {
+            let v = cats[r * Criteo.sparseCount + c]
+            dst[r] = v == RawChunk.missing ? 0 : Int32(truncatingIfNeeded: v % m)
+        }
     }
 
     /// Transforms parsed rows into one batch: dense `[n, 13]`, 26 one-hot sparse features, labels.

@@ -58,14 +58,15 @@ final class FileReader {
     }
 }
 
-/// A file opened for writing (created or truncated), with positioned writes for headers.
+/// A file opened for writing (created or truncated), with positioned writes for headers and
+/// positioned reads of what was written (for in-place rewrites).
 final class FileWriter {
     let path: String
     private var fd: Int32
     private(set) var offset: UInt64 = 0
 
     init(path: String) throws {
-        fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o644)
         guard fd >= 0 else { throw HerdDataError.io(path: path, message: String(cString: strerror(errno))) }
         self.path = path
     }
@@ -90,6 +91,19 @@ final class FileWriter {
             if n < 0 {
                 if errno == EINTR { continue }
                 throw HerdDataError.io(path: path, message: "write failed: " + String(cString: strerror(errno)))
+            }
+            done += n
+        }
+    }
+
+    /// Fills `buffer` from `position` (bytes written earlier); a short file is an error.
+    func read(into buffer: UnsafeMutableRawBufferPointer, at position: UInt64) throws {
+        var done = 0
+        while done < buffer.count {
+            let n = pread(fd, buffer.baseAddress! + done, buffer.count - done, off_t(position) + off_t(done))
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else {
+                throw HerdDataError.io(path: path, message: "read failed: " + (n < 0 ? String(cString: strerror(errno)) : "unexpected end of file"))
             }
             done += n
         }

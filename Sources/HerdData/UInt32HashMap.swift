@@ -49,6 +49,22 @@ struct UInt32HashMap<Value> {
         count += 1
     }
 
+    /// The value for `key`; when absent, stores `value` and returns it with `inserted` true.
+    @inline(__always)
+    mutating func value(for key: UInt32, orInsert value: Value) -> (value: Value, inserted: Bool) {
+        if (count + 1) * 2 > keys.count { grow() }
+        let mask = keys.count - 1
+        var i = slot(key)
+        while let v = values[i] {
+            if keys[i] == key { return (v, false) }
+            i = (i + 1) & mask
+        }
+        keys[i] = key
+        values[i] = value
+        count += 1
+        return (value, true)
+    }
+
     /// Every (key, value) pair, in slot order.
     var entries: [(key: UInt32, value: Value)] {
         var out: [(key: UInt32, value: Value)] = []
