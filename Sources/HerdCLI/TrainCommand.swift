@@ -121,8 +121,9 @@ struct Train: AsyncParsableCommand {
         }
         let cache = try cacheDir ?? s.string("cache-dir")
         log.line("fitting features on \(train) …")
-        let state = try FeatureState.fit(trainPath: train, config: featureConfig, onError: onErr)
-        let trainData = try CriteoDataset.open(path: train, state: state, cacheDirectory: cache, onError: onErr)
+        // NOTE: one pass over the training text fits the vocabularies and writes its cache (the
+        // same state and cache bytes as `FeatureState.fit` + `open`, which parse it twice).
+        let (state, trainData) = try CriteoDataset.fitAndOpen(path: train, config: featureConfig, cacheDirectory: cache, onError: onErr)
         let validData = try valid.map { try CriteoDataset.open(path: $0, state: state, cacheDirectory: cache, onError: onErr) }
         log.line("train \(trainData.rows) rows (\(trainData.skippedRows) skipped)" + (validData.map { ", valid \($0.rows) rows (\($0.skippedRows) skipped)" } ?? "")
                  + ", tables \(state.tableSizes.reduce(0, +)) rows in all")
