@@ -15,7 +15,7 @@ extension Predict {
         }
         let t0 = Date()
         try FileManager.default.createDirectory(at: ws.embeddings, withIntermediateDirectories: true)
-        var summary: [String: Any] = ["model": export.config.kind.rawValue, "export": modelURL.path, "dim": tt.userTower.outputs]
+        var summary: [String: Any] = ["model": export.config.kind.rawValue, "export": modelURL.path, "dim": tt.retrievalDimension]
         if let name = options.name { summary["name"] = name }
         let version = Int(modelURL.lastPathComponent)
         for side in TowerSide.allCases {
@@ -40,7 +40,7 @@ extension Predict {
                 throw ValidationError("\(tableURL.path): key column \(key) is null in row \(r)")
             }
             let batch = try table.batch(towerSpec)
-            let e = tt.tower(side).outputs, n = batch.count
+            let e = tt.retrievalDimension, n = batch.count
             let embeddings = Tensor(shape: [n, e])
             let step = options.batchSize
             let chunks = (n + step - 1) / step

@@ -183,6 +183,9 @@ struct Train: AsyncParsableCommand {
         let trainer = try Trainer(model: m, config: tc, train: trainData, valid: validData,
                                   checkpointDirectory: job.checkpoints,
                                   onEvent: { progress.handle($0) })
+        if let tt = m as? TwoTower, let source = trainData as? TwoTowerTrainingSource, tt.itemBias != nil {
+            log.line("item bias started at the log popularity of \(source.startItemBias(of: tt)) items among the training positives")
+        }
         if resume {
             if let step = try trainer.resume() { log.line("resumed from the checkpoint at step \(step)") } else { log.line("no checkpoint to resume from in \(job.checkpointHint); starting afresh") }
         }

@@ -59,6 +59,12 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
     /// positives); the logit of user i against item j becomes `⟨u_i, v_j⟩/τ − log q_j`. Not a tower
     /// input: only training batches carry it. Nil: no correction.
     public var logQColumn: Int?
+    /// The sparse feature (one of the item tower's inputs, normally the item id) keying a learned
+    /// per-item bias `b_j` added to every logit: `⟨u, v_j⟩/τ + b_j`. Unit vectors cannot express
+    /// popularity; with the logQ-corrected softmax the bias absorbs it (the corrected logit is
+    /// `⟨u, v_j⟩/τ + b_j − log q_j`, so `b_j` learns the item's marginal), and it survives into
+    /// retrieval through the widened embeddings of `TwoTower.embed(_:_:)`. Nil: no bias.
+    public var itemBiasFeature: Int?
     public var seed: UInt64 = 0
     /// GEMM precision of the towers' MLPs (`bf16`: BF16 operands, FP32 accumulation and master
     /// weights; a first layer with indicator columns and layers narrower than `bf16MinWidth` stay FP32).
@@ -72,7 +78,7 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case tableSizes, embeddingDim, user, item, temperature, loss, logQColumn, seed, precision, bf16MinWidth
+        case tableSizes, embeddingDim, user, item, temperature, loss, logQColumn, itemBiasFeature, seed, precision, bf16MinWidth
     }
 
     // NOTE: `precision` and `bf16MinWidth` may be absent (exports written before they existed are FP32).
@@ -85,6 +91,7 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
         temperature = try c.decode(Float.self, forKey: .temperature)
         loss = try c.decode(TwoTowerLoss.self, forKey: .loss)
         logQColumn = try c.decodeIfPresent(Int.self, forKey: .logQColumn)
+        itemBiasFeature = try c.decodeIfPresent(Int.self, forKey: .itemBiasFeature)
         seed = try c.decode(UInt64.self, forKey: .seed)
         precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
         bf16MinWidth = try c.decodeIfPresent(Int.self, forKey: .bf16MinWidth) ?? MLP.defaultBF16MinWidth
@@ -102,6 +109,9 @@ public struct TwoTowerConfig: Codable, Sendable, Equatable {
         if let c = logQColumn {
             guard loss == .inBatchSoftmax else { throw LayerSpecError("the logQ correction applies to the in_batch_softmax loss only") }
             guard c >= 0, !(user.denseFeatures + item.denseFeatures).contains(c) else { throw LayerSpecError("logQ column \(c) must be a dense column no tower reads") }
+        }
+        if let f = itemBiasFeature, !item.inputs.contains(f) {
+            throw LayerSpecError("the item bias feature \(f) must be one of the item tower's sparse inputs \(item.inputs)")
         }
     }
 }
@@ -208,12 +218,22 @@ public final class Tower: @unchecked Sendable {
     }
 }
 
-/// Two-tower retrieval model: `logit = ⟨u(user features), v(item features)⟩ / τ` with unit
-/// vectors `u`, `v`. The towers' outputs are the user and item embeddings that feed recall.
+/// Two-tower retrieval model: `logit = ⟨u(user features), v(item features)⟩ / τ (+ b_item)` with
+/// unit vectors `u`, `v` and, with `TwoTowerConfig.itemBiasFeature`, a learned per-item bias `b`
+/// (an `[items, 1]` embedding table keyed by that feature, zero at start).
+///
+/// The embeddings that feed recall (`embed(_:_:)`, written by `herd predict`) are `u`, `v` `[B, E]`
+/// without a bias, and widened to `[B, E + 1]` with one: users `[u, 1]`, items `[v, τ·b]`, so the
+/// plain inner product an ANN index computes is `⟨u, v⟩ + τ·b = τ · logit` — the model's ranking
+/// of items for a user, popularity included.
 public final class TwoTower: RankingModel, @unchecked Sendable {
     public let config: TwoTowerConfig
     public let userTower: Tower
     public let itemTower: Tower
+    /// The per-item bias table `[tableSizes[itemBiasFeature], 1]` (nil without a bias).
+    public let itemBias: EmbeddingBagCollection?
+    private var biasValues: Tensor?
+    private var dBias: Tensor?
     public var kind: ModelKind { .twotower }
     public var precision: Precision { config.precision }
     private var logits: Tensor?
@@ -228,12 +248,44 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
                               precision: config.precision, bf16MinWidth: config.bf16MinWidth, rng: &rng)
         itemTower = try Tower(name: "item_tower", config: config.item, tableSizes: config.tableSizes, dim: config.embeddingDim,
                               precision: config.precision, bf16MinWidth: config.bf16MinWidth, rng: &rng)
+        if let f = config.itemBiasFeature {
+            // NOTE: drawn after the towers and then zeroed, so the towers' initial weights do not
+            // depend on whether the model has a bias.
+            let table = DenseEmbeddingTable(name: "item_bias.\(f)", rows: config.tableSizes[f], dimension: 1, rng: &rng)
+            table.weight.fill(0)
+            itemBias = EmbeddingBagCollection(tables: [table], pooling: .mean)
+        } else {
+            itemBias = nil
+        }
     }
 
     private init(sharing o: TwoTower) {
         config = o.config
         userTower = Tower(sharing: o.userTower)
         itemTower = Tower(sharing: o.itemTower)
+        itemBias = o.itemBias.map { EmbeddingBagCollection(sharing: $0) }
+    }
+
+    /// Width of the embeddings `embed(_:_:)` returns: the towers' size, plus 1 with an item bias.
+    public var retrievalDimension: Int { userTower.outputs + (itemBias == nil ? 0 : 1) }
+
+    /// The item bias `[B]` of a full batch's rows (the bias feature read at its model index), zero
+    /// without a bias; owned by the model.
+    private func biases(_ batch: Batch) -> Tensor {
+        let b = batch.count
+        let out = Tensor.ensure(biasValues, shape: [b, 1])
+        biasValues = out
+        if let itemBias, let f = config.itemBiasFeature {
+            itemBias.forward(batch.sparse.select(features: [f]), out: out.data, outStride: 1, outOffset: 0)
+        } else {
+            out.fill(0)
+        }
+        return out
+    }
+
+    /// Backward into the bias table from `d logit / d b` per row.
+    private func backwardBias(_ grad: UnsafePointer<Float>) {
+        itemBias?.backward(grad: grad, gradStride: 1, gradOffset: 0)
     }
 
     public func replica() -> any RankingModel { TwoTower(sharing: self) }
@@ -241,12 +293,12 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
 
     public var groups: [ParameterGroup] {
         [ParameterGroup(name: "dense", parameters: userTower.mlp.parameters + itemTower.mlp.parameters),
-         ParameterGroup(name: "sparse", collections: [userTower.embeddings, itemTower.embeddings].compactMap { $0 })]
+         ParameterGroup(name: "sparse", collections: [userTower.embeddings, itemTower.embeddings, itemBias].compactMap { $0 })]
     }
 
     public var namedWeights: [(String, Tensor)] {
         (userTower.mlp.parameters + itemTower.mlp.parameters).map { ($0.name, $0.value) }
-            + [userTower.embeddings, itemTower.embeddings].compactMap { $0 }.flatMap { $0.tables.map { ("\($0.name).weight", $0.weight) } }
+            + [userTower.embeddings, itemTower.embeddings, itemBias].compactMap { $0 }.flatMap { $0.tables.map { ("\($0.name).weight", $0.weight) } }
     }
 
     public var forwardMACsPerSample: Int { userTower.mlp.macsPerSample + itemTower.mlp.macsPerSample + userTower.outputs }
@@ -267,26 +319,40 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
         return (c.inputs, c.denseFeatures)
     }
 
-    /// Unit embeddings `[B, E]` of one side from a batch holding only that tower's features,
-    /// laid out as `inputs(of: side)` says; a new array, independent of the model's buffers.
+    /// Retrieval embeddings `[B, retrievalDimension]` of one side from a batch holding only that
+    /// tower's features, laid out as `inputs(of: side)` says; a new array, independent of the
+    /// model's buffers. Without an item bias: the unit vectors `u` or `v`. With one: users
+    /// `[u, 1]`, items `[v, τ·b]`, so `⟨user row, item row⟩ = τ · logit` (see the type's comment).
     ///
     /// NOTE: a tower over the same weights with its feature indices remapped, so users and items
     /// are embedded from their own tables (no dummy columns for the other side); safe to call from
-    /// several threads on different `replica()`s.
+    /// several threads (each call has its own buffers).
     public func embed(_ side: TowerSide, _ batch: Batch) -> Tensor {
         let t = Tower(alone: tower(side))
         let z = t.forward(batch)
-        let out = Tensor(shape: z.shape)
-        out.copy(from: z)
+        let b = z.rows, e = z.columns, w = retrievalDimension
+        let out = Tensor(shape: [b, w])
+        for r in 0..<b { (out.data + r * w).update(from: z.data + r * e, count: e) }
+        guard let itemBias, let f = config.itemBiasFeature else { return out }
+        if side == .user {
+            for r in 0..<b { out.data[r * w + e] = 1 }
+        } else {
+            let bias = Tensor(shape: [b, 1])
+            // The bias feature's index among the item tower's own inputs (validated in the config).
+            let local = config.item.inputs.firstIndex(of: f)!
+            EmbeddingBagCollection(sharing: itemBias).forward(batch.sparse.select(features: [local]), out: bias.data, outStride: 1, outOffset: 0)
+            for r in 0..<b { out.data[r * w + e] = config.temperature * bias[r] }
+        }
         return out
     }
 
     public func forward(_ batch: Batch) -> Tensor {
         let u = userTower.forward(batch), v = itemTower.forward(batch)
         let b = batch.count, e = u.columns
+        let bias = biases(batch)
         let out = Tensor.ensure(logits, shape: [b, 1])
         logits = out
-        for s in 0..<b { out[s] = Kernels.dot(u.data + s * e, v.data + s * e, count: e) / config.temperature }
+        for s in 0..<b { out[s] = Kernels.dot(u.data + s * e, v.data + s * e, count: e) / config.temperature + bias[s] }
         return out
     }
 
@@ -306,10 +372,12 @@ public final class TwoTower: RankingModel, @unchecked Sendable {
         }
         userTower.backward(du)
         itemTower.backward(dv)
+        backwardBias(dLogits.data)  // ∂logit/∂b = 1
     }
 }
 
 extension Tower {
+
     /// The unit vectors of the last forward.
     var lastOutput: Tensor {
         guard let z = normalizedOutput else { preconditionFailure("Tower output read before forward") }
@@ -333,6 +401,9 @@ extension TwoTower: CustomLossModel {
         let b = batch.count, e = u.columns, tau = config.temperature
         let positives = (0..<b).filter { batch.labels[$0] >= 0.5 }
         let du = Tensor(shape: [b, e]), dv = Tensor(shape: [b, e])
+        // The item bias b_j of each row (already in `logits`; zero without a bias) and ∂loss/∂b_j.
+        let bias = biasValues!
+        let db = Tensor(shape: [b, 1])
         // log q_j of each positive row's item (0: no correction).
         var logQ = [Float](repeating: 0, count: positives.count)
         if let c = config.logQColumn {
@@ -341,13 +412,14 @@ extension TwoTower: CustomLossModel {
             for (pj, j) in positives.enumerated() { logQ[pj] = batch.dense.data[j * fd + c] }
         }
         var loss = 0.0
-        // L[i, j] = ⟨u_i, v_j⟩/τ − log q_j over positive rows; loss_i = logsumexp_j L[i, j] − L[i, i].
-        // NOTE: log q_j is a constant per item, so ∂loss/∂⟨u_i, v_j⟩ keeps the form (softmax − 1[i=j])/τ.
+        // L[i, j] = ⟨u_i, v_j⟩/τ + b_j − log q_j over positive rows; loss_i = logsumexp_j L[i, j] − L[i, i].
+        // NOTE: log q_j is a constant per item, so ∂loss/∂⟨u_i, v_j⟩ keeps the form (softmax − 1[i=j])/τ,
+        // and ∂loss/∂b_j = Σ_i (softmax_ij − 1[i=j]).
         var row = [Float](repeating: 0, count: positives.count)
         for (pi, i) in positives.enumerated() {
             var m = -Float.infinity
             for (pj, j) in positives.enumerated() {
-                row[pj] = Kernels.dot(u.data + i * e, v.data + j * e, count: e) / tau - logQ[pj]
+                row[pj] = Kernels.dot(u.data + i * e, v.data + j * e, count: e) / tau + bias[j] - logQ[pj]
                 m = max(m, row[pj])
             }
             let target = row[pi]
@@ -355,7 +427,9 @@ extension TwoTower: CustomLossModel {
             for pj in row.indices { row[pj] = expf(row[pj] - m); z += row[pj] }
             loss += Double(logf(z) + m) - Double(target)
             for (pj, j) in positives.enumerated() {
-                let g = (row[pj] / z - (pj == pi ? 1 : 0)) * gradScale / tau
+                let gb = (row[pj] / z - (pj == pi ? 1 : 0)) * gradScale
+                db[j] += gb
+                let g = gb / tau
                 if g == 0 { continue }
                 Kernels.axpy(g, v.data + j * e, du.data + i * e, count: e)
                 Kernels.axpy(g, u.data + i * e, dv.data + j * e, count: e)
@@ -363,6 +437,7 @@ extension TwoTower: CustomLossModel {
         }
         userTower.backward(du)
         itemTower.backward(dv)
+        backwardBias(db.data)
         var probs = [Float](repeating: 0, count: b)
         Kernels.sigmoid(logits.data, into: &probs, count: b)
         return (loss, probs)

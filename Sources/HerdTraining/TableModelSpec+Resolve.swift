@@ -119,6 +119,7 @@ extension TableModelSpec {
             if let temperature { c.temperature = temperature }
             // NOTE: the column after the spec's dense columns; `TwoTowerTrainingSource` appends it.
             if logQCorrection { c.logQColumn = spec.dense.count }
+            if itemBias { c.itemBiasFeature = index[item!.id]! }
             c.seed = seed
             config = .twotower(c)
             keys = ["user": user!.id, "item": item!.id]

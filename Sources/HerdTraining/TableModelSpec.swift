@@ -20,7 +20,7 @@ import HerdTensor
 ///  "user": {"id": "enaging_user_id", "indicator_cols": […], "embed_cols": […], "numerical_cols": […]},
 ///  "item": {"id": "tweet_id", …}, "hidden_units": [1024, 512, 128], "embed_dim": 16, "loss": "bce",
 ///  "temperature": 0.2, "negatives": {"per_positive": 4, "sampling": "uniform", "table_negatives": "drop"},
-///  "logq_correction": false}
+///  "logq_correction": false, "item_bias": false}
 /// ```
 ///
 /// `resolve` turns the names into a `BatchSpec` (cardinalities from the tables, or `sizes.json`)
@@ -67,6 +67,11 @@ public struct TableModelSpec: Sendable, Equatable {
     /// Two-tower in-batch softmax: subtract log q(item) from each in-batch logit (`"logq_correction":
     /// true`), q being the item's share of the training positives.
     public var logQCorrection = false
+    /// Two-tower: a learned per-item bias keyed by `item.id` added to every logit (`"item_bias":
+    /// true`; `item.id` must be one of the item tower's `embed_cols` or `indicator_cols`). With the
+    /// logQ-corrected softmax it learns the item's popularity, which the unit-vector dot product
+    /// cannot express; `herd predict` writes it as an extra embedding column (`TwoTower`).
+    public var itemBias = false
 
     /// Where the spec came from, for messages.
     public var source = "spec"
@@ -135,6 +140,10 @@ extension TableModelSpec {
             spec.logQCorrection = try r.optionalBool("logq_correction") ?? false
             if spec.logQCorrection && spec.loss != .inBatchSoftmax {
                 throw r.error("logq_correction", "applies to \"loss\": \"in_batch_softmax\" only")
+            }
+            spec.itemBias = try r.optionalBool("item_bias") ?? false
+            if spec.itemBias, let item = spec.item, !(item.embedCols + item.indicatorCols).contains(item.id) {
+                throw r.error("item_bias", "keys the bias by item.id \"\(item.id)\", which must be one of the item tower's embed_cols or indicator_cols")
             }
         }
         spec.source = source

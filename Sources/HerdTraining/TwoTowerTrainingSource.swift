@@ -232,3 +232,29 @@ extension TwoTowerTrainingSource {
                       sampling: sampling, seed: seed, logQ: model.logQColumn != nil)
     }
 }
+
+extension TwoTowerTrainingSource {
+    /// Starts `model`'s per-item bias (`TwoTowerConfig.itemBiasFeature`) at each item's log
+    /// popularity among the training positives, `log q_j − min log q` (0 for items never liked,
+    /// and for ids not in the item table); returns the number of items set, 0 without a bias.
+    ///
+    /// NOTE: the bias's optimum under the logQ-corrected softmax is about log q_j (the item's
+    /// marginal, which the unit vectors cannot carry); from zero, lazy Adam moves a row by about
+    /// its learning rate per step the item appears in, so a few epochs leave it far below the
+    /// several nats of the popularity range. The bias is trained from this start. Softmax and
+    /// retrieval are unchanged by the constant shift.
+    @discardableResult
+    public func startItemBias(of model: TwoTower) -> Int {
+        guard let bias = model.itemBias, let f = model.config.itemBiasFeature, let local = itemSparse.firstIndex(of: f),
+              let low = logQOfItem.min() else { return 0 }
+        let w = bias.tables[0].weight
+        var set = 0
+        for i in 0..<items.count {
+            for id in items.sparse.bag(feature: local, row: i) where id >= 0 && Int(id) < w.rows {
+                w[Int(id)] = logQOfItem[i] - low
+                set += 1
+            }
+        }
+        return set
+    }
+}

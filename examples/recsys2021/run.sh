@@ -38,9 +38,12 @@ step "3. train Wide & Deep (Friesian's input spec) → $WS/models/wnd/<version>"
 step "4. train the two-tower model → $WS/models/twotower/<version>"
 "$HERD" train --workspace "$WS" --model twotower --spec recsys2021 --epochs "$EPOCHS" --patience 2 --seed "$SEED" --json | tail -1 > "$LOGS/twotower.json"
 # NOTE: a second two-tower trained for retrieval: in-batch softmax with the logQ correction over the
-# training positives, the tweet id embedded (two_tower_retrieval.json). BCE on engagement labels
-# learns p(engage | shown), which leaves out what was shown (popularity, the user's timeline), so
-# its recall@10 stays far below the most-popular list; both are reported.
+# training positives, the tweet id embedded, and a per-item bias keyed by the tweet id
+# (two_tower_retrieval.json: "item_bias": true). Unit vectors cannot carry popularity; the bias
+# does (started at the log popularity, then trained), and `herd predict` writes it into the
+# embeddings (users [u, 1], items [v, τ·b]) so retrieval ranks by the full logit. BCE on engagement
+# labels learns p(engage | shown), which leaves out what was shown (popularity, the user's
+# timeline), so its recall@10 stays far below the most-popular list; both are reported.
 step "4b. train the retrieval two-tower (in-batch softmax) → $WS/models/twotower_retrieval/<version>"
 "$HERD" train --workspace "$WS" --model twotower --spec "$ROOT/examples/recsys2021/two_tower_retrieval.json" --name twotower_retrieval \
   --epochs "$TT_EPOCHS" --batch-size 256 --lr 0.01 --seed "$SEED" --json | tail -1 > "$LOGS/twotower_retrieval.json"
