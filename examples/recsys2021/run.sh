@@ -68,10 +68,11 @@ out = {
     "wnd_samples_per_s": wnd["samples_per_s"], "two_tower_samples_per_s": tt["samples_per_s"],
     "embedding_dim": emb["dim"],
 }
-for k, v in ret.items():
+# The two-towers' retrieval next to the most-popular baseline (same split, same exclusions): the
+# plain keys (recall@10, …, recall_ratio) and two_tower_* are the in-batch-softmax retrieval
+# model's, two_tower_bce_* the BCE model's above.
+for k, v in sm.items():
     if "@" in k: out[k] = v
-# The two-towers' retrieval next to the most-popular baseline (same split, same exclusions):
-# two_tower_* the in-batch-softmax retrieval model, two_tower_bce_* the BCE model above.
 out["two_tower_recall@10"] = sm["recall@10"]
 out["two_tower_ndcg@10"] = sm["ndcg@10"]
 out["recall_ratio"] = sm["recall_ratio"]
