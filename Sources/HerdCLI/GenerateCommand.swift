@@ -44,24 +44,10 @@ struct GenerateOptions: ParsableArguments {
     }
 }
 
-/// What both generators' oracles report, for the shared summary line.
-protocol GeneratedOracle {
-    var trainRows: Int { get }
-    var testRows: Int { get }
-    var positiveRate: Double { get }
-    var testAUC: Double { get }
-    var testAUCWithoutInteractions: Double { get }
-    var testLogloss: Double { get }
-    var testLoglossBaseline: Double { get }
-}
-
-extension CriteoOracle: GeneratedOracle {}
-extension RecSys2021Oracle: GeneratedOracle {}
-
 extension GenerateOptions {
     /// Times `write(directory)` and prints what was written, `details` lines, and the oracle's
     /// scores with the speed.
-    func run<O: GeneratedOracle>(files: [String], _ write: (String) throws -> O, details: (O) -> [String] = { _ in [] }) throws {
+    func run<O: PlantedOracle>(files: [String], _ write: (String) throws -> O, details: (O) -> [String] = { _ in [] }) throws {
         let start = Date()
         let dir = try directory()
         let oracle = try write(dir)

@@ -35,7 +35,7 @@ public struct CriteoGenerator: Sendable {
     public func write(to directory: String, testFraction: Double = 0.1) throws -> CriteoOracle {
         let output = try GenerationOutput(directory: directory, rows: rows, testFraction: testFraction, blockRows: Self.blockRows)
         let (dir, train, test, trainCount, testCount, blocks) = (output.directory, output.train, output.test, output.trainCount, output.testCount, output.blocks)
-        var trainPositives = 0, testPositives = 0
+        var trainPositives = 0
         var testProbabilities: [Double] = [], testLabels: [Bool] = [], testMainEffects: [Double] = []
         testProbabilities.reserveCapacity(testCount)
         testLabels.reserveCapacity(testCount)
@@ -44,7 +44,6 @@ public struct CriteoGenerator: Sendable {
             let positives = block.labels.reduce(0) { $0 + ($1 ? 1 : 0) }
             if isTest {
                 try test.write(block.text)
-                testPositives += positives
                 testProbabilities += block.probabilities
                 testMainEffects += block.mainEffectLogits
                 testLabels += block.labels
@@ -59,25 +58,11 @@ public struct CriteoGenerator: Sendable {
         try train.close()
         try test.close()
 
-        let trainRate = Double(trainPositives) / Double(trainCount)
         let oracle = CriteoOracle(
-            testAUC: CriteoOracle.auc(scores: testProbabilities, labels: testLabels),
-            testAUCWithoutInteractions: CriteoOracle.auc(scores: testMainEffects, labels: testLabels),
-            testLogloss: CriteoOracle.logloss(probabilities: testProbabilities, labels: testLabels),
-            testLoglossBaseline: CriteoOracle.logloss(
-                probabilities: Array(repeating: trainRate, count: testCount), labels: testLabels),
-            trainRows: trainCount, testRows: testCount,
-            positiveRate: Double(trainPositives + testPositives) / Double(rows),
-            trainPositiveRate: trainRate, testPositiveRate: Double(testPositives) / Double(testCount),
+            scores: OracleScores(testProbabilities: testProbabilities, mainEffectScores: testMainEffects, testLabels: testLabels,
+                                 trainRows: trainCount, trainPositives: trainPositives),
             seed: seed, cardinalities: cardinalities)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let oraclePath = dir.appendingPathComponent("oracle.json").path
-        do {
-            try encoder.encode(oracle).write(to: URL(fileURLWithPath: oraclePath), options: .atomic)
-        } catch {
-            throw HerdDataError.io(path: oraclePath, message: "cannot write: \(error.localizedDescription)")
-        }
+        try oracle.writeJSON(to: dir.appendingPathComponent("oracle.json").path)
         return oracle
     }
 

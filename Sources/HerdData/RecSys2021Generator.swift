@@ -43,7 +43,7 @@ public struct RecSys2021Generator: Sendable {
         let output = try GenerationOutput(directory: directory, rows: rows, testFraction: testFraction, blockRows: Self.blockRows)
         let (dir, train, test, trainCount, testCount, blocks) = (output.directory, output.train, output.test, output.trainCount, output.testCount, output.blocks)
         let types = PlantedEngagementModel.engagementCount
-        var trainPositives = 0, testPositives = 0
+        var trainPositives = 0
         var typePositives = [Int](repeating: 0, count: types)
         var testProbabilities: [Double] = [], testMain: [Double] = [], testLabels: [Bool] = []
         var testTypeProbabilities = [[Double]](repeating: [], count: types)
@@ -65,7 +65,6 @@ public struct RecSys2021Generator: Sendable {
             for r in block.tweetRanks { seenTweets[Int(r) >> 6] |= 1 << UInt64(r & 63) }
             if isTest {
                 try test.write(block.text)
-                testPositives += positives
                 testProbabilities += block.probabilities
                 testMain += block.mainEffectProbabilities
                 testLabels += block.engagements.map { $0 != 0 }
@@ -86,7 +85,6 @@ public struct RecSys2021Generator: Sendable {
         try train.close()
         try test.close()
 
-        let trainRate = Double(trainPositives) / Double(trainCount)
         let names = RecSys2021Schema.engagementNames
         var typeRates: [String: Double] = [:], typeAUC: [String: Double] = [:]
         for k in 0..<types {
@@ -95,31 +93,15 @@ public struct RecSys2021Generator: Sendable {
             if auc.isFinite { typeAUC[names[k]] = auc }  // absent when the test split has one class
         }
         let oracle = RecSys2021Oracle(
-            testAUC: RecSys2021Oracle.auc(scores: testProbabilities, labels: testLabels),
-            testAUCWithoutInteractions: RecSys2021Oracle.auc(scores: testMain, labels: testLabels),
-            testLogloss: RecSys2021Oracle.logloss(probabilities: testProbabilities, labels: testLabels),
-            testLoglossBaseline: RecSys2021Oracle.logloss(
-                probabilities: Array(repeating: trainRate, count: testCount), labels: testLabels),
-            trainRows: trainCount, testRows: testCount,
-            positiveRate: Double(trainPositives + testPositives) / Double(rows),
-            trainPositiveRate: trainRate, testPositiveRate: Double(testPositives) / Double(testCount),
+            scores: OracleScores(testProbabilities: testProbabilities, mainEffectScores: testMain, testLabels: testLabels,
+                                 trainRows: trainCount, trainPositives: trainPositives),
             engagementPositiveRates: typeRates, engagementTestAUC: typeAUC,
             seed: seed,
             users: seenUsers.reduce(0) { $0 + $1.nonzeroBitCount },
             items: seenTweets.reduce(0) { $0 + $1.nonzeroBitCount },
             userPool: model.users, itemPool: model.tweets)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        // A tiny test split may hold one class only (AUC undefined).
-        encoder.nonConformingFloatEncodingStrategy = .convertToString(positiveInfinity: "Infinity", negativeInfinity: "-Infinity", nan: "NaN")
-        for (name, data) in [("oracle.json", try encoder.encode(oracle)), ("schema.json", try encoder.encode(RecSys2021Schema.standard))] {
-            let path = dir.appendingPathComponent(name).path
-            do {
-                try data.write(to: URL(fileURLWithPath: path), options: .atomic)
-            } catch {
-                throw HerdDataError.io(path: path, message: "cannot write: \(error.localizedDescription)")
-            }
-        }
+        try oracle.writeJSON(to: dir.appendingPathComponent("oracle.json").path)
+        try writeOracleJSON(RecSys2021Schema.standard, to: dir.appendingPathComponent("schema.json").path)
         return oracle
     }
 

@@ -1,25 +1,12 @@
 import Foundation
 
-/// What a perfect model would score on a generated RecSys 2021 test split, written as
-/// `oracle.json`. The probabilities are the planted model's true engagement probabilities, so
-/// `testAUC` and `testLogloss` bound what any trained model can reach on "any engagement" for that
-/// split (up to sampling noise).
-public struct RecSys2021Oracle: Sendable, Codable, Equatable {
-    /// Exact ROC AUC of the true probability of any engagement on the test rows (ties count one half).
-    public var testAUC: Double
-    /// AUC of the planted model without its interaction terms (media × language, language match,
-    /// engager × author affinity): what main effects alone can rank.
-    public var testAUCWithoutInteractions: Double
-    /// Mean binary cross-entropy of the true probabilities on the test rows.
-    public var testLogloss: Double
-    /// Logloss of always predicting the training positive rate (a floor any model must beat).
-    public var testLoglossBaseline: Double
-    public var trainRows: Int
-    public var testRows: Int
-    /// Rows with any engagement, over all rows.
-    public var positiveRate: Double
-    public var trainPositiveRate: Double
-    public var testPositiveRate: Double
+/// `oracle.json` of `herd generate recsys2021`: the planted engagement model's `OracleScores` for
+/// "any engagement" on the generated test split, per engagement type rates and AUCs, and the
+/// user and tweet counts.
+public struct RecSys2021Oracle: PlantedOracle, Equatable {
+    /// Scores of the true probability of any engagement; the main-effects AUC leaves out the
+    /// interaction terms (media × language, language match, engager × author affinity).
+    public var scores: OracleScores
     /// Positive rate of each engagement type over all rows, keyed by `RecSys2021Schema.engagementNames`.
     public var engagementPositiveRates: [String: Double]
     /// Exact test AUC of each engagement type's true probability, same keys (absent when undefined).
@@ -34,21 +21,42 @@ public struct RecSys2021Oracle: Sendable, Codable, Equatable {
     public var itemPool: Int
 
     enum CodingKeys: String, CodingKey {
-        case testAUC = "test_auc", testAUCWithoutInteractions = "test_auc_without_interactions"
-        case testLogloss = "test_logloss", testLoglossBaseline = "test_logloss_baseline"
-        case trainRows = "train_rows", testRows = "test_rows", positiveRate = "positive_rate"
-        case trainPositiveRate = "train_positive_rate", testPositiveRate = "test_positive_rate"
         case engagementPositiveRates = "engagement_positive_rates", engagementTestAUC = "engagement_test_auc"
         case seed, users, items, userPool = "user_pool", itemPool = "item_pool"
     }
 
-    /// Exact ROC AUC (Mann–Whitney U; tied scores count one half); `nan` with one class.
-    public static func auc(scores: [Double], labels: [Bool]) -> Double {
-        CriteoOracle.auc(scores: scores, labels: labels)
+    public init(scores: OracleScores, engagementPositiveRates: [String: Double], engagementTestAUC: [String: Double],
+                seed: UInt64, users: Int, items: Int, userPool: Int, itemPool: Int) {
+        self.scores = scores
+        (self.engagementPositiveRates, self.engagementTestAUC) = (engagementPositiveRates, engagementTestAUC)
+        (self.seed, self.users, self.items, self.userPool, self.itemPool) = (seed, users, items, userPool, itemPool)
     }
 
-    /// Mean binary cross-entropy, probabilities clamped to [1e-7, 1 − 1e-7].
-    public static func logloss(probabilities: [Double], labels: [Bool]) -> Double {
-        CriteoOracle.logloss(probabilities: probabilities, labels: labels)
+    // NOTE: flat JSON, as in `CriteoOracle`.
+    public init(from decoder: any Decoder) throws {
+        scores = try OracleScores(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        engagementPositiveRates = try c.decode([String: Double].self, forKey: .engagementPositiveRates)
+        engagementTestAUC = try c.decode([String: Double].self, forKey: .engagementTestAUC)
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        users = try c.decode(Int.self, forKey: .users)
+        items = try c.decode(Int.self, forKey: .items)
+        userPool = try c.decode(Int.self, forKey: .userPool)
+        itemPool = try c.decode(Int.self, forKey: .itemPool)
     }
+
+    public func encode(to encoder: any Encoder) throws {
+        try scores.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(engagementPositiveRates, forKey: .engagementPositiveRates)
+        try c.encode(engagementTestAUC, forKey: .engagementTestAUC)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(users, forKey: .users)
+        try c.encode(items, forKey: .items)
+        try c.encode(userPool, forKey: .userPool)
+        try c.encode(itemPool, forKey: .itemPool)
+    }
+
+    /// Exact ROC AUC (see `OracleScores.auc`).
+    public static func auc(scores: [Double], labels: [Bool]) -> Double { OracleScores.auc(scores: scores, labels: labels) }
 }
