@@ -69,10 +69,3 @@ public struct RankingInput: Sendable {
         return try FeatureTable(columns)
     }
 }
-
-extension Recommender {
-    /// The ranking table of one request (see `RankingInput.table`).
-    func rankingTable(userID: Int64, user: FeatureRows, items: FeatureRows) throws -> FeatureTable {
-        try rankingInput.table(userID: userID, user: user, items: items)
-    }
-}
