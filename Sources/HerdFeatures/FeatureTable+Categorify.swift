@@ -20,6 +20,15 @@ public struct StringIndex: Sendable, Equatable, Codable {
     public let freqLimit: Int
     private let lookup: KeyTable
 
+    /// An index over distinct `values` whose `lookup` already numbers them in order (fitting).
+    init(columns: [String], values: [String], freqLimit: Int, lookup: KeyTable) {
+        precondition(lookup.count == values.count, "the lookup table must hold the values")
+        self.columns = columns
+        self.values = values
+        self.freqLimit = freqLimit
+        self.lookup = lookup
+    }
+
     public init(columns: [String], values: [String], freqLimit: Int) throws {
         var t = KeyTable(capacity: values.count)
         for v in values {
@@ -140,25 +149,63 @@ extension FeatureTable {
 
     /// The index of the keys of `table` seen at least `freqLimit` times (by descending count, ties
     /// by ascending bytes), and each key's id (0: left out).
+    ///
+    /// NOTE: sorted as (count, first 8 bytes big-endian, key) records, so most comparisons are two
+    /// integer compares; only keys sharing their count and first 8 bytes fall back to `memcmp`
+    /// (a zero-padded prefix orders like the bytes, ties included). The index's lookup table is
+    /// built from the hashes `table` already holds, beside the value strings (two workers).
     static func index(_ group: [String], _ table: KeyTable, _ counts: [Int], freqLimit: Int) throws -> (index: StringIndex, ids: [Int64]) {
-        var kept = (0..<table.count).filter { counts[$0] >= freqLimit }
-        // NOTE: ties compared with memcmp on the stored bytes (no slices per comparison).
+        var kept: [SortRecord] = []
+        kept.reserveCapacity(table.count)
         table.bytes.withUnsafeBytes { by in
             table.offsets.withUnsafeBufferPointer { off in
-                counts.withUnsafeBufferPointer { n in
-                    kept.sort { a, b in
-                        if n[a] != n[b] { return n[a] > n[b] }
-                        let la = off[a + 1] - off[a], lb = off[b + 1] - off[b], m = Swift.min(la, lb)
-                        let c = m == 0 ? 0 : memcmp(by.baseAddress! + off[a], by.baseAddress! + off[b], m)
-                        return c != 0 ? c < 0 : la < lb
-                    }
+                for k in 0..<table.count where counts[k] >= freqLimit {
+                    kept.append(SortRecord(count: counts[k], prefix: prefix8(by, off[k], off[k + 1]), key: k))
+                }
+                kept.sort { a, b in
+                    if a.count != b.count { return a.count > b.count }
+                    if a.prefix != b.prefix { return a.prefix < b.prefix }
+                    let la = off[a.key + 1] - off[a.key], lb = off[b.key + 1] - off[b.key], m = Swift.min(la, lb)
+                    let c = m == 0 ? 0 : memcmp(by.baseAddress! + off[a.key], by.baseAddress! + off[b.key], m)
+                    return c != 0 ? c < 0 : la < lb
                 }
             }
         }
         var ids = [Int64](repeating: 0, count: table.count)
-        for (i, k) in kept.enumerated() { ids[k] = Int64(i + 1) }
-        let values = kept.map { String(decoding: table.key($0), as: UTF8.self) }
-        return (try StringIndex(columns: group, values: values, freqLimit: freqLimit), ids)
+        for (i, r) in kept.enumerated() { ids[r.key] = Int64(i + 1) }
+        var values: [String] = []
+        var lookup = KeyTable()
+        Parallel.forEach(2) { part in
+            table.bytes.withUnsafeBytes { by in
+                if part == 0 {
+                    values = kept.map { r in String(decoding: UnsafeRawBufferPointer(rebasing: by[table.offsets[r.key]..<table.offsets[r.key + 1]]), as: UTF8.self) }
+                } else {
+                    var t = KeyTable(capacity: kept.count)
+                    for r in kept {
+                        _ = t.insert(UnsafeRawBufferPointer(rebasing: by[table.offsets[r.key]..<table.offsets[r.key + 1]]), hash: table.hashes[r.key])
+                    }
+                    lookup = t
+                }
+            }
+        }
+        return (StringIndex(columns: group, values: values, freqLimit: freqLimit, lookup: lookup), ids)
+    }
+
+    /// A key to sort in `index`.
+    struct SortRecord {
+        var count: Int
+        var prefix: UInt64
+        var key: Int
+    }
+
+    /// The first 8 bytes of `bytes[lo..<hi]` as a big-endian integer, zero-padded.
+    @inline(__always)
+    static func prefix8(_ bytes: UnsafeRawBufferPointer, _ lo: Int, _ hi: Int) -> UInt64 {
+        let n = hi - lo
+        if n >= 8 { return UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: lo, as: UInt64.self)) }
+        var v: UInt64 = 0
+        for i in 0..<8 { v = v << 8 | (i < n ? UInt64(bytes[lo + i]) : 0) }
+        return v
     }
 
     /// What `countValues` found.
@@ -188,6 +235,10 @@ extension FeatureTable {
                 var keys: [[Int32]] = []
                 for c in cols {
                     var visited: [Int32] = []
+                    if recordKeys {  // NOTE: sized once (rows or list elements in the range), not regrown
+                        let r = ranges[p]
+                        if case .list(let o, _) = c.data { visited.reserveCapacity(o[r.upperBound] - o[r.lowerBound]) } else { visited.reserveCapacity(r.count) }
+                    }
                     forEachText(c, rows: ranges[p]) { _, bytes in
                         let (k, inserted) = t.insert(bytes)
                         if inserted { counts.append(1) } else { counts[k] += 1 }
@@ -198,10 +249,15 @@ extension FeatureTable {
                 o.value[p] = (t, counts, keys)
             }
         }
-        var table = KeyTable(capacity: partials.first??.1.count ?? 16)
-        var counts: [Int] = []
-        var keys: [[[Int32]]] = []
-        for case let (t, c, local)? in partials {
+        // NOTE: the first worker's table is the start of the merged one (the same keys in the
+        // same order as inserting them into an empty table), so only the others are re-inserted.
+        guard case let (first, firstCounts, firstKeys)?? = partials.first else {
+            return CountedValues(table: KeyTable(), counts: [], ranges: ranges, keys: [])
+        }
+        var table = first
+        var counts = firstCounts
+        var keys: [[[Int32]]] = [recordKeys ? firstKeys : []]
+        for case let (t, c, local)? in partials.dropFirst() {
             var global = [Int32](repeating: 0, count: t.count)
             t.bytes.withUnsafeBytes { b in
                 for k in 0..<t.count {
