@@ -1,4 +1,5 @@
 import Foundation
+import HerdTensor
 
 extension FeatureTable {
     /// Joins the first `limit` elements (all when nil) of each string-list column with
@@ -14,21 +15,44 @@ extension FeatureTable {
             guard c.type == .stringList, case .list(let o, .string(let s)) = c.data else {
                 throw FeatureError.wrongType(column: name, type: c.type, expected: "string_list")
             }
-            // NOTE: bytes copied straight into the output (no String per row).
-            var joined = StringData()
-            joined.offsets.reserveCapacity(rowCount + 1)
+            // NOTE: bytes copied straight into the output (no String per row): each row's length
+            // first, then the rows filled in parallel.
             let sep = Array(separator.utf8)
+            var offsets = [Int](repeating: 0, count: rowCount + 1)
             for r in 0..<rowCount {
+                var n = 0
                 if !c.isNull(r) {
-                    var end = o[r + 1]
-                    if let limit { end = Swift.min(end, o[r] + limit) }
-                    for e in o[r]..<end {
-                        if e > o[r] { joined.bytes += sep }
-                        joined.bytes += s.bytes[s.offsets[e]..<s.offsets[e + 1]]
+                    let end = limit.map { Swift.min(o[r + 1], o[r] + $0) } ?? o[r + 1]
+                    if end > o[r] { n = s.offsets[end] - s.offsets[o[r]] + (end - o[r] - 1) * sep.count }
+                }
+                offsets[r + 1] = offsets[r] + n
+            }
+            var bytes = [UInt8](repeating: 0, count: offsets[rowCount])
+            bytes.withUnsafeMutableBufferPointer { out in
+                let dst = UncheckedSendable(out)
+                s.bytes.withUnsafeBufferPointer { src in
+                    sep.withUnsafeBufferPointer { sp in
+                        Parallel.forRanges(rowCount, minPerWorker: 1 << 15) { rows in
+                            for r in rows where offsets[r + 1] > offsets[r] {
+                                let end = limit.map { Swift.min(o[r + 1], o[r] + $0) } ?? o[r + 1]
+                                var at = offsets[r]
+                                for e in o[r]..<end {
+                                    if e > o[r] {
+                                        for k in 0..<sp.count { dst.value[at + k] = sp[k] }
+                                        at += sp.count
+                                    }
+                                    let len = s.offsets[e + 1] - s.offsets[e]
+                                    if len > 0 {
+                                        (dst.value.baseAddress! + at).update(from: src.baseAddress! + s.offsets[e], count: len)
+                                        at += len
+                                    }
+                                }
+                            }
+                        }
                     }
                 }
-                joined.offsets.append(joined.bytes.count)
             }
+            let joined = StringData(offsets: offsets, bytes: bytes)
             out = try out.with(name, Column(type: .string, data: .string(joined)))
         }
         return out

@@ -253,18 +253,34 @@ extension FeatureTable {
         var out = self
         for (k, name) in columns.enumerated() {
             guard let bins = edges[name] else { throw FeatureError.invalidArgument("cutBins: no boundaries for column '\(name)'") }
-            let (v, validity) = try numeric(name)
-            let ids = v.map { x -> Int64 in
-                // Binary search: number of boundaries ≤ x.
-                var lo = 0, hi = bins.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if bins[mid] <= x { lo = mid + 1 } else { hi = mid }
+            let c = try column(name)
+            guard c.type.isNumeric else { throw FeatureError.wrongType(column: name, type: c.type, expected: "int64 or double") }
+            // NOTE: rows split across workers, int64 values converted one at a time (no Double copy
+            // of the column); nulls hold 0 and are binned like 0, as before.
+            var ids = [Int64](repeating: 0, count: rowCount)
+            ids.withUnsafeMutableBufferPointer { buf in
+                let b = UncheckedSendable(buf)
+                bins.withUnsafeBufferPointer { edges in
+                    /// Binary search: number of boundaries ≤ x.
+                    func bin(_ x: Double) -> Int64 {
+                        var lo = 0, hi = edges.count
+                        while lo < hi {
+                            let mid = (lo + hi) / 2
+                            if edges[mid] <= x { lo = mid + 1 } else { hi = mid }
+                        }
+                        return Int64(lo)
+                    }
+                    Parallel.forRanges(rowCount, minPerWorker: 1 << 15) { rows in
+                        switch c.data {
+                        case .int64(let v): for i in rows { b.value[i] = bin(Double(v[i])) }
+                        case .double(let v): for i in rows { b.value[i] = bin(v[i]) }
+                        default: break
+                        }
+                    }
                 }
-                return Int64(lo)
             }
             let target = outColumns?[k] ?? name + "_bin"
-            out = try out.with(target, Column(type: .int64, data: .int64(ids), validity: validity))
+            out = try out.with(target, Column(type: .int64, data: .int64(ids), validity: c.validity))
             if drop && target != name { out = try out.drop([name]) }
         }
         return out

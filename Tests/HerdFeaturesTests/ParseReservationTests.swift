@@ -92,3 +92,38 @@ final class StringIndexOrderTests: XCTestCase {
         }
     }
 }
+
+/// `cutBins` (edges) and `joinList` split rows across workers; they must equal plain loops.
+final class ParallelColumnOpsTests: XCTestCase {
+    func testCutBinsAndJoinListEqualPlainLoops() throws {
+        var rng = SplitMix64(seed: 21)
+        func pick(_ k: Int) -> Int { Int(rng.next() % UInt64(k)) }
+        let n = 100_003  // several worker ranges
+        var ints: [Int64?] = [], doubles: [Double?] = [], lists: [[String]?] = []
+        let words = ["", "Photo", "GIF", "Video", "ab\u{e9}"]
+        for _ in 0..<n {
+            ints.append(pick(9) == 0 ? nil : Int64(pick(2_000_000)) - 1000)
+            doubles.append(pick(9) == 0 ? nil : Double(pick(4_000_000)) / 3 - 100)
+            lists.append(pick(6) == 0 ? nil : (0..<pick(5)).map { _ in words[pick(words.count)] })
+        }
+        let t = try FeatureTable([("i", Column(int64s: ints)), ("d", Column(doubles: doubles)), ("l", Column(stringLists: lists))])
+        let bins: [Double] = [1, 100, 1000, 10000, 100000, 1000000]
+        let out = try t.cutBins(["i", "d"], edges: ["i": bins, "d": bins], outColumns: ["i", "d_bin"])
+        func plainBin(_ x: Double) -> Int64 { Int64(bins.filter { $0 <= x }.count) }
+        XCTAssertEqual(out["i"].int64Values, ints.map { plainBin(Double($0 ?? 0)) })
+        XCTAssertEqual(out["d_bin"].int64Values, doubles.map { plainBin($0 ?? 0) })
+        XCTAssertEqual(out["i"].nullCount, ints.filter { $0 == nil }.count)
+        XCTAssertFalse(out.contains("d"))
+        for limit in [nil, 1, 2] as [Int?] {
+            for sep in ["_", "", "::"] {
+                let j = try t.joinList(["l"], separator: sep, limit: limit)
+                let expected = lists.map { l -> Value in
+                    let all = l ?? []
+                    let kept = limit.map { Array(all.prefix($0)) } ?? all
+                    return .string(kept.joined(separator: sep))
+                }
+                XCTAssertEqual(j["l"].values, expected, "limit \(String(describing: limit)) separator '\(sep)'")
+            }
+        }
+    }
+}
