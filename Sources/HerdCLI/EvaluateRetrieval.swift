@@ -58,6 +58,9 @@ public struct EvaluateRetrieval: ParsableCommand {
         log(String(format: "two-tower   recall@%d %.4f  ndcg@%d %.4f  hit rate %.4f", k, m.recall, k, m.ndcg, m.hitRate))
         log(String(format: "popularity  recall@%d %.4f  ndcg@%d %.4f  hit rate %.4f", k, p.recall, k, p.ndcg, p.hitRate))
         log(ratio.map { String(format: "recall ratio %.2fx the popularity baseline", $0) } ?? "recall ratio undefined (popularity recall is 0)")
+        for (name, sub) in [("seen in training", result.seen), ("unseen in training", result.unseen)] {
+            if let sub { log(String(format: "users %@: %d, recall@%d %.4f  ndcg@%d %.4f", name, sub.users, k, sub.recall, k, sub.ndcg)) }
+        }
         if json {
             var d: [String: Any] = [
                 "k": k, "users": m.users, "items": result.items, "users_without_embedding": result.usersWithoutEmbedding,
@@ -66,6 +69,12 @@ public struct EvaluateRetrieval: ParsableCommand {
                 "popularity_recall@\(k)": p.recall, "popularity_ndcg@\(k)": p.ndcg, "popularity_hit_rate@\(k)": p.hitRate,
             ]
             d["recall_ratio"] = ratio ?? NSNull()
+            for (name, sub) in [("seen", result.seen), ("unseen", result.unseen)] {
+                guard let sub else { continue }
+                d["users_\(name)"] = sub.users
+                d["recall@\(k)_\(name)"] = sub.recall
+                d["ndcg@\(k)_\(name)"] = sub.ndcg
+            }
             print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         }
     }
@@ -81,6 +90,10 @@ struct RetrievalEvaluation {
     var usersWithoutEmbedding: Int
     /// Test positives whose item has no embedding row (never retrievable; counted as misses).
     var unknownPositives: Int
+    /// The two-tower's metrics over users seen / unseen in training (id in / out of the training
+    /// index), when the test rows say which (nil otherwise).
+    var seen: RetrievalMetrics?
+    var unseen: RetrievalMetrics?
 
     static func run(workspace ws: Workspace, k: Int, userColumn: String? = nil, itemColumn: String? = nil, label: String = "label") throws -> RetrievalEvaluation {
         let userURL = ws.embeddingTable("user"), itemURL = ws.embeddingTable("item")
@@ -93,9 +106,20 @@ struct RetrievalEvaluation {
         }
         let userKey = userColumn ?? users.keyColumn ?? "user_id"
         let itemKey = itemColumn ?? items.keyColumn ?? "item_id"
-        let train = try readKeys(ws.table("train").path, userKey, itemKey, label)
-        let test = try readKeys(ws.table("test").path, userKey, itemKey, label)
-        return try evaluate(users: users, items: items, train: train, test: test, k: k)
+        // NOTE: embeddings that include entities unseen in training (`herd predict` on a workspace
+        // with <side>_unseen tables) are keyed by a row key column that tells those apart (their
+        // id is 0); the tables are read by it, and a user is unseen where the id column is 0.
+        let userRowKey = users.metadata["row_key_column"], itemRowKey = items.metadata["row_key_column"]
+        let trainURL = ws.table("train"), testURL = ws.table("test")
+        for (col, url) in [(userRowKey, trainURL), (userRowKey, testURL), (itemRowKey, trainURL), (itemRowKey, testURL)] {
+            if let col, !(try TableFile.columnNames(path: url.path)).contains(col) {
+                throw TrainingError("\(url.path) has no column \(col) (named by the embeddings' row_key_column): run `herd preprocess` again")
+            }
+        }
+        let train = try readKeys(trainURL.path, userRowKey ?? userKey, itemRowKey ?? itemKey, label)
+        let test = try readKeys(testURL.path, userRowKey ?? userKey, itemRowKey ?? itemKey, label)
+        let unseen = userRowKey == nil ? nil : try readKeys(testURL.path, userKey, itemKey, label).users.map { $0 == 0 }
+        return try evaluate(users: users, items: items, train: train, test: test, k: k, unseenUsers: unseen)
     }
 
     /// (user, item, label) columns of a table file, checked.
@@ -117,12 +141,12 @@ struct RetrievalEvaluation {
     /// unknown users being merged into one.
     static func evaluate(
         users: EmbeddingsFile, items: EmbeddingsFile, train: (users: [Int64], items: [Int64], labels: [Int64]),
-        test: (users: [Int64], items: [Int64], labels: [Int64]), k: Int
+        test: (users: [Int64], items: [Int64], labels: [Int64]), k: Int, unseenUsers: [Bool]? = nil
     ) throws -> RetrievalEvaluation {
         let userRow = users.rowOfID, itemRow = items.rowOfID
         // Queries: one per user with a test positive, in order of first appearance in test.
         var queryOf: [Int64: Int] = [:]
-        var rows: [Int] = [], relevant: [[Int]] = [], queryUsers: [Int64] = []
+        var rows: [Int] = [], relevant: [[Int]] = [], queryUsers: [Int64] = [], queryUnseen: [Bool] = []
         var unknownPositives = 0
         for (r, u) in test.users.enumerated() where test.labels[r] == 1 {
             let item = itemRow[test.items[r]] ?? -1
@@ -135,6 +159,7 @@ struct RetrievalEvaluation {
             rows.append(u == 0 ? -1 : userRow[u] ?? -1)
             relevant.append([item])
             queryUsers.append(u)
+            queryUnseen.append(unseenUsers?[r] ?? false)
         }
         // Exclusions (every training item of the user) and popularity (training positives).
         var exclude = [[Int]](repeating: [], count: rows.count)
@@ -146,9 +171,14 @@ struct RetrievalEvaluation {
         }
         let retrieved = try Retrieval.topK(users: users.embeddings, rows: rows, items: items.embeddings, k: k, exclude: exclude)
         let popular = Retrieval.popularTopK(counts: counts, k: k, exclude: exclude)
+        func subset(_ unseen: Bool) throws -> RetrievalMetrics? {
+            let q = queryUnseen.indices.filter { queryUnseen[$0] == unseen }
+            return q.isEmpty ? nil : try Retrieval.metrics(retrieved: q.map { retrieved[$0] }, relevant: q.map { relevant[$0] }, k: k)
+        }
         return RetrievalEvaluation(
             model: try Retrieval.metrics(retrieved: retrieved, relevant: relevant, k: k),
             popularity: try Retrieval.metrics(retrieved: popular, relevant: relevant, k: k),
-            items: items.ids.count, usersWithoutEmbedding: rows.filter { $0 < 0 }.count, unknownPositives: unknownPositives)
+            items: items.ids.count, usersWithoutEmbedding: rows.filter { $0 < 0 }.count, unknownPositives: unknownPositives,
+            seen: unseenUsers == nil ? nil : try subset(false), unseen: unseenUsers == nil ? nil : try subset(true))
     }
 }

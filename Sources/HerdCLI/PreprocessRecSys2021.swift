@@ -23,7 +23,10 @@ struct PreprocessRecSys2021: ParsableCommand {
             hashed into present_media_language; the three list lengths min-max scaled. Ids start at 1, 0 = unknown. \
             user.herdtable holds one row per known engaging user (key enaging_user_id) and item.herdtable one row per known \
             tweet (key tweet_id), each from the key's latest row by tweet_timestamp over train + test, with the same column \
-            names and encodings as train.herdtable. sizes.json maps every categorical column to its cardinality.
+            names and encodings as train.herdtable. Users and tweets whose id is not in the training index (id 0) get a \
+            row key (enaging_user_id_key / tweet_id_key columns of train and test: the id where known, else a fresh id \
+            from the index size up, one per raw id) and one row each in user_unseen.herdtable / item_unseen.herdtable, \
+            so `herd predict` embeds them from their other features. sizes.json maps every categorical column to its cardinality.
             """)
 
     @Option(help: "Workspace directory: reads WORKSPACE/data (written by `herd generate recsys2021 --workspace W`), writes WORKSPACE/features.")
@@ -71,7 +74,8 @@ struct PreprocessRecSys2021: ParsableCommand {
         let t2 = Date()
         progress("writing \(ws.features.path)")
         try ws.create()
-        let tables = [("train", f.train), ("test", f.test), ("user", f.users), ("item", f.items)]
+        let tables = [("train", f.train), ("test", f.test), ("user", f.users), ("item", f.items),
+                      ("user_unseen", f.unseenUsers), ("item_unseen", f.unseenItems)]
         for (name, table) in tables { try TableFile.write(table, to: ws.table(name).path, durable: false) }  // NOTE: a rerun recreates them
         try f.fitted.save(path: ws.fittedPipeline.path)
         let encoder = JSONEncoder()
@@ -87,6 +91,8 @@ struct PreprocessRecSys2021: ParsableCommand {
         let skipped = trainSummary.skippedRows + testSummary.skippedRows
         log("train \(f.train.rowCount) rows, test \(f.test.rowCount) rows\(skipped > 0 ? " (\(trainSummary.skippedRows) + \(testSummary.skippedRows) malformed rows skipped)" : ""), \(f.train.columnCount) columns")
         log("user table \(f.users.rowCount) rows (key \(RecSys2021Features.userKey)), item table \(f.items.rowCount) rows (key \(RecSys2021Features.itemKey))")
+        log("unseen in training (id out of vocabulary): \(f.unseenUsers.rowCount) users, \(f.unseenItems.rowCount) items "
+            + "(user_unseen/item_unseen tables, keyed by \(RecSys2021Features.rowKey(of: RecSys2021Features.userKey)) / \(RecSys2021Features.rowKey(of: RecSys2021Features.itemKey)))")
         log("sizes " + f.sizes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " "))
         log(String(format: "read %.2f s, fit+apply+tables %.2f s, write %.2f s; %.0f rows/s", t1.timeIntervalSince(t0), t2.timeIntervalSince(t1),
                    t3.timeIntervalSince(t2), rowsPerSecond))
@@ -95,7 +101,8 @@ struct PreprocessRecSys2021: ParsableCommand {
             let d: [String: Any] = [
                 "rows_train": f.train.rowCount, "rows_test": f.test.rowCount,
                 "skipped_rows_train": trainSummary.skippedRows, "skipped_rows_test": testSummary.skippedRows,
-                "users": f.users.rowCount, "items": f.items.rowCount, "sizes": f.sizes, "columns": f.train.names,
+                "users": f.users.rowCount, "items": f.items.rowCount, "sizes": f.sizes,
+                "users_unseen": f.unseenUsers.rowCount, "items_unseen": f.unseenItems.rowCount, "columns": f.train.names,
                 "read_s": t1.timeIntervalSince(t0), "transform_s": t2.timeIntervalSince(t1), "write_s": t3.timeIntervalSince(t2),
                 "seconds": seconds, "rows_per_s": rowsPerSecond, "outputs": outputs,
             ]

@@ -14,16 +14,26 @@ import HerdData
 /// test   [rows]   the same columns, the fitted pipeline applied to the test file
 /// users  [U]      enaging_user_id (key) + the engaging user's columns   — one row per known user
 /// items  [I]      tweet_id (key) + the tweet's and its author's columns — one row per known tweet
+/// unseenUsers [U']  enaging_user_id_key + the user columns (enaging_user_id = 0) — one row per
+///                 user whose id is not in the training index (new in test, or rarer than freq_limit)
+/// unseenItems [I']  tweet_id_key + the item columns (tweet_id = 0), likewise
 /// ```
 ///
 /// Side tables take each key's latest row by `tweet_timestamp` over train + test, with the same
 /// names and encodings as `train`; keys that encode to 0 (not in the training index) are left
-/// out, since they all share id 0; rows are sorted by key.
+/// out, since they all share id 0; rows are sorted by key. Those entities are told apart by a row
+/// key (`rowKey(of:)`, a column of train and test): the id where it is known, else a fresh id at or
+/// above the index's size, one per raw id — the unseen tables are keyed by it, so their
+/// embeddings (computed from their other features, the id out of vocabulary) can be looked up.
 public struct RecSys2021Features: Sendable, Equatable {
     public var train: FeatureTable
     public var test: FeatureTable
     public var users: FeatureTable
     public var items: FeatureTable
+    /// Users not in the training index, keyed by `rowKey(of: userKey)`.
+    public var unseenUsers: FeatureTable
+    /// Tweets not in the training index, keyed by `rowKey(of: itemKey)`.
+    public var unseenItems: FeatureTable
     /// The fitted pipeline (raw columns → encoded), for the test split and serving.
     public var fitted: FittedPipeline
     /// Cardinality of every categorical column (ids `0 ..< size`).
@@ -35,6 +45,9 @@ extension RecSys2021Features {
     public static let userKey = "enaging_user_id"
     /// Key of the item table: the tweet.
     public static let itemKey = "tweet_id"
+    /// The row-key column of an id column: the id where it is known (non-zero), else a fresh id
+    /// `size + k` per distinct raw value (k from 0, in order of first appearance in train, then test).
+    public static func rowKey(of key: String) -> String { key + "_key" }
     /// The time a row's feature values were observed (latest wins in the side tables).
     public static let timeColumn = "tweet_timestamp"
     /// User-table columns, key first.

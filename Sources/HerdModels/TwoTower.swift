@@ -129,10 +129,20 @@ public final class Tower: @unchecked Sendable {
     public let indicators: IndicatorColumns
     public let mlp: MLP
     private var input: Tensor?
+    /// Unit vectors of the rows the MLP ran on (the distinct rows when deduplicated).
     private var normalized: Tensor?
-    var normalizedOutput: Tensor? { normalized }
+    /// The batch's unit vectors `[B, E]` gathered from `normalized` when rows were deduplicated.
+    private var expanded: Tensor?
+    /// Row `s` of the last batch → its row in `normalized`; nil: every row ran (no repeats).
+    private var rowMap: [Int]?
+    private var compactGrad: Tensor?
+    var normalizedOutput: Tensor? { rowMap == nil ? normalized : expanded }
     private var norms: [Float] = []
     private var inputGrad: Tensor?
+    /// Run the MLP once per distinct input row of a batch (rows whose features this tower reads
+    /// are all equal share one evaluation; their output gradients are summed in backward).
+    /// Exact: the same outputs and gradients up to float summation order.
+    public var deduplicatesRows = true
 
     init(name: String, config: TowerConfig, tableSizes: [Int], dim: Int, precision: Precision = .fp32,
          bf16MinWidth: Int = MLP.defaultBF16MinWidth, rng: inout SplitMix64) throws {
@@ -157,6 +167,7 @@ public final class Tower: @unchecked Sendable {
         embeddings = o.embeddings.map { EmbeddingBagCollection(sharing: $0) }
         indicators = o.indicators
         mlp = MLP(sharing: o.mlp)
+        deduplicatesRows = o.deduplicatesRows
     }
 
     /// A tower over `o`'s weights whose inputs are the tower's own features only: sparse feature
@@ -171,13 +182,32 @@ public final class Tower: @unchecked Sendable {
         embeddings = o.embeddings.map { EmbeddingBagCollection(sharing: $0) }
         indicators = IndicatorColumns(features: config.indicators, cardinalities: o.indicators.cardinalities)
         mlp = MLP(sharing: o.mlp)
+        deduplicatesRows = o.deduplicatesRows
     }
 
     public var width: Int { mlp.inputs }
     public var outputs: Int { mlp.outputs }
 
     /// `batch` → unit vectors `[B, E]` (owned by the tower).
+    ///
+    /// NOTE: a batch repeats users (and items): the same user's rows have the same user-tower
+    /// input, so the tower runs on the distinct rows only (`deduplicatesRows`) and gathers.
     public func forward(_ batch: Batch) -> Tensor {
+        guard deduplicatesRows, let (distinct, map) = distinctRows(batch) else {
+            rowMap = nil
+            return forwardRows(batch)
+        }
+        let zc = forwardRows(batch.gather(rows: distinct))
+        let b = batch.count, e = zc.columns
+        let z = Tensor.ensure(expanded, shape: [b, e])
+        expanded = z
+        for s in 0..<b { (z.data + s * e).update(from: zc.data + map[s] * e, count: e) }
+        rowMap = map
+        return z
+    }
+
+    /// The tower on every row of `batch`: unit vectors `[B, E]` in `normalized`.
+    private func forwardRows(_ batch: Batch) -> Tensor {
         let b = batch.count, w = width
         let x = Tensor.ensure(input, shape: [b, w])
         input = x
@@ -204,7 +234,18 @@ public final class Tower: @unchecked Sendable {
     /// Backward from `dz [B, E]` through the normalisation, MLP and embeddings.
     public func backward(_ dz: Tensor) {
         guard let z = normalized else { preconditionFailure("Tower.backward before forward") }
-        let b = dz.rows, e = z.columns
+        let e = z.columns
+        var dz = dz
+        if let map = rowMap {
+            // Sum the gradients of the rows that shared one evaluation.
+            precondition(dz.rows == map.count, "Tower.backward: \(dz.rows) gradient rows for a batch of \(map.count)")
+            let g = Tensor.ensure(compactGrad, shape: [z.rows, e])
+            compactGrad = g
+            g.fill(0)
+            for s in 0..<map.count { Kernels.axpy(1, dz.data + s * e, g.data + map[s] * e, count: e) }
+            dz = g
+        }
+        let b = dz.rows
         let dh = Tensor.ensure(inputGrad, shape: [b, e])
         inputGrad = dh
         // d(h/‖h‖) = (dz − z·⟨z, dz⟩) / ‖h‖

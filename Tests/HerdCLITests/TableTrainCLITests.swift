@@ -89,10 +89,17 @@ final class TableTrainCLITests: XCTestCase {
         let predict = try HerdBinary.run(["predict", "--workspace", w, "--name", "twotower", "--json"])
         XCTAssertTrue(predict.succeeded, predict.transcript)
         let summary = try predict.lastJSON()
-        XCTAssertEqual(summary["users"] as? Int, users.count)
-        XCTAssertEqual(summary["items"] as? Int, items.count)
-        for (side, keys, key) in [("user", users, "enaging_user_id"), ("item", items, "tweet_id")] {
+        // The side tables' rows, then the unseen tables' (users/tweets not in the training index).
+        var unseen: [String: [Int64]] = [:]
+        for (side, key) in [("user", "enaging_user_id"), ("item", "tweet_id")] {
+            unseen[side] = try XCTUnwrap(TableFile.read(path: ws.table("\(side)_unseen").path)[key + "_key"].int64Values)
+        }
+        XCTAssertEqual(summary["users"] as? Int, users.count + unseen["user"]!.count)
+        XCTAssertEqual(summary["items"] as? Int, items.count + unseen["item"]!.count)
+        XCTAssertEqual(summary["users_unseen"] as? Int, unseen["user"]!.count)
+        for (side, known, key) in [("user", users, "enaging_user_id"), ("item", items, "tweet_id")] {
             let file = try SafeTensorsFile(url: ws.embeddingTable(side))
+            let keys = known + unseen[side]!
             XCTAssertEqual(try file.int64s("ids"), keys, side)
             let e = try file.tensor("embeddings")
             XCTAssertEqual(e.shape, [keys.count, 128], side)

@@ -78,6 +78,10 @@ out["two_tower_ndcg@10"] = sm["ndcg@10"]
 out["recall_ratio"] = sm["recall_ratio"]
 out["two_tower_bce_recall@10"] = ret["recall@10"]
 out["two_tower_bce_ndcg@10"] = ret["ndcg@10"]
+# Users/tweets not in the training index (embedded from their other features by herd predict), and
+# the test users among them (recall@10_unseen above is theirs).
+out["users_unseen"], out["items_unseen"] = prep.get("users_unseen"), prep.get("items_unseen")
+out["test_users_unseen"] = sm.get("users_unseen")
 print(f"W&D test AUC {out['wnd_auc']:.4f} (planted model {out['oracle_auc']:.4f}); two-tower AUC {out['two_tower_auc']:.4f}; "
       f"recall@10 {out['two_tower_recall@10']:.4f} vs popularity {out['popularity_recall@10']:.4f}; "
       f"{out['users']} users, {out['items']} items; exports under {ws}/models, embeddings in {ws}/embeddings", file=sys.stderr)
