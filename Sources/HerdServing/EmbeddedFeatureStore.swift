@@ -45,13 +45,10 @@ public final class EmbeddedFeatureStore: FeatureStore, @unchecked Sendable {
 
     public func schema(kind: EntityKind) throws -> FeatureSchema? { lock.read { kinds[kind]?.schema } }
 
-    public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, progress: ((Int, Int) -> Void)?) throws {
+    public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, ids rowIDs: [Int64]?, progress: ((Int, Int) -> Void)?) throws {
         let schema = try FeatureSchema(table: table, keyColumn: keyColumn)
         let fingerprint = schema.fingerprint
-        let keys = table[keyColumn]
-        guard keys.nullCount == 0, let ids = keys.int64Values else {
-            throw ServingError("the key column '\(keyColumn)' has \(keys.nullCount) null ids; every row needs an id")
-        }
+        let ids = try storeKeys(table, keyColumn: keyColumn, ids: rowIDs)
         var encoded: [(Int64, [UInt8])] = []
         encoded.reserveCapacity(table.rowCount)
         var buffer: [UInt8] = []

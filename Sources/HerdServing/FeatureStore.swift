@@ -129,8 +129,10 @@ public protocol FeatureStore: AnyObject, Sendable {
     var health: StoreHealth { get }
 
     /// Writes (inserts or replaces) every row of `table` under `kind`, keyed by the int64 column
-    /// `keyColumn`, and stores the schema. `progress(done, total)` is called as rows are written.
-    func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, progress: ((Int, Int) -> Void)?) throws
+    /// `keyColumn` — or by `ids` (one per row) when given, the key column then being a feature like
+    /// any other (e.g. 0 for entities out of the training vocabulary, stored under their row key) —
+    /// and stores the schema. `progress(done, total)` is called as rows are written.
+    func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, ids: [Int64]?, progress: ((Int, Int) -> Void)?) throws
 
     /// The rows of `ids` in request order, misses marked. Throws when the kind has no schema yet,
     /// or the store is unavailable (within its deadline).
@@ -142,7 +144,26 @@ public protocol FeatureStore: AnyObject, Sendable {
 
 extension FeatureStore {
     public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String) throws {
-        try put(table, kind: kind, keyColumn: keyColumn, progress: nil)
+        try put(table, kind: kind, keyColumn: keyColumn, ids: nil, progress: nil)
+    }
+
+    public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, progress: ((Int, Int) -> Void)?) throws {
+        try put(table, kind: kind, keyColumn: keyColumn, ids: nil, progress: progress)
+    }
+
+    /// The store keys of `table`'s rows: `ids` when given (one per row), else the key column's values.
+    func storeKeys(_ table: FeatureTable, keyColumn: String, ids: [Int64]?) throws -> [Int64] {
+        if let ids {
+            guard ids.count == table.rowCount else {
+                throw ServingError("\(ids.count) store keys for \(table.rowCount) rows; give one per row")
+            }
+            return ids
+        }
+        let keys = table[keyColumn]
+        guard keys.nullCount == 0, let values = keys.int64Values else {
+            throw ServingError("the key column '\(keyColumn)' has \(keys.nullCount) null ids; every row needs an id")
+        }
+        return values
     }
 }
 

@@ -71,7 +71,7 @@ public enum Nearline {
                     }
                 }
             }
-            counts[kind] = table.rowCount
+            counts[kind] = table.rowCount + (try putUnseen(kind, like: table, keyColumn: key, workspace: w, into: store, progress: progress))
         }
 
         // Item embeddings → index.
@@ -131,6 +131,33 @@ public enum Nearline {
     }
 
     /// `Flat`, `IVF…`, `HNSW…`: specs of one kind can update each other's files.
+    /// Puts `W/features/<kind>_unseen.herdtable` (entities out of the training vocabulary, written by
+    /// `herd preprocess recsys2021`) into `store` under their row keys (`<key>_key`), with the same
+    /// columns as the known table (their key column is 0, out of vocabulary). Returns the row count
+    /// (0 when there is no such table).
+    ///
+    /// NOTE: `herd predict` embeds these entities and keys their vectors by the row key, so the ANN
+    /// index can return them as candidates; without rows in the store, their key would reach the
+    /// ranker as an id beyond the feature's cardinality.
+    static func putUnseen(_ kind: EntityKind, like table: FeatureTable, keyColumn: String, workspace: Workspace,
+                          into store: any FeatureStore, progress: (String) -> Void) throws -> Int {
+        let url = workspace.table("\(kind.rawValue)_unseen"), rowKey = keyColumn + "_key"
+        guard FileManager.default.fileExists(atPath: url.path) else { return 0 }
+        let unseen = try TableFile.read(path: url.path)
+        guard unseen.rowCount > 0 else { return 0 }
+        guard unseen.contains(rowKey), table.names.allSatisfy(unseen.contains) else {
+            throw ServingError("\(url.path): needs the row key \(rowKey) and every column of \(kind.rawValue).herdtable "
+                               + "(\(table.names.joined(separator: ", "))); re-run `herd preprocess recsys2021`")
+        }
+        let keys = unseen[rowKey]
+        guard keys.nullCount == 0, let ids = keys.int64Values else {
+            throw ServingError("\(url.path): the row key \(rowKey) has \(keys.nullCount) null values")
+        }
+        progress("nearline: \(kind) features: \(unseen.rowCount) rows unseen in training from \(url.lastPathComponent) (key \(rowKey)) → \(store.spec)")
+        try store.put(try unseen.select(table.names), kind: kind, keyColumn: keyColumn, ids: ids, progress: nil)
+        return unseen.rowCount
+    }
+
     static func kindName(_ spec: String) -> String {
         let head = spec.split(separator: ",").first.map(String.init)?.uppercased() ?? ""
         if head.hasPrefix("IVF") { return head }

@@ -186,13 +186,10 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
         return schema
     }
 
-    public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, progress: ((Int, Int) -> Void)?) throws {
+    public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, ids rowIDs: [Int64]?, progress: ((Int, Int) -> Void)?) throws {
         let schema = try FeatureSchema(table: table, keyColumn: keyColumn)
         let fingerprint = schema.fingerprint
-        let keys = table[keyColumn]
-        guard keys.nullCount == 0, let ids = keys.int64Values else {
-            throw ServingError("the key column '\(keyColumn)' has \(keys.nullCount) null ids; every row needs an id")
-        }
+        let ids = try storeKeys(table, keyColumn: keyColumn, ids: rowIDs)
         let json = Array(try schema.canonicalJSON())
         let set = Array("SET".utf8)
         try withConnection { c in

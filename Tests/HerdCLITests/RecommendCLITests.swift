@@ -10,7 +10,10 @@ final class RecommendCLITests: XCTestCase {
         let ws = try CLIFixtures.servedWorkspace("recommend-ws", seed: 7)
         let w = ws.root.path
         let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
+        // Tweets unseen in training are in the index too (embedded from their other features), under their row keys.
+        let unseenItems = try TableFile.read(path: ws.table("item_unseen").path, columns: ["tweet_id_key"]).column("tweet_id_key").int64Values!
         let items = Set(try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!)
+            .union(unseenItems)
 
         let known = try HerdBinary.run(["recommend", "--workspace", w, "--user", String(users[0]), "--k", "5", "--can-k", "40", "--json"])
         let answer = try assertSucceededJSON(known)
@@ -30,6 +33,19 @@ final class RecommendCLITests: XCTestCase {
         let cold = try assertSucceededJSON(try HerdBinary.run(["recommend", "--workspace", w, "--user", "987654321", "--k", "3", "--json"]))
         XCTAssertEqual(cold["coldStart"] as? Bool, true)
         XCTAssertEqual((cold["ids"] as? [Int])?.count, 3)
+
+        // A user unseen in training (asked by row key) is ranked, not cold-started, and every candidate —
+        // the unseen tweets among them — has feature rows (nearline stores the unseen tables under their row keys).
+        XCTAssertFalse(unseenItems.isEmpty)
+        let unseenUser = try XCTUnwrap(try TableFile.read(path: ws.table("user_unseen").path, columns: ["enaging_user_id_key"])
+            .column("enaging_user_id_key").int64Values?.first)
+        let all = try assertSucceededJSON(try HerdBinary.run(["recommend", "--workspace", w, "--user", String(unseenUser),
+                                                              "--k", "10", "--can-k", String(items.count), "--json"]))
+        XCTAssertEqual(all["source"] as? String, "ranked")
+        XCTAssertNotEqual(all["coldStart"] as? Bool, true)
+        let allIDs = try XCTUnwrap(all["ids"] as? [Int]).map(Int64.init)
+        XCTAssertEqual(allIDs.count, 10)
+        XCTAssertTrue(allIDs.allSatisfy(items.contains), "\(allIDs)")
 
         let text = try HerdBinary.run(["recommend", "--workspace", w, "--user", String(users[1]), "--k", "3"])
         XCTAssertTrue(text.succeeded, text.transcript)

@@ -16,8 +16,8 @@ final class FailingFeatureStore: FeatureStore, @unchecked Sendable {
         if case .fail = mode { return .unhealthy("test double: connection refused") }
         return .healthy
     }
-    func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, progress: ((Int, Int) -> Void)?) throws {
-        try inner.put(table, kind: kind, keyColumn: keyColumn, progress: progress)
+    func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, ids: [Int64]?, progress: ((Int, Int) -> Void)?) throws {
+        try inner.put(table, kind: kind, keyColumn: keyColumn, ids: ids, progress: progress)
     }
     func get(kind: EntityKind, ids: [Int64]) throws -> FeatureRows {
         switch mode {

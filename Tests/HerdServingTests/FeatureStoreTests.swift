@@ -69,6 +69,19 @@ enum FeatureStoreContract {
             if id % 2 == 0 { XCTAssertEqual(got.rows[i]?[1], .double(Double(id / 2)), file: file, line: line) } else { XCTAssertNil(got.rows[i], file: file, line: line) }
         }
 
+        // Explicit store keys (entities out of vocabulary: key column 0, stored under their row key);
+        // the same schema, so the rows put before stay readable.
+        let unseen = try FeatureTable([("tweet_id", Column(int64s: [0, 0])), ("len", Column(doubles: [7, 8]))])
+        try store.put(unseen, kind: .item, keyColumn: "tweet_id", ids: [90_001, 90_002], progress: nil)
+        let mixed = try store.get(kind: .item, ids: [90_002, 50_002, 1, 90_001])
+        XCTAssertEqual(mixed.found, [true, true, false, true], file: file, line: line)
+        XCTAssertEqual(mixed.rows[0]!, [.int(0), .double(8)], file: file, line: line)
+        XCTAssertEqual(mixed.rows[1]!, [.int(50_002), .double(2)], file: file, line: line)
+        XCTAssertEqual(mixed.rows[3]!, [.int(0), .double(7)], file: file, line: line)
+        XCTAssertThrowsError(try store.put(unseen, kind: .item, keyColumn: "tweet_id", ids: [1], progress: nil), file: file, line: line) {
+            XCTAssertTrue("\($0)".contains("1 store keys for 2 rows"), "\($0)", file: file, line: line)
+        }
+
         XCTAssertThrowsError(try store.put(items, kind: .item, keyColumn: "nope"), file: file, line: line) {
             XCTAssertTrue("\($0)".contains("no key column 'nope'"), "\($0)", file: file, line: line)
         }
