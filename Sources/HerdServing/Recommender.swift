@@ -39,6 +39,9 @@ public struct RecommenderConfig: Sendable {
     // forward repacks the weights, so fewer, larger forwards win (canK 200 on 2 cores, quiet:
     // ≈ 255 → ≈ 390 requests/s, p50 7.5 → 5.2 ms at 2 connections). canK ≤ 256 is one forward.
     public var microBatch = 256
+    /// Most rows of concurrent requests ranked in one forward (`RankingBatcher`); 1 or less: each
+    /// request ranks alone.
+    public var coalesceRows = 512
     /// GEMM precision of the ranking model at serve time (`Recommender.load`, the split Ranking
     /// service). FP32 by default: see the README (Performance) for BF16's speed and how close
     /// its probabilities are.
@@ -124,7 +127,7 @@ public final class Recommender: @unchecked Sendable {
         let backends = RecommenderBackends(
             recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index),
             features: LocalFeatures(store: context.store),
-            ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: config.microBatch))
+            ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: config.microBatch, coalesceRows: config.coalesceRows))
         self.init(backends: backends, rankingInput: RankingInput(spec: spec, userSchema: userSchema, itemSchema: itemSchema),
                   popular: context.popular, config: config, context: context, log: log)
     }
