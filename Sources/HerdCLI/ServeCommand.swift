@@ -65,7 +65,7 @@ struct Serve: AsyncParsableCommand {
         let fileConfig = try config.map { try SplitConfig.load(path: $0) }
         if let service, let role = SplitRole(rawValue: service), let fileConfig {
             try await SplitServer.run(role, config: fileConfig, log: log, onGRPCListening: onGRPC,
-                                      onHTTPListening: { port in print("listening on http://\(fileConfig.bindHost(.recommender)):\(port)") })
+                                      onHTTPListening: { port in print("listening on http://\(fileConfig.bindHost(role)):\(port)") })
             print("stopped")
             return
         }
