@@ -38,6 +38,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256
+    @Option(help: "Most rows of concurrent requests ranked in one forward (default 1: each request ranks alone; e.g. 512 coalesces).") var coalesceRows = RecommenderConfig().coalesceRows
     @Option(help: "GEMM precision of the ranking model: fp32 (default) or bf16 (BF16 operands, FP32 accumulation; weights rounded once at load).") var precision = "fp32"
     @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
     @Option(help: "More TF-Serving models, NAME=DIR[,NAME=DIR…]: an export directory, a herd train --out directory, or a directory of version subdirectories.") var models: String?
@@ -48,6 +49,7 @@ struct Serve: AsyncParsableCommand {
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'") }
         guard microBatch > 0 else { throw ValidationError("--micro-batch must be positive, got \(microBatch)") }
+        guard coalesceRows > 0 else { throw ValidationError("--coalesce-rows must be positive, got \(coalesceRows)") }
         if let service {
             guard SplitRole(rawValue: service) != nil else {
                 throw ValidationError("unknown service '\(service)': use feature, recall, ranking or recommender (or no name for all in one process)")
@@ -63,7 +65,7 @@ struct Serve: AsyncParsableCommand {
         let fileConfig = try config.map { try SplitConfig.load(path: $0) }
         if let service, let role = SplitRole(rawValue: service), let fileConfig {
             try await SplitServer.run(role, config: fileConfig, log: log, onGRPCListening: onGRPC,
-                                      onHTTPListening: { port in print("listening on http://\(fileConfig.bindHost(.recommender)):\(port)") })
+                                      onHTTPListening: { port in print("listening on http://\(fileConfig.bindHost(role)):\(port)") })
             print("stopped")
             return
         }
@@ -74,6 +76,7 @@ struct Serve: AsyncParsableCommand {
         c.storeSpec = redis
         c.rankingModel = model
         c.recommender.microBatch = microBatch
+        c.recommender.coalesceRows = coalesceRows
         c.recommender.rankingPrecision = Precision(rawValue: precision) ?? .fp32
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
         c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)

@@ -21,7 +21,7 @@ public enum LocalServices {
         if let spec = context.ranking.featureState.batchSpec {
             services.append(RankingService(ranking: recommender.backends.ranking, spec: spec, kind: context.ranking.config.kind.rawValue,
                                            features: recommender.backends.features, input: recommender.rankingInput,
-                                           timeout: recommender.config.defaultTimeout))
+                                           timeout: recommender.config.defaultTimeout, rawIDs: rawIDs))
         }
         return services
     }

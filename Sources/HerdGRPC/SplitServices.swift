@@ -55,8 +55,10 @@ public enum SplitServices {
                 + (i.missingColumns.isEmpty ? "" : "; \(i.missingColumns.joined(separator: ", ")) in neither table: 0 (unknown)"))
             (backend, input) = (f, i)
         }
+        // NOTE: raw candidates are mapped with the store's key columns (only with a feature backend).
+        let rawIDs = try input.flatMap { try RawIDs.load(workspace: w, userKey: $0.userSchema.keyColumn, itemKey: $0.itemSchema.keyColumn) }
         return RankingService(ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: rc.microBatch), spec: spec,
-                              kind: export.config.kind.rawValue, features: backend, input: input, timeout: c.timeout)
+                              kind: export.config.kind.rawValue, features: backend, input: input, timeout: c.timeout, rawIDs: { rawIDs })
     }
 
     /// The recommender over gRPC clients of the recall, feature and ranking services; popular

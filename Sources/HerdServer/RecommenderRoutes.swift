@@ -56,12 +56,23 @@ public enum RecommenderRoutes {
             }
         }
         router.get("/metrics") { _, _ -> Response in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
-                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render())))
+            var text = metrics.render()
+            if let batcher = (live.current.backends.ranking as? LocalRanking)?.batcher { text += rankingBatcherMetrics(batcher.statistics) }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: RecommenderPage.html)))
         }
+    }
+
+    /// The ranking batcher's counters in Prometheus text (`RankingBatcher.Stats`, since the
+    /// recommender was loaded): forwards run, requests and rows ranked, requests expired in the queue.
+    static func rankingBatcherMetrics(_ s: RankingBatcher.Stats) -> String {
+        [("herd_ranking_forwards_total", "Ranking forwards run (each over one or more requests' rows).", s.forwards),
+         ("herd_ranking_requests_total", "Requests ranked through the batcher.", s.requests),
+         ("herd_ranking_rows_total", "Candidate rows ranked through the batcher.", s.rows),
+         ("herd_ranking_expired_total", "Requests whose deadline passed while queued for ranking.", s.expired)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) counter\n\($0.0) \($0.2)\n" }.joined()
     }
 
     /// Reads `text` as a raw or encoded user id (`RawIDs.resolveUser`; `idType` as in the query).

@@ -2,12 +2,15 @@ import Foundation
 import GRPCCore
 import HerdGRPC
 import HerdServing
+import Hummingbird
 import Logging
 import ServiceLifecycle
 
 /// `herd serve feature|recall|ranking|recommender --config FILE`: one service of the split
-/// deployment in its own process (see `SplitConfig`). Feature, recall and ranking serve gRPC
-/// alone; the recommender serves HTTP and gRPC over gRPC clients of the other three.
+/// deployment in its own process (see `SplitConfig`). Feature, recall and ranking serve gRPC,
+/// plus, with `http_port` in their section, HTTP `GET /metrics` (their gRPC calls by method and
+/// status, latency histograms: `ServerMetrics`) and `GET /healthz`; the recommender serves HTTP
+/// and gRPC over gRPC clients of the other three.
 public enum SplitServer {
     /// Runs `role` until SIGTERM/SIGINT. `onGRPCListening(host, port)` and `onHTTPListening(port)`
     /// report the bound ports.
@@ -43,10 +46,33 @@ public enum SplitServer {
             try await runRecommender(config, log: log, onGRPCListening: onGRPCListening, onHTTPListening: onHTTPListening)
             return
         }
-        let server = GRPCServerService(host: host, port: port, services: [service], onListening: onGRPCListening)
-        let group = ServiceGroup(configuration: .init(services: (before + [server]).map { .init(service: $0) },
+        let metrics = ServerMetrics()
+        var services = before
+        if let httpPort = config.endpoint(role).httpPort {
+            services.append(Application(
+                router: metricsRouter(metrics),
+                configuration: .init(address: .hostname(host, port: httpPort), serverName: "herd-\(role.rawValue)"),
+                onServerRunning: { channel in onHTTPListening(channel.localAddress?.port ?? 0) },
+                logger: logger))
+        }
+        services.append(GRPCServerService(host: host, port: port, services: [service], interceptors: [metrics.grpcInterceptor],
+                                          onListening: onGRPCListening))
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// A split service's HTTP surface: `/metrics` (Prometheus text) and `/healthz`.
+    static func metricsRouter(_ metrics: ServerMetrics) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/metrics") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"],
+                     body: ResponseBody(byteBuffer: ByteBuffer(string: metrics.render())))
+        }
+        router.get("/healthz") { _, _ -> Response in
+            Response(status: .ok, headers: [.contentType: "application/json"], body: ResponseBody(byteBuffer: ByteBuffer(string: #"{"status":"ok"}"#)))
+        }
+        return router
     }
 
     static func runRecommender(_ config: SplitConfig, log: @escaping @Sendable (String) -> Void,

@@ -131,10 +131,5 @@ public struct RecommendResponse: Codable, Sendable, Equatable {
         try c.encode(timingsMs, forKey: .timingsMs)
     }
 
-    /// One line of JSON with sorted keys.
-    public func jsonData() throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return try e.encode(self)
-    }
+    // One line of JSON with sorted keys: `jsonData()` (RecommendResponse+JSON.swift).
 }

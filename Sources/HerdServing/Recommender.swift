@@ -39,6 +39,15 @@ public struct RecommenderConfig: Sendable {
     // forward repacks the weights, so fewer, larger forwards win (canK 200 on 2 cores, quiet:
     // ≈ 255 → ≈ 390 requests/s, p50 7.5 → 5.2 ms at 2 connections). canK ≤ 256 is one forward.
     public var microBatch = 256
+    /// Most rows of concurrent requests ranked in one forward (`RankingBatcher`); 1 or less (the
+    /// default): each request ranks alone.
+    // NOTE: off by default: measured on 2 cores (BF16, canK 50, 16 connections) it did not lower
+    // the CPU per request. The HTTP server runs `recommend` on dispatch's worker threads, about one
+    // per core, so with one lane per core forwards never overlap a third request to coalesce;
+    // with one lane (HERD_THREADS=1) requests did coalesce (≈ 1.8 per forward) but the packed BF16
+    // GEMM gains nothing from 90 rows over 50 (0.68 vs 0.65 CPU ms per request). Try it where
+    // more requests are in the pipeline at once (more cores, a Redis store's waits).
+    public var coalesceRows = 1
     /// GEMM precision of the ranking model at serve time (`Recommender.load`, the split Ranking
     /// service). FP32 by default: see the README (Performance) for BF16's speed and how close
     /// its probabilities are.
@@ -124,7 +133,7 @@ public final class Recommender: @unchecked Sendable {
         let backends = RecommenderBackends(
             recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index),
             features: LocalFeatures(store: context.store),
-            ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: config.microBatch))
+            ranking: LocalRanking(pool: pool, spec: spec.unlabelled, microBatch: config.microBatch, coalesceRows: config.coalesceRows))
         self.init(backends: backends, rankingInput: RankingInput(spec: spec, userSchema: userSchema, itemSchema: itemSchema),
                   popular: context.popular, config: config, context: context, log: log)
     }

@@ -125,21 +125,26 @@ public struct LocalFeatures: FeatureBackend {
     }
 }
 
-/// Ranking in process: the table's batch (`spec` columns) through a `ModelPool` in micro-batches.
+/// Ranking in process: the table's batch (`spec` columns) through a `ModelPool` in micro-batches,
+/// concurrent requests' rows coalesced into shared forwards (`RankingBatcher`) unless
+/// `coalesceRows` is 1 or less.
 public struct LocalRanking: RankingBackend {
     public let pool: ModelPool
     /// The export's unlabelled batch spec.
     public let spec: BatchSpec
     public let microBatch: Int
+    /// Coalesces concurrent requests (nil: each request ranks alone).
+    public let batcher: RankingBatcher?
 
-    public init(pool: ModelPool, spec: BatchSpec, microBatch: Int) {
+    public init(pool: ModelPool, spec: BatchSpec, microBatch: Int, coalesceRows: Int = RecommenderConfig().coalesceRows) {
         self.pool = pool
         self.spec = spec
         self.microBatch = microBatch
+        batcher = coalesceRows > 1 ? RankingBatcher(pool: pool, maxRows: coalesceRows, microBatch: microBatch) : nil
     }
 
     public func probabilities(_ table: FeatureTable, deadline: ContinuousClock.Instant) throws -> [Float] {
-        pool.probabilities(try table.batch(spec), microBatch: microBatch)
+        try probabilities(table.batch(spec), deadline: deadline)
     }
 
     public func rows(_ input: RankingInput, userID: Int64, user: FeatureRows, items: FeatureRows) throws -> RankingRows {
@@ -151,8 +156,14 @@ public struct LocalRanking: RankingBackend {
     public func probabilities(_ rows: RankingRows, deadline: ContinuousClock.Instant) throws -> [Float] {
         switch rows {
         case .table(let t): return try probabilities(t, deadline: deadline)
-        case .batch(let b): return pool.probabilities(b, microBatch: microBatch)
+        case .batch(let b): return try probabilities(b, deadline: deadline)
         }
+    }
+
+    /// Probabilities `[rows]` of `batch`, through the batcher when coalescing.
+    public func probabilities(_ batch: Batch, deadline: ContinuousClock.Instant) throws -> [Float] {
+        guard let batcher else { return pool.probabilities(batch, microBatch: microBatch) }
+        return try batcher.probabilities(batch, deadline: deadline)
     }
 }
 

@@ -37,7 +37,8 @@ final class ServeCLITests: XCTestCase {
         let users = try TableFile.read(path: ws.table("user").path, columns: ["enaging_user_id"]).column("enaging_user_id").int64Values!
         let items = Set(try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!)
 
-        let server = try HerdBinary.start(["serve", "--workspace", w, "--port", "0", "--grpc-port", "0"])
+        // NOTE: with coalesced ranking on (off by default), so the batcher runs end to end.
+        let server = try HerdBinary.start(["serve", "--workspace", w, "--port", "0", "--grpc-port", "0", "--coalesce-rows", "512"])
         defer { if server.isRunning { kill(server.pid, SIGKILL) } }
         var port = 0
         let deadline = Date().addingTimeInterval(60)
@@ -95,6 +96,10 @@ final class ServeCLITests: XCTestCase {
         XCTAssertTrue(metrics.contains("route=\"/recommender/recommend\""), metrics)
         XCTAssertTrue(metrics.contains("herd_recommend_stage_duration_seconds"), metrics)
         XCTAssertTrue(metrics.contains("status=\"400\""), metrics)
+        // The ranking batcher's counters (--coalesce-rows): every ranked request went through it.
+        let batched = metrics.split(separator: "\n").first { $0.hasPrefix("herd_ranking_requests_total ") }
+        XCTAssertGreaterThanOrEqual(Int(batched?.split(separator: " ").last ?? "") ?? -1, summary["requests"] as? Int ?? 0, metrics)
+        XCTAssertTrue(metrics.contains("herd_ranking_forwards_total "), metrics)
 
         // TF-Serving REST: the inputs from the metadata, rows of the test table, predictions equal
         // to `herd predict` on the same export and rows.

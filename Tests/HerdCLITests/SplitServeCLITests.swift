@@ -128,18 +128,20 @@ final class SplitServeCLITests: XCTestCase {
         let dir = try CLIFixtures.scratch("split-config")
         let configURL = dir.appendingPathComponent("services.json")
         var config: [String: Any] = ["workspace": w, "host": "127.0.0.1", "admin_token": "t0ken", "timeout_ms": 2000,
-                                     "feature": ["port": 0], "recall": ["port": 0], "ranking": ["port": 0]]
+                                     "feature": ["port": 0, "http_port": 0], "recall": ["port": 0, "http_port": 0],
+                                     "ranking": ["port": 0, "http_port": 0]]
         try JSONSerialization.data(withJSONObject: config).write(to: configURL)
         var services: [(String, RunningHerd)] = []
         defer { for (_, s) in services where s.isRunning { kill(s.pid, SIGKILL) } }
-        var addresses: [String: Int] = [:]
+        var addresses: [String: Int] = [:], httpPorts: [String: Int] = [:]
         for name in ["feature", "recall", "ranking"] {
             let s = try HerdBinary.start(["serve", name, "--config", configURL.path])
             services.append((name, s))
-            let p = port(s, "grpc listening on ")
-            XCTAssertGreaterThan(p, 0, "\(name): \(s.stderrSoFar)")
-            guard p > 0 else { return }
+            let p = port(s, "grpc listening on "), h = port(s, "listening on http://")
+            XCTAssertTrue(p > 0 && h > 0, "\(name): \(s.stderrSoFar)")
+            guard p > 0 && h > 0 else { return }
             addresses[name] = p
+            httpPorts[name] = h
         }
         for name in ["feature", "recall", "ranking"] { config[name] = ["port": 0, "address": "127.0.0.1:\(addresses[name]!)"] }
         config["recommender"] = ["port": 0, "http_port": 0]
@@ -164,6 +166,15 @@ final class SplitServeCLITests: XCTestCase {
             XCTAssertFalse(a.degraded, a.reason)
         }
         try assertGRPCMetrics(http, calls: users.count, "split recommender")
+        // Each service's own /metrics counts the calls the recommender made to it.
+        for (name, rpc) in [("feature", ["service": "herd.v1.Feature", "method": "GetItemFeatures"]),
+                            ("recall", ["service": "herd.v1.Recall", "method": "Search"]),
+                            ("ranking", ["service": "herd.v1.Ranking", "method": "Score"])] {
+            let text = try metrics(httpPorts[name]!)
+            let ok = sample(text, "herd_grpc_requests_total", rpc.merging(["code": "OK"]) { a, _ in a }) ?? 0
+            XCTAssertGreaterThanOrEqual(ok, Double(users.count - 1), "\(name)\n\(text)")
+            XCTAssertGreaterThanOrEqual(sample(text, "herd_grpc_request_duration_seconds_count", rpc) ?? 0, ok, "\(name)\n\(text)")
+        }
 
         // Admin over gRPC on the recall process: the config's token.
         let client = try makeGRPCClient(address: "127.0.0.1:\(addresses["recall"]!)")

@@ -74,7 +74,7 @@ final class GRPCServicesTests: XCTestCase {
     }
 
     /// `id_type = ID_TYPE_RAW`: raw user in → the encoded user's answer, with raw item ids out
-    /// (Recommender, Recall, Feature), as HTTP's `idType=raw`.
+    /// (Recommender, Recall, Feature, Ranking candidates), as HTTP's `idType=raw`.
     func testRawIDsMapThroughThePipeline() async throws {
         let f = try shared()
         let rec = try Recommender.load(workspace: f.workspace)
@@ -160,6 +160,37 @@ final class GRPCServicesTests: XCTestCase {
             XCTAssertEqual(a.table, b.table, "\(kind)")
             XCTAssertEqual(a.rawIds, byRaw.rawIds, "\(kind)")
         }
+
+        // Ranking.Score(candidates) by raw ids equals the scores by encoded ids; unknown raw ids
+        // are encoded 0 (a new user, an item without a row), as the Feature service reads them.
+        let ranking = Herd_V1_Ranking.Client(wrapping: s.client)
+        let items = Array(f.itemIDs.prefix(9))
+        for (rawUser, rawItems, user, encodedItems) in [
+            (ids.rawUser(f.userIDs[2])!, items.map { ids.rawItem($0)! }, f.userIDs[2], items),
+            ("not-a-known-user-id", items.map { ids.rawItem($0)! } + ["not-known"], Int64(0), items + [0]),
+        ] {
+            var byRaw = Herd_V1_ScoreRequest(), byEncoded = Herd_V1_ScoreRequest()
+            var c = Herd_V1_Candidates()
+            c.idType = .raw
+            c.rawUserID = rawUser
+            c.rawItemIds = rawItems
+            c.userID = 987_654_321  // ignored for a raw request
+            byRaw.candidates = c
+            var e = Herd_V1_Candidates()
+            e.userID = user
+            e.itemIds = encodedItems
+            byEncoded.candidates = e
+            let a = try await ranking.score(byRaw), b = try await ranking.score(byEncoded)
+            XCTAssertEqual(a.probs.count, rawItems.count)
+            XCTAssertEqual(a.probs, b.probs, "raw user \(rawUser)")
+        }
+        var emptyRaw = Herd_V1_ScoreRequest()
+        var ec = Herd_V1_Candidates()
+        ec.idType = .raw
+        ec.rawItemIds = [ids.rawItem(items[0])!]
+        emptyRaw.candidates = ec
+        let emptyRawCode = await statusCode { try await ranking.score(emptyRaw) }
+        XCTAssertEqual(emptyRawCode, .invalidArgument, "an empty raw user id")
         await s.stop()
 
         // Without a mapping, raw requests are refused with a clear INVALID_ARGUMENT.
@@ -169,6 +200,14 @@ final class GRPCServicesTests: XCTestCase {
         raw.rawUserID = try XCTUnwrap(ids.rawUser(f.userIDs[0]))
         let refused = await statusCode { try await Herd_V1_Recommender.Client(wrapping: bare.client).recommend(raw) }
         XCTAssertEqual(refused, .invalidArgument)
+        var rawScore = Herd_V1_ScoreRequest()
+        var rc = Herd_V1_Candidates()
+        rc.idType = .raw
+        rc.rawUserID = raw.rawUserID
+        rc.rawItemIds = [try XCTUnwrap(ids.rawItem(f.itemIDs[0]))]
+        rawScore.candidates = rc
+        let refusedScore = await statusCode { try await Herd_V1_Ranking.Client(wrapping: bare.client).score(rawScore) }
+        XCTAssertEqual(refusedScore, .invalidArgument, "raw candidates without a mapping")
         await bare.stop()
     }
 

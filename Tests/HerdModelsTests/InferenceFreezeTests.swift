@@ -44,24 +44,60 @@ final class InferenceFreezeTests: XCTestCase {
 
     func probabilities(_ m: any RankingModel, _ b: Batch) -> [Float] { m.forward(b).array.map(Kernels.sigmoid) }
 
+    /// Without batch norm the frozen forward is the per-forward path exactly; with it, the norms
+    /// are folded into the Linears before them (`MLP.freezeForInference`): FP32 within float
+    /// rounding, BF16 within BF16 rounding (the folded weight is rounded instead). Replicas made
+    /// after freezing give the frozen model's results exactly, and the trained weights (export)
+    /// are untouched.
     func testFrozenForwardEqualsPerForwardPathAndReplicasShareIt() throws {
-        for precision in Precision.allCases {
-            let c = try ModelConfig.wnd(config()).with(precision: precision)
-            let live = try c.build(), frozen = try c.build()
-            randomizeWeights(live)
-            try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
-            live.setMode(.inference)
-            frozen.setMode(.inference)
-            frozen.freezeForInference()
-            let replica = frozen.replica()
-            replica.setMode(.inference)
-            for (rows, seed) in [(50, UInt64(1)), (7, 2), (200, 3)] {
-                let b = batch(rows: rows, tableSizes: config().tableSizes, seed: seed)
-                let expected = live.forward(b).array
-                XCTAssertEqual(frozen.forward(b).array, expected, "\(precision), \(rows) rows")
-                XCTAssertEqual(replica.forward(b).array, expected, "\(precision) replica, \(rows) rows")
+        for batchNorm in [false, true] {
+            for precision in Precision.allCases {
+                var cfg = config()
+                cfg.batchNorm = batchNorm
+                let c = try ModelConfig.wnd(cfg).with(precision: precision)
+                let live = try c.build(), frozen = try c.build()
+                randomizeWeights(live)
+                try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
+                live.setMode(.inference)
+                frozen.setMode(.inference)
+                frozen.freezeForInference()
+                let replica = frozen.replica()
+                replica.setMode(.inference)
+                let what = "\(precision), batch norm \(batchNorm)"
+                for (rows, seed) in [(50, UInt64(1)), (7, 2), (200, 3)] {
+                    let b = batch(rows: rows, tableSizes: config().tableSizes, seed: seed)
+                    let expected = live.forward(b).array
+                    let got = frozen.forward(b).array
+                    if batchNorm {
+                        let scale = max(1, expected.map(abs).max()!)
+                        let tolerance: Float = precision == .fp32 ? 1e-5 * scale : 0.03 * scale
+                        let diff = zip(got, expected).map { abs($0 - $1) }.max()!
+                        XCTAssertLessThanOrEqual(diff, tolerance, "\(what), \(rows) rows: max |Δlogit| \(diff)")
+                        if precision == .fp32 { XCTAssertNotEqual(diff, 0, "folded: not the same float operations") }
+                    } else {
+                        XCTAssertEqual(got, expected, "\(what), \(rows) rows")
+                    }
+                    XCTAssertEqual(replica.forward(b).array, got, "\(what) replica, \(rows) rows")
+                }
+                for ((n, a), (m, w)) in zip(live.namedWeights, frozen.namedWeights) {
+                    XCTAssertEqual(n, m)
+                    XCTAssertEqual(a.array, w.array, "\(what): \(n) changed by freezing")
+                }
             }
         }
+    }
+
+    /// Training mode on a frozen model's replica does not use the folded layers (batch statistics).
+    func testFoldedLayersServeOnlyInferenceMode() throws {
+        let c = try ModelConfig.wnd(config())
+        let live = try c.build(), frozen = try c.build()
+        randomizeWeights(live)
+        try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
+        frozen.freezeForInference()
+        let b = batch(rows: 64, tableSizes: config().tableSizes, seed: 4)
+        live.setMode(.training(step: 0, shard: 0))
+        frozen.setMode(.training(step: 0, shard: 0))
+        XCTAssertEqual(frozen.forward(b).array, live.forward(b).array, "training mode: the batch-norm path")
     }
 
     func testServeTimeBF16IsCloseToFP32() throws {

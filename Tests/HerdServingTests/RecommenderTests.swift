@@ -197,20 +197,24 @@ final class RecommenderTests: XCTestCase {
 
     func testConcurrentCallsGiveTheSameAnswersAsSequentialOnes() throws {
         let f = try shared()
-        var config = RecommenderConfig()
-        config.replicas = 1  // the pool must grow under concurrency
-        config.microBatch = 16
-        let rec = try Recommender.load(workspace: f.workspace, config: config)
-        let users = Array(f.userIDs.prefix(8))
-        let expected = try users.map { try rec.recommend(userID: $0, k: 10, canK: 64) }
-        let results = ResultsBox(count: 64)
-        DispatchQueue.concurrentPerform(iterations: 64) { i in
-            results.set(i, try? rec.recommend(userID: users[i % users.count], k: 10, canK: 64))
-        }
-        for i in 0..<64 {
-            let r = try XCTUnwrap(results.get(i), "call \(i) threw")
-            XCTAssertEqual(r.ids, expected[i % users.count].ids, "call \(i)")
-            XCTAssertEqual(r.probs, expected[i % users.count].probs, "call \(i)")
+        for coalesce in [1, 512] {
+            var config = RecommenderConfig()
+            config.replicas = 1  // the pool must grow under concurrency
+            config.microBatch = 16
+            config.coalesceRows = coalesce
+            let rec = try Recommender.load(workspace: f.workspace, config: config)
+            XCTAssertEqual((rec.backends.ranking as? LocalRanking)?.batcher != nil, coalesce > 1)
+            let users = Array(f.userIDs.prefix(8))
+            let expected = try users.map { try rec.recommend(userID: $0, k: 10, canK: 64) }
+            let results = ResultsBox(count: 64)
+            DispatchQueue.concurrentPerform(iterations: 64) { i in
+                results.set(i, try? rec.recommend(userID: users[i % users.count], k: 10, canK: 64))
+            }
+            for i in 0..<64 {
+                let r = try XCTUnwrap(results.get(i), "call \(i) threw")
+                XCTAssertEqual(r.ids, expected[i % users.count].ids, "call \(i), coalesce \(coalesce)")
+                for (p, q) in zip(r.probs, expected[i % users.count].probs) { XCTAssertEqual(p, q, accuracy: 1e-6, "call \(i), coalesce \(coalesce)") }
+            }
         }
     }
 

@@ -32,6 +32,16 @@ public nonisolated struct Herd_V1_Candidates: Sendable {
 
   public var itemIds: [Int64] = []
 
+  /// ID_TYPE_RAW: the user is `raw_user_id` and the items `raw_item_ids` (user_id and item_ids are
+  /// ignored), mapped through the workspace's pipeline as the Feature service maps them: a raw id
+  /// the pipeline does not know is encoded 0 (a new user ranks as the empty user, an unknown item
+  /// as an item without a row). INVALID_ARGUMENT when the workspace's ids were not encoded.
+  public var idType: Herd_V1_IdType = .unspecified
+
+  public var rawUserID: String = String()
+
+  public var rawItemIds: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -137,7 +147,7 @@ fileprivate nonisolated let _protobuf_package = "herd.v1"
 
 nonisolated extension Herd_V1_Candidates: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Candidates"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}item_ids\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}item_ids\0\u{3}id_type\0\u{3}raw_user_id\0\u{3}raw_item_ids\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -147,6 +157,9 @@ nonisolated extension Herd_V1_Candidates: SwiftProtobuf.Message, SwiftProtobuf._
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularInt64Field(value: &self.userID) }()
       case 2: try { try decoder.decodeRepeatedInt64Field(value: &self.itemIds) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.idType) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.rawUserID) }()
+      case 5: try { try decoder.decodeRepeatedStringField(value: &self.rawItemIds) }()
       default: break
       }
     }
@@ -159,12 +172,24 @@ nonisolated extension Herd_V1_Candidates: SwiftProtobuf.Message, SwiftProtobuf._
     if !self.itemIds.isEmpty {
       try visitor.visitPackedInt64Field(value: self.itemIds, fieldNumber: 2)
     }
+    if self.idType != .unspecified {
+      try visitor.visitSingularEnumField(value: self.idType, fieldNumber: 3)
+    }
+    if !self.rawUserID.isEmpty {
+      try visitor.visitSingularStringField(value: self.rawUserID, fieldNumber: 4)
+    }
+    if !self.rawItemIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.rawItemIds, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Herd_V1_Candidates, rhs: Herd_V1_Candidates) -> Bool {
     if lhs.userID != rhs.userID {return false}
     if lhs.itemIds != rhs.itemIds {return false}
+    if lhs.idType != rhs.idType {return false}
+    if lhs.rawUserID != rhs.rawUserID {return false}
+    if lhs.rawItemIds != rhs.rawItemIds {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
