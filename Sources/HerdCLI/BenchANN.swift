@@ -24,6 +24,11 @@ struct BenchANN: AsyncParsableCommand {
     @Option(help: "IVF lists (default ≈ 4·√items, a power of two).") var nlist: Int?
     @Option(help: "HNSW M.") var hnswM = 16
     @Option(help: "HNSW efConstruction.") var efConstruction = 200
+    // NOTE: at 1M items an HNSW build takes many minutes on 2 cores; with a cache directory the IVF and HNSW
+    // indexes (Herd's and, through meta.json, the Python peers') are built once per data set and settings and
+    // loaded by later runs, which then only re-measure queries. The build seconds of the run that built them
+    // are kept beside each file and reported again.
+    @Option(help: "Keep built IVF/HNSW indexes in this directory (keyed by data and settings) and load them on later runs.") var cache: String?
     @Option(help: "Recall@k to reach.") var target = 0.99
     @Flag(help: "Measure IVF only (no HNSW build: at 1M items it takes many minutes on 2 cores).") var ivfOnly = false
     @Flag(help: "Measure the exact Flat index only (one query at a time; no IVF/HNSW builds).") var flatOnly = false
@@ -79,21 +84,26 @@ struct BenchANN: AsyncParsableCommand {
             }
             return
         }
-        t0 = Date()
-        let ivf = try IVFIndex(dimension: d, metric: .innerProduct, nlist: lists)
-        try ivf.add(ids: ids, vectors: base)
-        log(String(format: "IVF%d,Flat built in %.1f s", lists, Date().timeIntervalSince(t0)))
+        var builds: [String: Any] = [:]
+        let dataKey = "\(items)x\(d)-c\(clusters)-n\(String(format: "%.3f", Double(noise)))-s\(seed)"
+        let ivf = try cached("herd-ivf\(lists)-\(dataKey)", log: log, builds: &builds, name: "IVF\(lists),Flat") { () -> IVFIndex in
+            let ivf = try IVFIndex(dimension: d, metric: .innerProduct, nlist: lists)
+            try ivf.add(ids: ids, vectors: base)
+            return ivf
+        }
         for p in [1, 2, 4, 8, 16, 32, 64, 128] where p <= lists {
             ivf.nprobe = p
             try measure("IVF\(lists),Flat", "nprobe=\(p)", ivf)
             if (rows.last!["recall"] as! Double) >= target { break }
         }
         if !ivfOnly {
-            t0 = Date()
-            let hnsw = try HNSWIndex(dimension: d, metric: .innerProduct, m: hnswM, efConstruction: efConstruction, capacity: items)
-            try hnsw.add(ids: ids, vectors: base)
-            log(String(format: "HNSW%d (efConstruction %d) built in %.1f s", hnswM, efConstruction, Date().timeIntervalSince(t0)))
-            for ef in [10, 16, 24, 32, 48, 64, 96, 128, 256] where ef >= k {
+            let hnsw = try cached("herd-hnsw\(hnswM)-efc\(efConstruction)-\(dataKey)", log: log, builds: &builds,
+                                  name: "HNSW\(hnswM) (efConstruction \(efConstruction))") { () -> HNSWIndex in
+                let hnsw = try HNSWIndex(dimension: d, metric: .innerProduct, m: hnswM, efConstruction: efConstruction, capacity: items)
+                try hnsw.add(ids: ids, vectors: base)
+                return hnsw
+            }
+            for ef in Self.efLadder where ef >= k {
                 hnsw.efSearch = ef
                 try measure("HNSW\(hnswM)", "efSearch=\(ef)", hnsw)
                 if (rows.last!["recall"] as! Double) >= target { break }
@@ -109,9 +119,42 @@ struct BenchANN: AsyncParsableCommand {
         }
         if json {
             let out: [String: Any] = ["items": items, "dim": d, "queries": queries, "k": k, "target": target, "clusters": clusters, "noise": Double(noise),
-                                      "results": rows, "best": best ?? [:]]
+                                      "hnsw_m": hnswM, "ef_construction": efConstruction, "build_s": builds, "results": rows, "best": best ?? [:]]
             print(String(decoding: try JSONSerialization.data(withJSONObject: out, options: [.sortedKeys]), as: UTF8.self))
         }
+    }
+
+    /// The efSearch values tried, smallest first, until one reaches the target (the same ladder as the peers').
+    static let efLadder = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
+
+    /// Builds an index with `make`, or loads it from `cache/<key>.index` when a previous run left it there; the
+    /// build seconds (of the run that built it) go to `builds[name]` and `cache/<key>.json`.
+    private func cached<T: ANNIndex>(_ key: String, log: (String) -> Void, builds: inout [String: Any], name: String,
+                                     make: () throws -> T) throws -> T {
+        let t0 = Date()
+        guard let cache else {
+            let index = try make()
+            builds[name] = Date().timeIntervalSince(t0)
+            log(String(format: "%@ built in %.1f s", name, builds[name] as! Double))
+            return index
+        }
+        let dir = URL(fileURLWithPath: cache, isDirectory: true)
+        let file = dir.appendingPathComponent("\(key).index"), info = dir.appendingPathComponent("\(key).json")
+        if FileManager.default.fileExists(atPath: file.path), let data = try? Data(contentsOf: info),
+           let meta = try? JSONSerialization.jsonObject(with: data) as? [String: Any], let seconds = meta["build_s"] as? Double,
+           let index = try loadIndex(from: file) as? T {
+            builds[name] = seconds
+            log(String(format: "%@ loaded from %@ in %.1f s (built in %.1f s)", name, file.path, Date().timeIntervalSince(t0), seconds))
+            return index
+        }
+        let index = try make()
+        let seconds = Date().timeIntervalSince(t0)
+        builds[name] = seconds
+        log(String(format: "%@ built in %.1f s", name, seconds))
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        try index.save(to: file)
+        try JSONSerialization.data(withJSONObject: ["build_s": seconds, "threads": Parallel.threads]).write(to: info)
+        return index
     }
 
     private var lists: Int { nlist ?? (1 << Int((log2(4 * Double(items).squareRoot())).rounded())) }
@@ -124,7 +167,8 @@ struct BenchANN: AsyncParsableCommand {
         try truth.ids.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("truth.i64")) }
         let meta: [String: Any] = ["items": items, "dim": dim, "queries": queries, "k": k, "metric": "ip", "nlist": lists, "target": target,
                                    "clusters": clusters ?? max(10, items * 3 / 2000), "noise": Double(noise), "ivf_only": ivfOnly,
-                                   "flat_only": flatOnly]
+                                   "flat_only": flatOnly, "hnsw_m": hnswM, "ef_construction": efConstruction, "seed": seed,
+                                   "cache": cache.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? NSNull()]
         try JSONSerialization.data(withJSONObject: meta).write(to: url.appendingPathComponent("meta.json"))
     }
 }
