@@ -35,16 +35,27 @@ struct BenchANN: AsyncParsableCommand {
     @Option(help: "Generator seed.") var seed: UInt64 = 42
     @Option(help: "Also write base.f32, queries.f32, truth.i64 and meta.json to this directory (for the Python peers).") var writeData: String?
     @Flag(help: "Print one JSON object as the last line.") var json = false
+    @Option(help: "Real embeddings instead of generated ones: a directory (or workspace) with item.safetensors (indexed) and user.safetensors (queries: --queries users spread evenly over the file), as `herd predict` writes them.")
+    var embeddings: String?
 
     func run() async throws {
         let log: (String) -> Void = { line in if json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
         log(MachineLoad.verdict(MachineLoad.othersBusy(over: 0.5)))
         let d = dim
+        if let embeddings { return try BenchANN.onEmbeddings(self, embeddings) }
         let clusters = self.clusters ?? max(10, items * 3 / 2000)
-        var t0 = Date()
+        let t0 = Date()
         let base = ClusteredVectors.generate(count: items, dimension: d, clusters: clusters, noise: noise, seed: seed)
         let query = ClusteredVectors.generate(count: queries, dimension: d, clusters: clusters, noise: noise, seed: seed, stream: 1)
         log(String(format: "data: %d × %d base, %d queries, %d clusters, noise %.2f (%.1f s)", items, d, queries, clusters, noise, Date().timeIntervalSince(t0)))
+        try measureAll(base: base, query: query, clusters: clusters, dataKey: "\(items)x\(d)-c\(clusters)-n\(String(format: "%.3f", Double(noise)))-s\(seed)", log: log)
+    }
+
+    /// Recall@k against Flat and single-query q/s of Flat, the IVF nprobe ladder and the HNSW efSearch ladder on
+    /// `base[items, dim]` queried with `query[queries, dim]`.
+    func measureAll(base: [Float], query: [Float], clusters: Int, dataKey: String, log: (String) -> Void) throws {
+        let d = dim, items = base.count / dim, queries = query.count / dim
+        var t0 = Date()
         let ids = (0..<items).map { Int64($0) }
 
         t0 = Date()
@@ -52,7 +63,7 @@ struct BenchANN: AsyncParsableCommand {
         try flat.add(ids: ids, vectors: base)
         let truth = try flat.search(batch: query, k: k)
         log(String(format: "exact top-%d of every query (batched GEMM): %.2f s", k, Date().timeIntervalSince(t0)))
-        if let dir = writeData { try write(dir, base: base, query: query, truth: truth) }
+        if let dir = writeData { try write(dir, base: base, query: query, truth: truth, clusters: clusters) }
 
         var rows: [[String: Any]] = []
         func measure(_ name: String, _ setting: String, _ index: any ANNIndex) throws {
@@ -85,7 +96,7 @@ struct BenchANN: AsyncParsableCommand {
             return
         }
         var builds: [String: Any] = [:]
-        let dataKey = "\(items)x\(d)-c\(clusters)-n\(String(format: "%.3f", Double(noise)))-s\(seed)"
+        let lists = nlist ?? Self.defaultLists(items)
         let ivf = try cached("herd-ivf\(lists)-\(dataKey)", log: log, builds: &builds, name: "IVF\(lists),Flat") { () -> IVFIndex in
             let ivf = try IVFIndex(dimension: d, metric: .innerProduct, nlist: lists)
             try ivf.add(ids: ids, vectors: base)
@@ -157,18 +168,48 @@ struct BenchANN: AsyncParsableCommand {
         return index
     }
 
-    private var lists: Int { nlist ?? (1 << Int((log2(4 * Double(items).squareRoot())).rounded())) }
+    static func defaultLists(_ items: Int) -> Int { 1 << Int((log2(4 * Double(items).squareRoot())).rounded()) }
 
-    private func write(_ dir: String, base: [Float], query: [Float], truth: ANNResults) throws {
+    private func write(_ dir: String, base: [Float], query: [Float], truth: ANNResults, clusters: Int) throws {
         let url = URL(fileURLWithPath: dir, isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         try base.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("base.f32")) }
         try query.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("queries.f32")) }
         try truth.ids.withUnsafeBytes { try Data($0).write(to: url.appendingPathComponent("truth.i64")) }
-        let meta: [String: Any] = ["items": items, "dim": dim, "queries": queries, "k": k, "metric": "ip", "nlist": lists, "target": target,
-                                   "clusters": clusters ?? max(10, items * 3 / 2000), "noise": Double(noise), "ivf_only": ivfOnly,
+        let items = base.count / dim
+        let meta: [String: Any] = ["items": items, "dim": dim, "queries": query.count / dim, "k": k, "metric": "ip", "nlist": nlist ?? Self.defaultLists(items),
+                                   "target": target, "clusters": clusters, "noise": Double(noise), "ivf_only": ivfOnly,
                                    "flat_only": flatOnly, "hnsw_m": hnswM, "ef_construction": efConstruction, "seed": seed,
                                    "cache": cache.map { URL(fileURLWithPath: $0).standardizedFileURL.path } ?? NSNull()]
         try JSONSerialization.data(withJSONObject: meta).write(to: url.appendingPathComponent("meta.json"))
+    }
+
+    /// `--embeddings DIR`: the ladders on real two-tower vectors (any norms: with `"item_bias"` the items are
+    /// `[v, τ·b]` and the users `[u, 1]`), recall against the exact inner-product top-k.
+    static func onEmbeddings(_ c: BenchANN, _ path: String) throws {
+        let log: (String) -> Void = { line in if c.json { FileHandle.standardError.write(Data((line + "\n").utf8)) } else { print(line) } }
+        var dir = URL(fileURLWithPath: path, isDirectory: true)
+        if !FileManager.default.fileExists(atPath: dir.appendingPathComponent("item.safetensors").path) {
+            dir = dir.appendingPathComponent("embeddings", isDirectory: true)
+        }
+        let items = try UserEmbeddings(url: dir.appendingPathComponent("item.safetensors"))
+        let users = try UserEmbeddings(url: dir.appendingPathComponent("user.safetensors"))
+        guard items.dimension == users.dimension else {
+            throw ValidationError("\(dir.path): item vectors have \(items.dimension) values, user vectors \(users.dimension)")
+        }
+        let d = items.dimension, nu = users.vectors.count / d, q = min(c.queries, nu)
+        var query = [Float](repeating: 0, count: q * d)
+        for i in 0..<q {
+            let r = Int((Double(i) + 0.5) * Double(nu) / Double(q))
+            for j in 0..<d { query[i * d + j] = users.vectors[r * d + j] }
+        }
+        let norms = (0..<(items.vectors.count / d)).map { r in (0..<d).reduce(Float(0)) { $0 + items.vectors[r * d + $1] * items.vectors[r * d + $1] }.squareRoot() }
+        log(String(format: "embeddings %@: %d items × %d (norms %.3f … %.3f), %d of %d users as queries", dir.path, norms.count, d,
+                   norms.min() ?? 0, norms.max() ?? 0, q, nu))
+        var copy = c
+        copy.dim = d
+        copy.items = norms.count
+        copy.queries = q
+        try copy.measureAll(base: items.vectors, query: query, clusters: 0, dataKey: "emb-\(norms.count)x\(d)", log: log)
     }
 }
