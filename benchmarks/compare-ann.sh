@@ -6,6 +6,10 @@
 #       defaults: items "100000 1000000", dim 128, 1000 queries, the generator's clusters/noise
 #       --ivf-only: IVF only on both sides (no HNSW builds, which take many minutes at 1M on 2 cores)
 #       --flat-only: the exact index only (Herd's Flat vs faiss IndexFlatIP on 1 and 2 threads)
+#       --hnsw-m M, --ef-construction E: the one graph setting every HNSW side builds (default 16, 200)
+#       --cache DIR: keep built IVF/HNSW indexes (Herd's and the peers') in DIR (outside the repo, e.g.
+#         /work/data/ann-cache), keyed by data and settings; later runs load them and only re-measure
+#         queries (build seconds are those of the run that built them)
 #   REPEATS=N (default 1): herd and peers alternate N times per size; the ratio is the median of
 #   the per-repeat ratios (range in brackets).
 #   QUICK=1 benchmarks/compare-ann.sh      20k items, 300 queries (< 3 min)
@@ -20,7 +24,7 @@ while (($#)); do
     --items) SIZES=$2; shift 2 ;;
     --dim) DIM=$2; shift 2 ;;
     --queries) QUERIES=$2; shift 2 ;;
-    --clusters|--noise|--nlist|--hnsw-m) EXTRA+=("$1" "$2"); shift 2 ;;
+    --clusters|--noise|--nlist|--hnsw-m|--ef-construction|--cache) EXTRA+=("$1" "$2"); shift 2 ;;
     --ivf-only|--flat-only) EXTRA+=("$1"); shift ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
@@ -55,6 +59,20 @@ for who, b in (("herd", hb), ("best peer", pb)):
         print(f"  {who:10s} {b['index']:24s} {b['setting']:14s} recall {b['recall']:.4f}  {b['qps']:9.0f} queries/s", file=out)
     else:
         print(f"  {who:10s} nothing reached the target", file=out)
+best = {}
+for r in herd["results"] + peers["results"]:
+    if r["recall"] >= herd["target"] and r["index"] != "Flat":
+        name = r["index"] if r in peers["results"] else "herd " + r["index"]
+        if name not in best or r["qps"] > best[name]["qps"]:
+            best[name] = r
+for who, b in sorted(best.items(), key=lambda kv: -kv[1]["qps"]):
+    print(f"    {who:28s} {b['setting']:14s} recall {b['recall']:.4f}  {b['qps']:9.0f} queries/s", file=out)
+for name in sorted({r["index"] for r in peers["results"]} | {"herd " + r["index"] for r in herd["results"] if r["index"] != "Flat"}):
+    if name not in best:
+        print(f"    {name:28s} did not reach recall {herd['target']} on its ladder", file=out)
+builds = {**{"herd " + k: v for k, v in (herd.get("build_s") or {}).items()}, **(peers.get("build_s") or {})}
+if builds:
+    print("  build seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in builds.items()), file=out)
 ratio = hb["qps"] / pb["qps"] if hb and pb else None
 if ratio:
     print(f"  ratio herd / best peer: {ratio:.2f}", file=out)

@@ -66,6 +66,74 @@ final class ANNIndexTests: XCTestCase {
         XCTAssertEqual(recall(try full.search(batch: q, k: 10), try flatL2.search(batch: q, k: 10)), 1.0, accuracy: 1e-9)
     }
 
+    /// Maximum inner-product search with vectors of different norms, planted: 2000 unit vectors around a circle
+    /// and 20 long ones (norm 3) between 0° and 20°; every query (unit, between 50° and 80°) has a long one as
+    /// its best match (checked: one lies within ≈ 62°, and 3·cos 62° > 1 ≥ any unit one's score), 30°–80° away
+    /// from its own direction. Filed by direction
+    /// (the raw spherical quantizer) the long vectors sit in lists the query's two probes never reach (top-1
+    /// found for 0 of 100 queries); the MIPS-augmented quantizer probes their list first.
+    func testIVFProbesTheListsOfLongVectorsThatWinTheInnerProduct() throws {
+        var rng = SplitMix64(seed: 11)
+        let ring = 2000, planted = 20, nq = 100
+        var x = [Float](), q = [Float]()
+        for _ in 0..<ring { let a = 2 * Float.pi * rng.nextUniform(); x += [cos(a), sin(a)] }
+        for _ in 0..<planted { let a = Float.pi / 9 * rng.nextUniform(); x += [3 * cos(a), 3 * sin(a)] }
+        for _ in 0..<nq { let a = Float.pi * (50 + 30 * rng.nextUniform()) / 180; q += [cos(a), sin(a)] }
+        let ids = (0..<(ring + planted)).map { Int64($0) }
+        let ivf = try makeIndex(spec: "IVF32,Flat,nprobe=2", dimension: 2, metric: .innerProduct)
+        try ivf.add(ids: ids, vectors: x)
+        let found = try ivf.search(batch: q, k: 1)
+        var hits = 0
+        for b in 0..<nq {
+            let best = bruteForce(x, ids: ids, query: Array(q[(2 * b)..<(2 * b + 2)]), k: 1, metric: .innerProduct)[0]
+            XCTAssertGreaterThanOrEqual(best.0, Int64(ring), "the planted answer is a long vector")
+            if found.ids[b] == best.0 {
+                hits += 1
+                XCTAssertEqual(found.scores[b], best.1, accuracy: 1e-5)
+            }
+        }
+        XCTAssertGreaterThanOrEqual(hits, 95, "top-1 found for \(hits) of \(nq) queries")
+    }
+
+    /// The two-tower's widened vectors (`"item_bias"`): items `[v, τ·b]` with unit `v`, users `[u, 1]`; a few
+    /// planted popular items (b > 0) win every query's top 10 by their bias. Recall, exact scores of the long
+    /// vectors, and the augmented quantizer through a save/load round trip.
+    func testIVFFindsLongVectorsOfMaximumInnerProductSearch() throws {
+        let n = 3000, dim = 16, planted = 60, nq = 200
+        let v = clusteredVectors(count: n, dimension: dim, clusters: 10, seed: 21)
+        let u = clusteredVectors(count: nq, dimension: dim, clusters: 10, seed: 21 &+ 7)
+        var rng = SplitMix64(seed: 4)
+        var bias = [Float](repeating: 0, count: n)
+        for i in 0..<planted { bias[Int(rng.next() % UInt64(n))] = 0.5 + 2.5 * Float(i) / Float(planted) }
+        var x = [Float](), q = [Float]()
+        for r in 0..<n { x += v[(r * dim)..<((r + 1) * dim)]; x.append(bias[r]) }
+        for r in 0..<nq { q += u[(r * dim)..<((r + 1) * dim)]; q.append(1) }
+        let ids = (0..<n).map { Int64($0) }
+        var exact = ANNResults(queries: nq, k: 10)
+        for b in 0..<nq {
+            let top = bruteForce(x, ids: ids, query: Array(q[(b * (dim + 1))..<((b + 1) * (dim + 1))]), k: 10, metric: .innerProduct)
+            for (i, (id, _)) in top.enumerated() { exact.ids[b * 10 + i] = id }
+        }
+        XCTAssertTrue(exact.ids.allSatisfy { bias[Int($0)] > 0 }, "every exact top-10 item is a planted one")
+        let ivf = try makeIndex(spec: "IVF64,Flat,nprobe=4", dimension: dim + 1, metric: .innerProduct)
+        try ivf.add(ids: ids, vectors: x)
+        let found = try ivf.search(batch: q, k: 10)
+        let r = recall(found, exact)
+        XCTAssertGreaterThanOrEqual(r, 0.98, "IVF64 nprobe 4 recall@10 \(r) on [v, τ·b] items")
+        // Scores are the exact inner products, also for the long vectors.
+        for i in 0..<10 {
+            let id = Int(found.ids[i])
+            let dot = (0...dim).reduce(Float(0)) { $0 + q[$1] * x[id * (dim + 1) + $1] }
+            XCTAssertEqual(found.scores[i], dot, accuracy: 1e-4)
+        }
+        // The augmented quantizer survives a save/load round trip.
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("item.index")
+        try ivf.save(to: url)
+        XCTAssertEqual(try loadIndex(from: url).search(batch: q, k: 10).ids, found.ids)
+    }
+
     func testSaveLoadRoundTripForEveryKind() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
