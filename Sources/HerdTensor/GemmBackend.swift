@@ -20,7 +20,8 @@ import Glibc
 /// GFLOP/s; the matmul primitive ≈ 95–113 (forward with fused bias + ReLU ≈ 108–114 against
 /// ≈ 92–97 for OpenBLAS plus its separate bias/ReLU pass; `dW` shapes about even). Weights packed
 /// once into oneDNN's blocked layout gained nothing over plain (strided) weights at these sizes,
-/// so weights stay in Herd's layout: no pack can go stale after an optimizer step.
+/// so weights stay in Herd's layout: no pack can go stale after an optimizer step. In whole
+/// models the gain is smaller or negative (see `SGEMM.selection`), so OpenBLAS is the default.
 /// Matrix–vector shapes (`M` or `N` below `SGEMM.minOneDNNWidth`, e.g. a logit layer) stay on
 /// OpenBLAS, where oneDNN is several times slower.
 public enum SGEMMBackend: String, Sendable, CaseIterable {
@@ -29,10 +30,9 @@ public enum SGEMMBackend: String, Sendable, CaseIterable {
 
 /// Backend selection and dispatch for FP32 `gemm`.
 public enum SGEMM {
-    /// The backend for GEMMs of at least `minOneDNNWidth` rows and columns, chosen once: `matmul`
-    /// when oneDNN 2.x is installed and passes its self-test, else `openblas`;
-    /// `HERD_SGEMM_BACKEND=openblas|matmul|onednn` overrides (falling back to `openblas`, with a
-    /// note, when the requested backend is unavailable or fails its self-test).
+    /// The backend for GEMMs of at least `minOneDNNWidth` rows and columns, chosen once:
+    /// `openblas` unless `HERD_SGEMM_BACKEND=matmul|onednn` asks for oneDNN (falling back to
+    /// `openblas`, with a note, when the requested backend is unavailable or fails its self-test).
     public static var backend: SGEMMBackend { forced ?? selection.backend }
 
     /// Test-only override of `backend` (see `withBackend`).
@@ -88,10 +88,11 @@ public enum SGEMM {
             return (r, "\(label[r]!) (HERD_SGEMM_BACKEND)")
         }
         let bad = raw.map { " (HERD_SGEMM_BACKEND=\($0) unknown: openblas, matmul or onednn)" } ?? ""
-        // NOTE: matmul primitives by default when oneDNN is present and passes the self-test: whole-model
-        // runs (benchmarks/README.md, branch gemm) needed ≈ 8–12 % fewer CPU-seconds per sample than OpenBLAS.
-        if let why = unusable(.matmul) { return (.openblas, "openblas cblas_sgemm (oneDNN matmul unavailable: \(why))" + bad) }
-        return (.matmul, "onednn matmul primitives (default; HERD_SGEMM_BACKEND=openblas to override)" + bad)
+        // NOTE: OpenBLAS stays the default. In whole-model runs (CPU-seconds per sample, interleaved,
+        // busy machine; benchmarks/README.md, branch gemm) matmul primitives needed 6–15 % less CPU
+        // for DLRM training and inference and ≈ 8 % less for the RecSys two-tower, were even on W&D
+        // inference, but ≈ 25 % MORE on W&D training with Adam (not understood yet), so they are opt-in.
+        return (.openblas, "openblas cblas_sgemm (HERD_SGEMM_BACKEND=matmul for oneDNN matmul primitives)" + bad)
     }()
 
     /// Runs a small GEMM of each transpose case (with a leading dimension wider than the matrix
