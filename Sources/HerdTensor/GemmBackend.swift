@@ -90,8 +90,9 @@ public enum SGEMM {
         let bad = raw.map { " (HERD_SGEMM_BACKEND=\($0) unknown: openblas, matmul or onednn)" } ?? ""
         // NOTE: OpenBLAS stays the default. In whole-model runs (CPU-seconds per sample, interleaved,
         // busy machine; benchmarks/README.md, branch gemm) matmul primitives needed 6–15 % less CPU
-        // for DLRM training and inference and ≈ 8 % less for the RecSys two-tower, were even on W&D
-        // inference, but ≈ 25 % MORE on W&D training with Adam (not understood yet), so they are opt-in.
+        // for DLRM training and inference, ≈ 8 % less for the RecSys two-tower and W&D training with
+        // SGD, were even on W&D inference, but ≈ 25 % MORE on W&D training with Adam (not understood
+        // yet), so they are opt-in.
         return (.openblas, "openblas cblas_sgemm (HERD_SGEMM_BACKEND=matmul for oneDNN matmul primitives)" + bad)
     }()
 
