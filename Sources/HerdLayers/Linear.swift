@@ -149,6 +149,11 @@ public final class Linear: @unchecked Sendable {
             }
         } else if let r = indicatorColumns, !r.isEmpty {
             forwardWithIndicators(x, y, r)
+        } else if !emitsBF16Output {
+            // GEMM, bias and activation in one call (fused on oneDNN's matmul backend).
+            gemmBiasActivation(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs,
+                               bias: bias.value.data, relu: activation == .relu, c: y.data, ldc: outputs)
+            return y
         } else {
             gemm(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs, c: y.data, ldc: outputs)
         }

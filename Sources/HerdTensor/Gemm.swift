@@ -1,4 +1,5 @@
 import CBLAS
+import CHerdKernels
 
 /// Transposition of a GEMM operand.
 public enum Transpose: Sendable {
@@ -10,7 +11,7 @@ public enum Transpose: Sendable {
 ///
 /// `A` is `[M, K]` (or `[K, M]` when transposed) with leading dimension `lda`; likewise `B`
 /// `[K, N]` (or `[N, K]`) with `ldb`, and `C` `[M, N]` with `ldc`. Runs on the calling thread, on
-/// `SGEMM.backend` (oneDNN or OpenBLAS, one thread per call; see `Parallel`).
+/// `SGEMM.backend` (oneDNN matmul primitives or OpenBLAS, one thread per call; see `Parallel`).
 @inlinable
 public func gemm(
     _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
@@ -23,6 +24,40 @@ public func gemm(
         return
     }
     SGEMM.dispatch(transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)
+}
+
+/// `C[M, N] = act(op(A) · op(B) + bias[N])` with `act` ReLU or identity: a `Linear` layer's
+/// forward. On the `matmul` backend one oneDNN call with bias and ReLU applied to each output tile
+/// (no second pass over `C`); otherwise `gemm` followed by `Kernels.addBias`/`addBiasReLU`.
+@inlinable
+public func gemmBiasActivation(
+    _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    bias: UnsafePointer<Float>, relu: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+) {
+    if m == 0 || n == 0 { return }
+    if k > 0, SGEMM.fusedBiasActivation(transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, bias: bias, relu: relu, c: c, ldc: ldc) {
+        return
+    }
+    gemm(transA, transB, m: m, n: n, k: k, a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc)
+    if relu { Kernels.addBiasReLU(c, rows: m, cols: n, ld: ldc, bias: bias) } else { Kernels.addBias(c, rows: m, cols: n, ld: ldc, bias: bias) }
+}
+
+/// `gemmBiasActivation` on an explicit backend (fused on `matmul`, whatever the shape), for
+/// tests and benchmarks; false when the backend is unavailable or refuses. Sizes must be positive.
+public func gemmBiasActivation(
+    backend: SGEMMBackend, _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int,
+    a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+    bias: UnsafePointer<Float>, relu: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+) -> Bool {
+    precondition(m > 0 && n > 0 && k > 0, "gemmBiasActivation(backend:) needs positive sizes")
+    if backend == .matmul {
+        return herd_onednn_matmul(transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(n), Int64(k), 1, a, Int64(lda),
+                                  b, Int64(ldb), 0, c, Int64(ldc), bias, relu ? 1 : 0) == 0
+    }
+    guard SGEMM.run(backend, transA, transB, m: m, n: n, k: k, alpha: 1, a: a, lda: lda, b: b, ldb: ldb, beta: 0, c: c, ldc: ldc) else { return false }
+    if relu { Kernels.addBiasReLU(c, rows: m, cols: n, ld: ldc, bias: bias) } else { Kernels.addBias(c, rows: m, cols: n, ld: ldc, bias: bias) }
+    return true
 }
 
 /// `gemm` with the `M` rows of `C` (and of `op(A)`) split across `Parallel` workers.

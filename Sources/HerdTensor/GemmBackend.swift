@@ -1,32 +1,58 @@
 import CBLAS
+import CHerdKernels
 import Foundation
 
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Who computes FP32 GEMMs (`gemm`, `parallelGemm`).
+/// Who computes FP32 GEMMs (`gemm`, `parallelGemm`, `gemmBiasActivation`).
 ///
 /// - `openblas`: `cblas_sgemm` (always available; the package links OpenBLAS).
-/// - `onednn`: oneDNN's `dnnl_sgemm` from `libdnnl.so.2` (Debian's `libdnnl2`, already loaded at
-///   run time for BF16), one thread per call like OpenBLAS here.
+/// - `matmul`: oneDNN's matmul primitive (CHerdKernels' `herd_onednn_matmul`, `libdnnl.so.2` from
+///   Debian's `libdnnl2` loaded at run time): one primitive per shape, created once and cached per
+///   thread; bias + ReLU of a `Linear` forward fused as post-ops.
+/// - `onednn`: oneDNN's `dnnl_sgemm` (kept for comparisons).
+/// All run one thread per call: Herd owns the threads (see `Parallel`).
 ///
-/// NOTE: on this project's AVX-512 machine (Zen 4), alone in a C loop and per CPU-second,
-/// `dnnl_sgemm` ran the MLP shapes of DLRM and W&D 7–15 % faster than OpenBLAS 0.3.21's Cooperlake
-/// kernel (every transpose case training uses, `M` = a 1024-row shard: e.g. W&D's 1024×1024×429
-/// forward 95 → 106 GFLOP/s, 1024×512×1024 `dW` 98 → 106), but whole-model inference runs showed
-/// no gain, so OpenBLAS stays the default and oneDNN is opt-in. OpenBLAS also keeps matrix–vector
-/// shapes (`M` or `N` below `SGEMM.minOneDNNWidth`, e.g. a logit layer), where it was faster.
+/// NOTE: on this project's AVX-512 machine (Zen 4), single-threaded per CPU-second on the
+/// DLRM/W&D MLP shapes at a 1024-row shard, OpenBLAS 0.3.21 (Cooperlake kernel) runs ≈ 93–99
+/// GFLOP/s; the matmul primitive ≈ 95–113 (forward with fused bias + ReLU ≈ 108–114 against
+/// ≈ 92–97 for OpenBLAS plus its separate bias/ReLU pass; `dW` shapes about even). Weights packed
+/// once into oneDNN's blocked layout gained nothing over plain (strided) weights at these sizes,
+/// so weights stay in Herd's layout: no pack can go stale after an optimizer step. In whole
+/// models the gain is smaller or negative (see `SGEMM.selection`), so OpenBLAS is the default.
+/// Matrix–vector shapes (`M` or `N` below `SGEMM.minOneDNNWidth`, e.g. a logit layer) stay on
+/// OpenBLAS, where oneDNN is several times slower.
 public enum SGEMMBackend: String, Sendable, CaseIterable {
-    case openblas, onednn
+    case openblas, matmul, onednn
 }
 
 /// Backend selection and dispatch for FP32 `gemm`.
 public enum SGEMM {
     /// The backend for GEMMs of at least `minOneDNNWidth` rows and columns, chosen once:
-    /// `openblas` unless `HERD_SGEMM_BACKEND=onednn` asks for oneDNN (falling back to `openblas`,
-    /// with a note, when oneDNN is unavailable or fails its self-test).
-    public static var backend: SGEMMBackend { selection.backend }
+    /// `openblas` unless `HERD_SGEMM_BACKEND=matmul|onednn` asks for oneDNN (falling back to
+    /// `openblas`, with a note, when the requested backend is unavailable or fails its self-test).
+    public static var backend: SGEMMBackend { forced ?? selection.backend }
+
+    /// Test-only override of `backend` (see `withBackend`).
+    nonisolated(unsafe) static var forced: SGEMMBackend?
+
+    /// Runs `body` with every FP32 GEMM on `backend` (for tests comparing backends on whole
+    /// models); false, without running `body`, when that backend is unavailable here. Not for
+    /// concurrent use: the override is process-wide.
+    public static func withBackend(_ backend: SGEMMBackend, _ body: () throws -> Void) rethrows -> Bool {
+        switch backend {
+        case .openblas: break
+        case .onednn: guard dnnlSgemm != nil else { return false }
+        case .matmul: guard herd_onednn_matmul_loaded() == 1 else { return false }
+        }
+        let saved = forced
+        forced = backend
+        defer { forced = saved }
+        try body()
+        return true
+    }
     /// Why `backend` was chosen (for logs and benchmark output).
     public static var note: String { selection.note }
     /// Smaller `M` or `N` than this always runs on OpenBLAS.
@@ -46,21 +72,28 @@ public enum SGEMM {
     }()
 
     static let selection: (backend: SGEMMBackend, note: String) = {
-        let requested = ProcessInfo.processInfo.environment["HERD_SGEMM_BACKEND"].flatMap { SGEMMBackend(rawValue: $0.lowercased()) }
-        var notes: [String] = []
-        func oneDNNUsable() -> Bool {
-            guard dnnlSgemm != nil else { notes.append("libdnnl.so.2 with dnnl_sgemm not found"); return false }
-            guard selfTest(.onednn) else { notes.append("onednn failed its self-test"); return false }
-            return true
+        let raw = ProcessInfo.processInfo.environment["HERD_SGEMM_BACKEND"]
+        let requested = raw.flatMap { SGEMMBackend(rawValue: $0.lowercased()) }
+        func unusable(_ b: SGEMMBackend) -> String? {
+            switch b {
+            case .openblas: return nil
+            case .onednn: if dnnlSgemm == nil { return "libdnnl.so.2 with dnnl_sgemm not found" }
+            case .matmul: if herd_onednn_matmul_loaded() != 1 { return "libdnnl.so.2 (oneDNN 2.x) not found" }
+            }
+            return selfTest(b) ? nil : "\(b.rawValue) failed its self-test"
         }
+        let label: [SGEMMBackend: String] = [.openblas: "openblas cblas_sgemm", .matmul: "onednn matmul primitives", .onednn: "onednn dnnl_sgemm"]
         if let r = requested {
-            if r == .openblas { return (.openblas, "openblas cblas_sgemm (HERD_SGEMM_BACKEND)") }
-            if oneDNNUsable() { return (.onednn, "onednn dnnl_sgemm (HERD_SGEMM_BACKEND)") }
-            return (.openblas, "openblas (HERD_SGEMM_BACKEND=\(r.rawValue) unusable: \(notes.joined(separator: "; ")))")
+            if let why = unusable(r) { return (.openblas, "openblas (HERD_SGEMM_BACKEND=\(r.rawValue) unusable: \(why))") }
+            return (r, "\(label[r]!) (HERD_SGEMM_BACKEND)")
         }
-        // NOTE: opt-in only: in whole DLRM/W&D inference runs (CPU-time A/B on a busy machine)
-        // oneDNN gained nothing measurable over OpenBLAS despite its per-shape lead (see above).
-        return (.openblas, "openblas cblas_sgemm (HERD_SGEMM_BACKEND=onednn for oneDNN)")
+        let bad = raw.map { " (HERD_SGEMM_BACKEND=\($0) unknown: openblas, matmul or onednn)" } ?? ""
+        // NOTE: OpenBLAS stays the default. In whole-model runs (CPU-seconds per sample, interleaved,
+        // busy machine; benchmarks/README.md, branch gemm) matmul primitives needed 6–15 % less CPU
+        // for DLRM training and inference, ≈ 8 % less for the RecSys two-tower and W&D training with
+        // SGD, were even on W&D inference, but ≈ 25 % MORE on W&D training with Adam (not understood
+        // yet), so they are opt-in.
+        return (.openblas, "openblas cblas_sgemm (HERD_SGEMM_BACKEND=matmul for oneDNN matmul primitives)" + bad)
     }()
 
     /// Runs a small GEMM of each transpose case (with a leading dimension wider than the matrix
@@ -106,7 +139,22 @@ public enum SGEMM {
         case .onednn:
             guard let f = dnnlSgemm else { return false }
             return f(transA == .none ? 0x4E : 0x54, transB == .none ? 0x4E : 0x54, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) == 0
+        case .matmul:
+            return herd_onednn_matmul(transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(n), Int64(k), alpha, a, Int64(lda),
+                                      b, Int64(ldb), beta, c, Int64(ldc), nil, 0) == 0
         }
+    }
+
+    /// `C = act(op(A) · op(B) + bias)` in one oneDNN call (bias and ReLU as post-ops); false when
+    /// the backend is not `matmul`, the shape is below `minOneDNNWidth`, or oneDNN refuses it.
+    @usableFromInline
+    static func fusedBiasActivation(
+        _ transA: Transpose, _ transB: Transpose, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, bias: UnsafePointer<Float>, relu: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) -> Bool {
+        guard backend == .matmul && min(m, n) >= minOneDNNWidth else { return false }
+        return herd_onednn_matmul(transA == .none ? 0 : 1, transB == .none ? 0 : 1, Int64(m), Int64(n), Int64(k), 1, a, Int64(lda),
+                                  b, Int64(ldb), 0, c, Int64(ldc), bias, relu ? 1 : 0) == 0
     }
 
     /// Dispatch for `gemm` (`m, n, k > 0`): `backend` for shapes of at least `minOneDNNWidth`
@@ -117,8 +165,8 @@ public enum SGEMM {
         alpha: Float, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if backend == .onednn && min(m, n) >= minOneDNNWidth,
-           run(.onednn, transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) {
+        if backend != .openblas && min(m, n) >= minOneDNNWidth,
+           run(backend, transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc) {
             return
         }
         _ = run(.openblas, transA, transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc)

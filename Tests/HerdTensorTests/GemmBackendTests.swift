@@ -29,7 +29,7 @@ final class GemmBackendTests: XCTestCase {
                         }
                         guard gemm(backend: backend, ta, tb, m: m, n: n, k: k, alpha: alpha, a: a.data, lda: lda, b: b.data, ldb: ldb,
                                    beta: beta, c: c.data, ldc: ldc) else {
-                            XCTAssertEqual(backend, .onednn, "OpenBLAS is always available")
+                            XCTAssertNotEqual(backend, .openblas, "OpenBLAS is always available")
                             continue
                         }
                         ran += 1

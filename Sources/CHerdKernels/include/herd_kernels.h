@@ -23,6 +23,17 @@ void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, i
                            const uint16_t *packed, float *c, int64_t ldc);
 int herd_bf16_packed_available(void);
 
+/// FP32 GEMM through oneDNN's matmul primitive (oneDNN 2.x, `libdnnl.so.2` loaded on first use; the
+/// package does not link it), row-major: `C[M, N] = alpha · op(A) · op(B) + beta · C`, or
+/// `C = relu?(op(A) · op(B) + bias[N])` when `bias` or `relu` is given (then alpha 1, beta 0). `op(A)` is `A [M, K]` (row stride `lda`) or, with
+/// `trans_a`, `A [K, M]`; likewise `op(B)`. Runs on the calling thread; primitives are created once
+/// per shape and kept per thread (least recently used of 48 evicted). Returns 0 on success, -1
+/// when oneDNN is missing or refuses the shape (the caller then uses another GEMM; C untouched).
+int herd_onednn_matmul(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float *a, int64_t lda,
+                       const float *b, int64_t ldb, float beta, float *c, int64_t ldc, const float *bias, int relu);
+/// 1 when libdnnl.so.2 (oneDNN 2.x) was found and loaded, else 0.
+int herd_onednn_matmul_loaded(void);
+
 #if defined(__linux__)
 #include <malloc.h>
 /// Serves large allocations from the heap instead of fresh mmap'd pages (no page faults for
