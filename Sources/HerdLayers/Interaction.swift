@@ -55,11 +55,11 @@ public final class Interaction: @unchecked Sendable {
             case .cat:
                 ds.update(from: gs, count: stride)
             case .dot:
-                ds.update(from: gs, count: d)
-                (ds + d).update(repeating: 0, count: (n - 1) * d)
                 if d % 8 == 0 {
-                    Self.pairwiseDotsBackwardSIMD(gs + d, input: ts, vectors: n, chunks: d / 8, into: ds)
+                    Self.dotBackwardLowerTriangle(gs, input: ts, vectors: n, dimension: d, into: ds)
                 } else {
+                    ds.update(from: gs, count: d)
+                    (ds + d).update(repeating: 0, count: (n - 1) * d)
                     var k = d
                     for i in 1..<n {
                         let ti = ts + i * d, di = ds + i * d
@@ -78,11 +78,6 @@ public final class Interaction: @unchecked Sendable {
             }
         }
     }
-
-    // NOTE: the backward SIMD path works on one sample's `n × d` block (d a multiple of 8): it
-    // forms the symmetric gradient matrix G (G[i,j] = G[j,i] = dR pair (i,j)) and computes
-    // dT = G · T. `a * b` then `+=` rather than `addProduct`: without a target CPU the latter
-    // lowers to scalar `fmaf` calls.
 
     /// `dot` forward over a batch: for each sample, the dense row `T[0]` then the lower-triangle
     /// dots `⟨T[i], T[j]⟩`, `j < i`, in (i, j) order.
@@ -171,37 +166,59 @@ public final class Interaction: @unchecked Sendable {
         }
     }
 
-    /// Backward of the `dot` forward: `dT += G · T` with `G` the symmetric pair-gradient matrix.
-    static func pairwiseDotsBackwardSIMD(_ g: UnsafePointer<Float>, input t: UnsafePointer<Float>, vectors n: Int, chunks c: Int, into dt: UnsafeMutablePointer<Float>) {
-        let d = c &* 8
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: n &* n) { buf in
-            let gm = buf.baseAddress!
-            var k = 0
-            for i in 0..<n {
-                gm[i &* n &+ i] = 0
+    /// Backward of the `dot` forward for one sample (`d` a multiple of 8): `g` is the sample's
+    /// `dR` row (`d` dense-passthrough values, then one value per pair), `t` its `n × d` input,
+    /// `dt` (overwritten) its `n × d` gradient.
+    ///
+    /// NOTE: only the `j < i` pairs are visited, each once, in the order `dR` stores them (so `g`
+    /// is read sequentially): pair `(i, j)` adds `g·T[j]` to `dT[i]` and `g·T[i]` to `dT[j]`.
+    /// `dT[i]` and `T[i]` stay in registers for the whole row `i`; `dT[j]` (`j < i`) is updated in
+    /// place — rows below `i` were already written, and row `i` is stored once, when its `j < i`
+    /// pairs are done (later rows only add to it). That is `n(n−1)·d` multiply–adds per sample
+    /// (the full symmetric `G · T` product did `n²·d` plus an `n × n` gather). `a * b` then `+=`
+    /// rather than `addProduct`: without a target CPU the latter lowers to scalar `fmaf` calls.
+    @inline(__always)
+    static func dotBackwardLowerTriangle(_ g: UnsafePointer<Float>, input t: UnsafePointer<Float>, vectors n: Int, dimension d: Int,
+                                         into dt: UnsafeMutablePointer<Float>) {
+        let tRaw = UnsafeRawPointer(t), dRaw = UnsafeMutableRawPointer(dt)
+        if d == 16 {
+            // One 16-lane vector per row (the Criteo configuration).
+            dRaw.storeBytes(of: UnsafeRawPointer(g).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+            var k = 16
+            for i in 1..<n {
+                let ti = tRaw.loadUnaligned(fromByteOffset: i &* 64, as: SIMD16<Float>.self)
+                var acc = SIMD16<Float>()
                 for j in 0..<i {
-                    gm[i &* n &+ j] = g[k]
-                    gm[j &* n &+ i] = g[k]
-                    k &+= 1
+                    let gv = SIMD16(repeating: g[k &+ j])
+                    acc += gv * tRaw.loadUnaligned(fromByteOffset: j &* 64, as: SIMD16<Float>.self)
+                    let dj = dRaw.loadUnaligned(fromByteOffset: j &* 64, as: SIMD16<Float>.self)
+                    dRaw.storeBytes(of: dj + gv * ti, toByteOffset: j &* 64, as: SIMD16<Float>.self)
                 }
+                dRaw.storeBytes(of: acc, toByteOffset: i &* 64, as: SIMD16<Float>.self)
+                k &+= i
             }
-            let tRaw = UnsafeRawPointer(t), dRaw = UnsafeMutableRawPointer(dt)
-            for i in 0..<n {
-                let gi = gm + i &* n
-                for q in 0..<c {
-                    // Two accumulators over even and odd j (independent add chains).
-                    var a0 = dRaw.loadUnaligned(fromByteOffset: (i &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
-                    var a1 = SIMD8<Float>()
-                    var j = 0
-                    while j &+ 1 < n {
-                        a0 += SIMD8(repeating: gi[j]) * tRaw.loadUnaligned(fromByteOffset: (j &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
-                        a1 += SIMD8(repeating: gi[j &+ 1]) * tRaw.loadUnaligned(fromByteOffset: ((j &+ 1) &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
-                        j &+= 2
-                    }
-                    if j < n { a0 += SIMD8(repeating: gi[j]) * tRaw.loadUnaligned(fromByteOffset: (j &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self) }
-                    dRaw.storeBytes(of: a0 + a1, toByteOffset: (i &* d &+ q &* 8) &* 4, as: SIMD8<Float>.self)
+            return
+        }
+        dt.update(from: g, count: d)
+        var k = d
+        for i in 1..<n {
+            var q = 0
+            while q < d {
+                // 8 columns of row i at a time; the pairs (i, j) re-read g[k ..< k+i] per chunk.
+                let off = q &* 4
+                let ti = tRaw.loadUnaligned(fromByteOffset: (i &* d) &* 4 &+ off, as: SIMD8<Float>.self)
+                var acc = SIMD8<Float>()
+                for j in 0..<i {
+                    let gv = SIMD8(repeating: g[k &+ j])
+                    let o = (j &* d) &* 4 &+ off
+                    acc += gv * tRaw.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                    let dj = dRaw.loadUnaligned(fromByteOffset: o, as: SIMD8<Float>.self)
+                    dRaw.storeBytes(of: dj + gv * ti, toByteOffset: o, as: SIMD8<Float>.self)
                 }
+                dRaw.storeBytes(of: acc, toByteOffset: (i &* d) &* 4 &+ off, as: SIMD8<Float>.self)
+                q &+= 8
             }
+            k &+= i
         }
     }
 }
