@@ -83,16 +83,19 @@ public final class Interaction: @unchecked Sendable {
     /// dots `⟨T[i], T[j]⟩`, `j < i`, in (i, j) order.
     ///
     /// NOTE: per sample, `T` is transposed into `Tᵀ [D, W]` (W = n rounded up to 32, pad columns
-    /// zero) and row `i` of the Gram matrix is `Σ_e T[i,e]·Tᵀ[e, 0..<W]`, 8 columns per vector op;
-    /// row `i` computes only the ⌈i/8⌉ chunks holding its `j < i` (about half of a full 32-wide
-    /// row for 27 vectors). Chunks are stored straight into `r`; the up to 7 values a row's last
-    /// chunk writes past its end land in later rows' (or later samples') slots, which are written
-    /// afterwards — only rows whose chunks would run past the batch go through a scratch row.
-    /// `Tᵀ` is allocated and zeroed once per batch.
+    /// zero) and row `i` of the Gram matrix is `Σ_e T[i,e]·Tᵀ[e, 0..<W]`, 8 columns per vector op.
+    /// Rows go four at a time: the four rows share every `Tᵀ` load, and their 4 × (1…4)
+    /// accumulators are independent add chains (one row alone is a chain of `D` dependent adds —
+    /// latency-bound). A group computes the ⌈i/8⌉ chunks its largest row `i` needs, so its rows
+    /// cover their `j < i`. Chunks are stored straight into `r`, rows in increasing order: the
+    /// values a row's chunks write past its end land in later rows' (or later samples') slots,
+    /// which are written afterwards — only rows whose chunks would run past the batch go through
+    /// a scratch row. `Tᵀ` is allocated and zeroed once per batch.
     static func dotForward(_ t: UnsafePointer<Float>, batch b: Int, vectors n: Int, dimension d: Int, into r: UnsafeMutablePointer<Float>) {
         let w = d + n * (n - 1) / 2
         let width = max(32, (n + 31) / 32 * 32)
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d * width + width + 8) { buf in
+        let scratchRow = width + 8
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: d * width + 4 * scratchRow) { buf in
             let tt = buf.baseAddress!, scratch = tt + d * width
             tt.update(repeating: 0, count: d * width)
             let ttRaw = UnsafeRawPointer(tt)
@@ -100,70 +103,136 @@ public final class Interaction: @unchecked Sendable {
                 let ts = t + s &* n &* d, rs = r + s &* w
                 rs.update(from: ts, count: d)
                 for j in 0..<n { for e in 0..<d { tt[e &* width &+ j] = ts[j &* d &+ e] } }
-                var k = d
-                for i in 1..<n {
-                    let ti = ts + i &* d
-                    // Rows whose chunk stores would run past the batch go through the scratch row.
-                    let last = s &* w &+ k &+ (i &+ 7) / 8 &* 8 > b &* w
-                    let out = UnsafeMutableRawPointer(last ? scratch : rs + k)
+                var i0 = 1
+                while i0 < n {
+                    let rows = min(4, n &- i0), imax = i0 &+ rows &- 1
+                    // Rows past n - 1 (a short last group) repeat row n - 1 and are not stored.
+                    let p0 = ts + i0 &* d, p1 = ts + min(i0 &+ 1, n &- 1) &* d
+                    let p2 = ts + min(i0 &+ 2, n &- 1) &* d, p3 = ts + min(i0 &+ 3, n &- 1) &* d
+                    let reach = (imax &+ 7) / 8 &* 8
+                    // Rows whose chunk stores would run past the batch go through a scratch row; so
+                    // do groups spanning several 32-column blocks (a row's later block would
+                    // overwrite the next row's already stored first block).
+                    func viaScratch(_ q: Int) -> Bool {
+                        let i = i0 &+ q
+                        let end: Int = s &* w &+ d &+ i &* (i &- 1) / 2 &+ reach
+                        return imax > 32 || end > b &* w
+                    }
+                    func out(_ q: Int) -> UnsafeMutableRawPointer {
+                        if viaScratch(q) { return UnsafeMutableRawPointer(scratch + q &* scratchRow) }
+                        let i = i0 &+ q
+                        let k: Int = d &+ i &* (i &- 1) / 2
+                        return UnsafeMutableRawPointer(rs + k)
+                    }
+                    let outs = (out(0), out(1), out(2), out(3))
                     var block = 0
-                    while block < i {
-                        // Chunks of 8 columns holding some j < i in this 32-column block (1…4).
-                        let live = min(4, (i &- block &+ 7) / 8)
+                    while block < imax {
+                        let live = min(4, (imax &- block &+ 7) / 8)
                         var off = block &* 4
                         let o = block &* 4
                         switch live {
                         case 4:
+                            var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>(), a03 = SIMD8<Float>()
+                            var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>(), a13 = SIMD8<Float>()
+                            var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>(), a23 = SIMD8<Float>()
+                            var a30 = SIMD8<Float>(), a31 = SIMD8<Float>(), a32 = SIMD8<Float>(), a33 = SIMD8<Float>()
+                            for e in 0..<d {
+                                let c0 = ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                let c1 = ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                                let c2 = ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
+                                let c3 = ttRaw.loadUnaligned(fromByteOffset: off &+ 96, as: SIMD8<Float>.self)
+                                let x0 = SIMD8(repeating: p0[e]), x1 = SIMD8(repeating: p1[e]), x2 = SIMD8(repeating: p2[e]), x3 = SIMD8(repeating: p3[e])
+                                a00 += x0 * c0; a01 += x0 * c1; a02 += x0 * c2; a03 += x0 * c3
+                                a10 += x1 * c0; a11 += x1 * c1; a12 += x1 * c2; a13 += x1 * c3
+                                a20 += x2 * c0; a21 += x2 * c1; a22 += x2 * c2; a23 += x2 * c3
+                                a30 += x3 * c0; a31 += x3 * c1; a32 += x3 * c2; a33 += x3 * c3
+                                off &+= width &* 4
+                            }
+                            Self.store4(outs.0, o, a00, a01, a02, a03)
+                            if rows > 1 { Self.store4(outs.1, o, a10, a11, a12, a13) }
+                            if rows > 2 { Self.store4(outs.2, o, a20, a21, a22, a23) }
+                            if rows > 3 { Self.store4(outs.3, o, a30, a31, a32, a33) }
+                        case 3:
+                            var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a02 = SIMD8<Float>()
+                            var a10 = SIMD8<Float>(), a11 = SIMD8<Float>(), a12 = SIMD8<Float>()
+                            var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a22 = SIMD8<Float>()
+                            var a30 = SIMD8<Float>(), a31 = SIMD8<Float>(), a32 = SIMD8<Float>()
+                            for e in 0..<d {
+                                let c0 = ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                let c1 = ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                                let c2 = ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
+                                let x0 = SIMD8(repeating: p0[e]), x1 = SIMD8(repeating: p1[e]), x2 = SIMD8(repeating: p2[e]), x3 = SIMD8(repeating: p3[e])
+                                a00 += x0 * c0; a01 += x0 * c1; a02 += x0 * c2
+                                a10 += x1 * c0; a11 += x1 * c1; a12 += x1 * c2
+                                a20 += x2 * c0; a21 += x2 * c1; a22 += x2 * c2
+                                a30 += x3 * c0; a31 += x3 * c1; a32 += x3 * c2
+                                off &+= width &* 4
+                            }
+                            Self.store3(outs.0, o, a00, a01, a02)
+                            if rows > 1 { Self.store3(outs.1, o, a10, a11, a12) }
+                            if rows > 2 { Self.store3(outs.2, o, a20, a21, a22) }
+                            if rows > 3 { Self.store3(outs.3, o, a30, a31, a32) }
+                        case 2:
+                            var a00 = SIMD8<Float>(), a01 = SIMD8<Float>(), a10 = SIMD8<Float>(), a11 = SIMD8<Float>()
+                            var a20 = SIMD8<Float>(), a21 = SIMD8<Float>(), a30 = SIMD8<Float>(), a31 = SIMD8<Float>()
+                            for e in 0..<d {
+                                let c0 = ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                let c1 = ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
+                                let x0 = SIMD8(repeating: p0[e]), x1 = SIMD8(repeating: p1[e]), x2 = SIMD8(repeating: p2[e]), x3 = SIMD8(repeating: p3[e])
+                                a00 += x0 * c0; a01 += x0 * c1
+                                a10 += x1 * c0; a11 += x1 * c1
+                                a20 += x2 * c0; a21 += x2 * c1
+                                a30 += x3 * c0; a31 += x3 * c1
+                                off &+= width &* 4
+                            }
+                            Self.store2(outs.0, o, a00, a01)
+                            if rows > 1 { Self.store2(outs.1, o, a10, a11) }
+                            if rows > 2 { Self.store2(outs.2, o, a20, a21) }
+                            if rows > 3 { Self.store2(outs.3, o, a30, a31) }
+                        default:
                             var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>(), a3 = SIMD8<Float>()
                             for e in 0..<d {
-                                let x = SIMD8(repeating: ti[e])
-                                a0 += x * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                                a1 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
-                                a2 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
-                                a3 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 96, as: SIMD8<Float>.self)
+                                let c0 = ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
+                                a0 += SIMD8(repeating: p0[e]) * c0; a1 += SIMD8(repeating: p1[e]) * c0
+                                a2 += SIMD8(repeating: p2[e]) * c0; a3 += SIMD8(repeating: p3[e]) * c0
                                 off &+= width &* 4
                             }
-                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
-                            out.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
-                            out.storeBytes(of: a2, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
-                            out.storeBytes(of: a3, toByteOffset: o &+ 96, as: SIMD8<Float>.self)
-                        case 3:
-                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>(), a2 = SIMD8<Float>()
-                            for e in 0..<d {
-                                let x = SIMD8(repeating: ti[e])
-                                a0 += x * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                                a1 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
-                                a2 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 64, as: SIMD8<Float>.self)
-                                off &+= width &* 4
-                            }
-                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
-                            out.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
-                            out.storeBytes(of: a2, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
-                        case 2:
-                            var a0 = SIMD8<Float>(), a1 = SIMD8<Float>()
-                            for e in 0..<d {
-                                let x = SIMD8(repeating: ti[e])
-                                a0 += x * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                                a1 += x * ttRaw.loadUnaligned(fromByteOffset: off &+ 32, as: SIMD8<Float>.self)
-                                off &+= width &* 4
-                            }
-                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
-                            out.storeBytes(of: a1, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
-                        default:
-                            var a0 = SIMD8<Float>()
-                            for e in 0..<d {
-                                a0 += SIMD8(repeating: ti[e]) * ttRaw.loadUnaligned(fromByteOffset: off, as: SIMD8<Float>.self)
-                                off &+= width &* 4
-                            }
-                            out.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                            outs.0.storeBytes(of: a0, toByteOffset: o, as: SIMD8<Float>.self)
+                            if rows > 1 { outs.1.storeBytes(of: a1, toByteOffset: o, as: SIMD8<Float>.self) }
+                            if rows > 2 { outs.2.storeBytes(of: a2, toByteOffset: o, as: SIMD8<Float>.self) }
+                            if rows > 3 { outs.3.storeBytes(of: a3, toByteOffset: o, as: SIMD8<Float>.self) }
                         }
                         block &+= 32
                     }
-                    if last { (rs + k).update(from: scratch, count: i) }
-                    k &+= i
+                    for q in 0..<rows {
+                        let i = i0 &+ q, k = d &+ i &* (i &- 1) / 2
+                        if viaScratch(q) { (rs + k).update(from: scratch + q &* scratchRow, count: i) }
+                    }
+                    i0 &+= 4
                 }
             }
         }
+    }
+
+    @inline(__always)
+    static func store4(_ p: UnsafeMutableRawPointer, _ o: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>, _ d: SIMD8<Float>) {
+        p.storeBytes(of: a, toByteOffset: o, as: SIMD8<Float>.self)
+        p.storeBytes(of: b, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
+        p.storeBytes(of: c, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
+        p.storeBytes(of: d, toByteOffset: o &+ 96, as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    static func store3(_ p: UnsafeMutableRawPointer, _ o: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>, _ c: SIMD8<Float>) {
+        p.storeBytes(of: a, toByteOffset: o, as: SIMD8<Float>.self)
+        p.storeBytes(of: b, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
+        p.storeBytes(of: c, toByteOffset: o &+ 64, as: SIMD8<Float>.self)
+    }
+
+    @inline(__always)
+    static func store2(_ p: UnsafeMutableRawPointer, _ o: Int, _ a: SIMD8<Float>, _ b: SIMD8<Float>) {
+        p.storeBytes(of: a, toByteOffset: o, as: SIMD8<Float>.self)
+        p.storeBytes(of: b, toByteOffset: o &+ 32, as: SIMD8<Float>.self)
     }
 
     /// Backward of the `dot` forward for one sample (`d` a multiple of 8): `g` is the sample's
