@@ -7,15 +7,41 @@ import HerdTensor
 /// Forward writes feature `f` of row `b` to `out + b * outStride + outOffset + columnOffsets[f]`
 /// (`D_f` floats; `columnOffsets` is the running sum of the dimensions), so pooled embeddings land
 /// directly in the caller's interaction or MLP input buffer. Backward reads gradients with the
-/// same layout and leaves one merged `SparseRowGradient` per table in `gradients`.
+/// same layout and leaves one merged `SparseRowGradient` per table in `gradients` — or, from a
+/// caller-owned tensor (`backward(keeping:)`), keeps the bag gradients themselves, turned into row
+/// gradients only when asked (`gradient(table:)`) or applied straight into the tables by plain SGD
+/// (`applyScaled(table:alpha:)`).
 public final class EmbeddingBagCollection: @unchecked Sendable {
     public let tables: [any EmbeddingTable]
     public let pooling: Pooling
     /// Column of each table's output within a row (running sum of dimensions).
     public let columnOffsets: [Int]
-    /// Row gradients of the last backward, one per table (empty before the first backward).
-    public private(set) var gradients: [SparseRowGradient] = []
+    /// Row gradients of the last backward (merged with other shards' by data-parallel training),
+    /// one per table; empty before the first backward.
+    public var gradients: [SparseRowGradient] {
+        switch state {
+        case .rows(let r): return r
+        case .bags: return tables.indices.map { gradient(table: $0) }
+        }
+    }
+    private var state: GradientState = .rows([])
     private var lastSparse: KeyedJagged?
+
+    /// Bag gradients of one backward: `grad` (kept alive) holds bag `b` of feature `f` at
+    /// `offset + b * stride + columnOffsets[f]`; `sparse` the bags' ids.
+    struct BagGradients: @unchecked Sendable {
+        let grad: Tensor
+        let offset: Int
+        let stride: Int
+        let sparse: KeyedJagged
+    }
+
+    /// What the last backward left: row gradients, or the bag gradients of one or more shards
+    /// (in shard order) not yet turned into rows.
+    enum GradientState {
+        case rows([SparseRowGradient])
+        case bags([BagGradients])
+    }
 
     public init(tables: [any EmbeddingTable], pooling: Pooling = .sum) {
         precondition(!tables.isEmpty)
@@ -57,18 +83,101 @@ public final class EmbeddingBagCollection: @unchecked Sendable {
     public func backward(grad: UnsafePointer<Float>, gradStride: Int, gradOffset: Int) {
         guard let sparse = lastSparse else { preconditionFailure("EmbeddingBagCollection.backward before forward") }
         let b = sparse.batchSize
-        gradients = sparse.ids.withUnsafeBufferPointer { ids in
+        state = .rows(sparse.ids.withUnsafeBufferPointer { ids in
             sparse.offsets.withUnsafeBufferPointer { offsets in
                 tables.enumerated().map { f, t in
                     Kernels.embeddingBagBackward(gradOut: grad + gradOffset + columnOffsets[f], gradStride: gradStride, dimension: t.dimension,
                                                  ids: ids.baseAddress!, offsets: offsets.baseAddress! + f * b, bags: b, pooling: pooling)
                 }
             }
+        })
+    }
+
+    /// Like `backward(grad:gradStride:gradOffset:)` but keeps the bag gradients of `grad` (which
+    /// the caller must leave unchanged until the optimizer step) instead of sorting them into row
+    /// gradients now: an optimizer that needs rows gets them per table from `gradient(table:)`,
+    /// plain SGD adds them straight into the tables (`applyScaled`).
+    public func backward(keeping grad: Tensor, gradStride: Int, gradOffset: Int) {
+        guard let sparse = lastSparse else { preconditionFailure("EmbeddingBagCollection.backward before forward") }
+        precondition(gradOffset + (sparse.batchSize - 1) * gradStride + width <= grad.count || sparse.batchSize == 0,
+                     "embedding gradient buffer too small")
+        state = .bags([BagGradients(grad: grad, offset: gradOffset, stride: gradStride, sparse: sparse)])
+    }
+
+    /// Whether the last backward kept bag gradients (see `backward(keeping:)`).
+    public var keepsBagGradients: Bool {
+        if case .bags = state { return true }
+        return false
+    }
+
+    /// The merged row gradient of table `f` (unique ids ascending). With kept bag gradients it is
+    /// computed on each call (safe to call for different tables from different threads).
+    public func gradient(table f: Int) -> SparseRowGradient {
+        switch state {
+        case .rows(let r): return r[f]
+        case .bags(let parts):
+            let t = tables[f]
+            let rows = parts.map { p in
+                p.sparse.ids.withUnsafeBufferPointer { ids in
+                    p.sparse.offsets.withUnsafeBufferPointer { offsets in
+                        Kernels.embeddingBagBackward(gradOut: p.grad.data + p.offset + columnOffsets[f], gradStride: p.stride, dimension: t.dimension,
+                                                     ids: ids.baseAddress!, offsets: offsets.baseAddress! + f * p.sparse.batchSize,
+                                                     bags: p.sparse.batchSize, pooling: pooling)
+                    }
+                }
+            }
+            return Kernels.mergeSparse(rows)
+        }
+    }
+
+    /// Plain SGD on table `f` with the last backward's gradient: `row += alpha · g` for every
+    /// touched row (`alpha = −lr`). Kept bag gradients go straight into the rows (no sort, no
+    /// row-gradient buffers, see `Kernels.embeddingBagScatterAdd`); row gradients row by row.
+    /// Different tables may be updated from different threads.
+    public func applyScaled(table f: Int, alpha: Float) {
+        let t = tables[f], d = t.dimension
+        switch state {
+        case .rows(let r):
+            let g = r[f]
+            for (j, id) in g.ids.enumerated() {
+                if j + Kernels.prefetchDistance < g.count { Kernels.prefetchForWrite(t.row(Int(g.ids[j + Kernels.prefetchDistance])), count: d) }
+                Kernels.axpy(alpha, g.rows.data + j * d, t.row(Int(id)), count: d)
+            }
+        case .bags(let parts):
+            for p in parts {
+                let b = p.sparse.batchSize
+                p.sparse.ids.withUnsafeBufferPointer { ids in
+                    p.sparse.offsets.withUnsafeBufferPointer { offsets in
+                        let gradOut = p.grad.data + p.offset + columnOffsets[f]
+                        if let dense = t as? DenseEmbeddingTable {
+                            Kernels.embeddingBagScatterAdd(alpha: alpha, gradOut: gradOut, gradStride: p.stride, dimension: d, ids: ids.baseAddress!,
+                                                           offsets: offsets.baseAddress! + f * b, bags: b, pooling: pooling,
+                                                           table: dense.weight.data, rows: dense.rows)
+                        } else {
+                            let one = Kernels.embeddingBagBackward(gradOut: gradOut, gradStride: p.stride, dimension: d, ids: ids.baseAddress!,
+                                                                   offsets: offsets.baseAddress! + f * b, bags: b, pooling: pooling)
+                            for (j, id) in one.ids.enumerated() { Kernels.axpy(alpha, one.rows.data + j * d, t.row(Int(id)), count: d) }
+                        }
+                    }
+                }
+            }
         }
     }
 
     /// Replaces the gradients (after merging data-parallel shards).
-    public func setGradients(_ g: [SparseRowGradient]) { gradients = g }
+    public func setGradients(_ g: [SparseRowGradient]) { state = .rows(g) }
+
+    /// Data-parallel reduction without merging: appends the kept bag gradients of `others` (the
+    /// other shards, in order) to this collection's, so `gradient(table:)` and `applyScaled` see
+    /// the whole batch. Every collection must have kept its bag gradients.
+    public func appendBagGradients(of others: [EmbeddingBagCollection]) {
+        guard case .bags(var parts) = state else { preconditionFailure("appendBagGradients without kept bag gradients") }
+        for o in others {
+            guard case .bags(let p) = o.state else { preconditionFailure("appendBagGradients: a shard kept no bag gradients") }
+            parts += p
+        }
+        state = .bags(parts)
+    }
 }
 
 /// Sparse features fed to an MLP as one-hot (indicator) vectors: feature `f` with cardinality

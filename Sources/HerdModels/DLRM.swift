@@ -134,7 +134,9 @@ public final class DLRM: RankingModel, @unchecked Sendable {
         let dt = Tensor.ensure(self.dt, shape: [b, n * d])
         self.dt = dt
         interactionArch.backward(dr.data, input: t.data, batch: b, into: dt.data)
-        sparseArch.backward(grad: dt.data, gradStride: n * d, gradOffset: d)
+        // NOTE: `dt` is left untouched until the next backward, so the collection keeps the bag
+        // gradients in it (no sort or row buffers now; plain SGD adds them straight into the tables).
+        sparseArch.backward(keeping: dt, gradStride: n * d, gradOffset: d)
         let dx = Tensor.ensure(self.dx, shape: [b, d])
         self.dx = dx
         for s in 0..<b { (dx.data + s * d).update(from: dt.data + s * n * d, count: d) }

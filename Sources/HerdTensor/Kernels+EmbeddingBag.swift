@@ -45,7 +45,12 @@ extension Kernels {
                 if start + prefetchDistance < last { prefetchRow(table, Int(ids[start + prefetchDistance]), d, linesPerRow, n) }
                 let id = Int(ids[start])
                 precondition(id >= 0 && id < n, "embedding id \(id) outside table of \(n) rows")
-                o.update(from: table + id * d, count: d)
+                if d == 16 {
+                    // NOTE: an inline 64-byte copy; `update(from:)` is a `memmove` call per row.
+                    UnsafeMutableRawPointer(o).storeBytes(of: UnsafeRawPointer(table + id * 16).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+                } else {
+                    o.update(from: table + id * d, count: d)
+                }
                 continue
             }
             o.update(repeating: 0, count: d)
@@ -110,6 +115,45 @@ extension Kernels {
             for k in 0..<d { r[k] += scale * g[k] }
         }
         return SparseRowGradient(ids: outIds, rows: rows, dimension: d)
+    }
+
+    /// Embedding-bag backward fused with a plain SGD step: adds `alpha · gradOut[bag]` (divided by
+    /// the bag's length with mean pooling) to the table row of every id in the bag, in bag order.
+    ///
+    /// - `table`: `[N, D]`, updated in place. `gradOut`, `ids`, `offsets` as in
+    ///   `embeddingBagBackward`.
+    ///
+    /// NOTE: SGD is linear in the gradient, so adding each occurrence of an id in turn gives the
+    /// merged update `alpha · Σ g` (up to float rounding order) without sorting the ids or
+    /// allocating row gradients. Rows are prefetched for writing `prefetchDistance` ids ahead.
+    @inlinable
+    public static func embeddingBagScatterAdd(
+        alpha: Float, gradOut: UnsafePointer<Float>, gradStride: Int, dimension d: Int,
+        ids: UnsafePointer<Int32>, offsets: UnsafePointer<Int32>, bags: Int, pooling: Pooling,
+        table: UnsafeMutablePointer<Float>, rows n: Int
+    ) {
+        let first = Int(offsets[0]), last = Int(offsets[bags])
+        for j in first..<min(first + prefetchDistance, last) where ids[j] >= 0 && Int(ids[j]) < n { prefetchForWrite(table + Int(ids[j]) * d, count: d) }
+        for bag in 0..<bags {
+            let start = Int(offsets[bag]), end = Int(offsets[bag + 1])
+            if start == end { continue }
+            let scale: Float = pooling == .mean && end - start > 1 ? alpha / Float(end - start) : alpha
+            let g = gradOut + bag * gradStride
+            for j in start..<end {
+                let ahead = j + prefetchDistance
+                if ahead < last, ids[ahead] >= 0, Int(ids[ahead]) < n { prefetchForWrite(table + Int(ids[ahead]) * d, count: d) }
+                let id = Int(ids[j])
+                precondition(id >= 0 && id < n, "embedding id \(id) outside table of \(n) rows")
+                let row = table + id * d
+                if d == 16 {
+                    let gv = UnsafeRawPointer(g).loadUnaligned(as: SIMD16<Float>.self)
+                    let rv = UnsafeRawPointer(row).loadUnaligned(as: SIMD16<Float>.self)
+                    UnsafeMutableRawPointer(row).storeBytes(of: rv + SIMD16(repeating: scale) * gv, as: SIMD16<Float>.self)
+                } else {
+                    for k in 0..<d { row[k] += scale * g[k] }
+                }
+            }
+        }
     }
 
     /// Merges several sparse gradients of the same table (e.g. from data-parallel shards) into one,

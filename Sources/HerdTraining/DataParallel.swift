@@ -70,11 +70,22 @@ public final class DataParallel: @unchecked Sendable {
         guard shards > 1 else { return }
         let primaryGroups = model.groups
         let others = replicas[1..<shards].map(\.groups)
-        // Work items: every dense parameter and every table of every collection.
+        // Work items: every dense parameter and every table of every collection whose shards
+        // left row gradients. Collections that kept bag gradients on every shard just collect
+        // them (in shard order); the optimizer step consumes them per table.
         var items: [(g: Int, p: Int?, c: Int, t: Int)] = []
+        var mergedCollections: [(g: Int, c: Int)] = []
         for (gi, g) in primaryGroups.enumerated() {
             for pi in g.parameters.indices { items.append((gi, pi, 0, 0)) }
-            for (ci, c) in g.collections.enumerated() { for ti in c.tables.indices { items.append((gi, nil, ci, ti)) } }
+            for (ci, c) in g.collections.enumerated() {
+                let shardCollections = others.map { $0[gi].collections[ci] }
+                if c.keepsBagGradients && shardCollections.allSatisfy(\.keepsBagGradients) {
+                    c.appendBagGradients(of: shardCollections)
+                } else {
+                    mergedCollections.append((gi, ci))
+                    for ti in c.tables.indices { items.append((gi, nil, ci, ti)) }
+                }
+            }
         }
         var merged = [SparseRowGradient?](repeating: nil, count: items.count)
         merged.withUnsafeMutableBufferPointer { buffer in
@@ -85,17 +96,17 @@ public final class DataParallel: @unchecked Sendable {
                     let dst = primaryGroups[it.g].parameters[pi].grad
                     for o in others { Kernels.axpy(1, o[it.g].parameters[pi].grad.data, dst.data, count: dst.count) }
                 } else {
-                    let parts = [primaryGroups[it.g].collections[it.c].gradients[it.t]]
-                        + others.map { $0[it.g].collections[it.c].gradients[it.t] }
+                    let parts = [primaryGroups[it.g].collections[it.c].gradient(table: it.t)]
+                        + others.map { $0[it.g].collections[it.c].gradient(table: it.t) }
                     out.value[k] = Kernels.mergeSparse(parts)
                 }
             }
         }
-        // Items list each collection's tables consecutively, in order.
+        // Items list each merged collection's tables consecutively, in order.
         var k = 0
-        for g in primaryGroups {
+        for (gi, g) in primaryGroups.enumerated() {
             k += g.parameters.count
-            for c in g.collections {
+            for (ci, c) in g.collections.enumerated() where mergedCollections.contains(where: { $0 == (gi, ci) }) {
                 c.setGradients(merged[k..<(k + c.tables.count)].map { $0! })
                 k += c.tables.count
             }
@@ -148,8 +159,7 @@ public final class OptimizerSet: @unchecked Sendable {
             if let pi = it.p {
                 opt.update(g.parameters[pi], lr: rate)
             } else {
-                let c = g.collections[it.c]
-                opt.update(table: c.tables[it.t], gradient: c.gradients[it.t], lr: rate)
+                opt.update(collection: g.collections[it.c], table: it.t, lr: rate)
             }
         }
     }

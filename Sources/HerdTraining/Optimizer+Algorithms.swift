@@ -19,6 +19,9 @@ public final class SGD: Optimizer, @unchecked Sendable {
             Kernels.axpy(-lr, g.rows.data + j * d, table.row(Int(id)), count: d)
         }
     }
+    /// NOTE: the fused path — no sorted, merged row gradients; each bag's gradient is added to
+    /// its rows directly (`EmbeddingBagCollection.applyScaled`).
+    public func update(collection: EmbeddingBagCollection, table f: Int, lr: Float) { collection.applyScaled(table: f, alpha: -lr) }
     public var state: [(String, Tensor)] { [] }
     public func load(state: [String: Tensor]) throws {}
 }

@@ -18,10 +18,20 @@ public protocol Optimizer: AnyObject {
     func update(_ p: Parameter, lr: Float)
     /// Updates the rows `gradient.ids` of `table`.
     func update(table: any EmbeddingTable, gradient: SparseRowGradient, lr: Float)
+    /// Updates table `f` of `collection` from the collection's last gradient. The default turns
+    /// it into row gradients (`gradient(table:)`) for `update(table:gradient:lr:)`; plain SGD
+    /// applies kept bag gradients straight into the rows.
+    func update(collection: EmbeddingBagCollection, table f: Int, lr: Float)
     /// State slots (and counters as 1-element tensors) by stable name, for checkpoints.
     var state: [(String, Tensor)] { get }
     /// Restores slots saved by `state` (names not present are created fresh on use).
     func load(state: [String: Tensor]) throws
+}
+
+extension Optimizer {
+    public func update(collection: EmbeddingBagCollection, table f: Int, lr: Float) {
+        update(table: collection.tables[f], gradient: collection.gradient(table: f), lr: lr)
+    }
 }
 
 /// Errors in optimizer specs.

@@ -97,6 +97,109 @@ final class EmbeddingAndInteractionTests: XCTestCase {
         } }
     }
 
+    func testDotInteractionBackwardMatchesPlainLoop() {
+        // d = 3 takes the scalar path, 16 the one-vector-per-row path, 8/24/32 the 8-column chunks.
+        for n in [2, 5, 9, 17, 27, 33] { for d in [3, 8, 16, 24, 32] {
+            let b = 3
+            let inter = Interaction(kind: .dot, vectors: n, dimension: d)
+            let w = inter.outputs
+            let t = randomTensor([b, n * d], seed: UInt64(20 + n))
+            let dr = randomTensor([b, w], seed: UInt64(40 + d))
+            let dt = Tensor(shape: [b, n * d])
+            dt.fill(-3)  // overwritten, not accumulated
+            inter.backward(dr.data, input: t.data, batch: b, into: dt.data)
+            for s in 0..<b {
+                var expected = [Float](repeating: 0, count: n * d)
+                for e in 0..<d { expected[e] = dr[s, e] }
+                var k = d
+                for i in 1..<n { for j in 0..<i {
+                    let g = dr[s, k]
+                    for e in 0..<d {
+                        expected[i * d + e] += g * t[s, j * d + e]
+                        expected[j * d + e] += g * t[s, i * d + e]
+                    }
+                    k += 1
+                } }
+                for x in 0..<(n * d) { XCTAssertEqual(dt[s, x], expected[x], accuracy: 1e-4, "n=\(n) d=\(d) sample \(s) element \(x)") }
+            }
+        } }
+    }
+
+    func testDotInteractionBackwardMatchesFiniteDifferencesAtCriteoSize() {
+        // 27 vectors of 16 (DLRM's Criteo shape) and of 24 (the 8-column path).
+        for d in [16, 24] {
+            let inter = Interaction(kind: .dot, vectors: 27, dimension: d)
+            let b = 2
+            let t = randomTensor([b, 27 * d], seed: 9, scale: 0.5)
+            let c = randomTensor([b, inter.outputs], seed: 10).array
+            let r = Tensor(shape: [b, inter.outputs])
+            let dt = Tensor(shape: [b, 27 * d])
+            c.withUnsafeBufferPointer { inter.backward($0.baseAddress!, input: t.data, batch: b, into: dt.data) }
+            let m = GradientCheck().check([("t", t, dt.array)]) {
+                inter.forward(t.data, batch: b, into: r.data)
+                return probeLoss(r, c)
+            }
+            XCTAssertEqual(m.map(\.description), [], "d=\(d)")
+        }
+    }
+
+    func testEmbeddingBagScatterAddMatchesPlainLoop() {
+        // Duplicate ids within and across bags, an empty bag, one-hot bags; d = 3 and 16.
+        let ids: [Int32] = [3, 1, 3, 0, 2, 2, 2, 4, 5, 3]
+        let offsets: [Int32] = [0, 2, 2, 5, 8, 9, 10]
+        for d in [3, 16] { for pooling in [Pooling.sum, .mean] {
+            let table = randomTensor([6, d], seed: 30)
+            let grad = randomTensor([6, d + 5], seed: 31)  // stride d + 5, gradients at column 2
+            var expected = table.array
+            for bag in 0..<6 {
+                let members = ids[Int(offsets[bag])..<Int(offsets[bag + 1])]
+                let scale: Float = pooling == .mean && members.count > 1 ? -0.5 / Float(members.count) : -0.5
+                for id in members { for k in 0..<d { expected[Int(id) * d + k] += scale * grad[bag, 2 + k] } }
+            }
+            Kernels.embeddingBagScatterAdd(alpha: -0.5, gradOut: grad.data + 2, gradStride: d + 5, dimension: d, ids: ids, offsets: offsets,
+                                           bags: 6, pooling: pooling, table: table.data, rows: 6)
+            XCTAssertLessThan(maxAbsDifference(table.array, expected), 1e-6, "d=\(d) \(pooling)")
+        } }
+    }
+
+    func testKeptBagGradientsEqualEagerRowGradientsAndSGDUpdate() {
+        // Two shards' bag gradients kept and appended vs the eager row gradients merged; then
+        // plain SGD applied straight from the bags vs row by row from the merged gradient.
+        let sizes = [7, 5], d = 16, b = 4
+        var rngA = SplitMix64(seed: 3), rngB = SplitMix64(seed: 3)
+        let a = try! EmbeddingBagCollection(spec: "dense", prefix: "a", tableSizes: sizes, dimension: d, pooling: .mean, rng: &rngA)
+        let kept = [EmbeddingBagCollection(sharing: a), EmbeddingBagCollection(sharing: a)]
+        let reference = try! EmbeddingBagCollection(spec: "dense", prefix: "b", tableSizes: sizes, dimension: d, pooling: .mean, rng: &rngB)
+        let shards = [
+            KeyedJagged(features: 2, batchSize: b, offsets: [0, 1, 3, 3, 4, 6, 7, 8, 9], ids: [6, 2, 6, 0, 1, 4, 4, 1, 4]),
+            KeyedJagged(features: 2, batchSize: b, offsets: [0, 2, 3, 4, 5, 6, 7, 8, 10], ids: [6, 6, 3, 2, 0, 4, 0, 0, 2, 4]),
+        ]
+        let width = 2 * d
+        var eager: [[SparseRowGradient]] = []
+        for (i, sparse) in shards.enumerated() {
+            let out = Tensor(shape: [b, width])
+            let grad = randomTensor([b, width], seed: UInt64(50 + i))
+            kept[i].forward(sparse, out: out.data, outStride: width, outOffset: 0)
+            kept[i].backward(keeping: grad, gradStride: width, gradOffset: 0)
+            XCTAssertTrue(kept[i].keepsBagGradients)
+            reference.forward(sparse, out: out.data, outStride: width, outOffset: 0)
+            reference.backward(grad: grad.data, gradStride: width, gradOffset: 0)
+            XCTAssertFalse(reference.keepsBagGradients)
+            eager.append(reference.gradients)
+        }
+        kept[0].appendBagGradients(of: [kept[1]])
+        for f in 0..<2 {
+            let merged = Kernels.mergeSparse([eager[0][f], eager[1][f]])
+            let lazy = kept[0].gradient(table: f)
+            XCTAssertEqual(lazy.ids, merged.ids)
+            XCTAssertLessThan(maxAbsDifference(lazy.rows.array, merged.rows.array), 1e-6)
+            reference.setGradients(zip(eager[0], eager[1]).map { Kernels.mergeSparse([$0, $1]) })
+            reference.applyScaled(table: f, alpha: -0.1)
+            kept[0].applyScaled(table: f, alpha: -0.1)
+            XCTAssertLessThan(maxAbsDifference(a.tables[f].weight.array, reference.tables[f].weight.array), 1e-6, "table \(f)")
+        }
+    }
+
     func testMergeSparseMatchesDictionarySum() {
         var rng = SplitMix64(seed: 12)
         var parts: [SparseRowGradient] = []

@@ -82,6 +82,25 @@ final class TrainerTests: XCTestCase {
         }
     }
 
+    func testFusedSparseSGDStepEqualsRowGradientStep() throws {
+        // Two workers, plain SGD: the tables are updated straight from the kept bag gradients;
+        // one worker with the row-gradient path (optimizer given merged rows) must agree.
+        let data = plantedDataset(rows: 512, seed: 5)
+        let batch = data.batch(range: 0..<512)
+        let a = try smallDLRM(), b = try smallDLRM()
+        let pa = DataParallel(model: a, workers: 1), pb = DataParallel(model: b, workers: 2)
+        let sgd = try makeOptimizer(spec: "sgd")
+        _ = pa.forwardBackward(batch)
+        for p in a.groups[0].parameters { sgd.update(p, lr: 0.5) }
+        for (t, g) in zip(a.sparseArch.tables, a.sparseArch.gradients) { sgd.update(table: t, gradient: g, lr: 0.5) }
+        _ = pb.forwardBackward(batch)
+        XCTAssertTrue(b.sparseArch.keepsBagGradients)
+        OptimizerSet(byGroup: ["dense": sgd, "sparse": sgd]).step(b, lr: 0.5)
+        for ((n, x), (_, y)) in zip(a.namedWeights, b.namedWeights) {
+            XCTAssertLessThan(maxAbsDifference(x.array, y.array), 1e-5, n)
+        }
+    }
+
     func testEarlyStoppingStopsAfterPatience() throws {
         let train = plantedDataset(rows: 512, seed: 1), valid = plantedDataset(rows: 256, seed: 2)
         var c = config(epochs: 50)
