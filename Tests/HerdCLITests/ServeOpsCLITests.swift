@@ -205,7 +205,8 @@ final class ServeOpsCLITests: XCTestCase {
         let d = vectors.count / userIDs.count
         let user = userIDs[3]
         let vector = Array(vectors[(3 * d)..<(4 * d)]).map(Double.init)
-        let items = try TableFile.read(path: ws.table("item").path, columns: ["tweet_id"]).column("tweet_id").int64Values!
+        // Every indexed item: the known tweets and, under their row keys, those unseen in training.
+        let items = try SafeTensorsFile(url: ws.embeddingTable("item")).int64s("ids")
         let newID = (items.max() ?? 0) + 1000
         let add: [String: Any] = ["items": [["id": newID, "embedding": vector, "features": ["language": 1, "tweet_type": 2]]]]
         let added = try http("POST", "\(server.base)/admin/items", body: try json(add), headers: auth)
