@@ -52,6 +52,12 @@ extension RankingModel {
         for g in groups { for p in g.parameters { p.zeroGrad() } }
     }
 
+    /// Whether every dense parameter's gradient is finite (no NaN or ±infinity): the trainer's
+    /// divergence check beside the loss. Embedding-row gradients are not scanned.
+    public var denseGradientsAreFinite: Bool {
+        groups.allSatisfy { $0.parameters.allSatisfy { Kernels.allFinite($0.grad.data, count: $0.grad.count) } }
+    }
+
     /// Training FLOPs per sample: forward + backward ≈ 3 × forward, 2 FLOPs per MAC.
     public var trainingFLOPsPerSample: Int { 6 * forwardMACsPerSample }
 

@@ -21,7 +21,8 @@ import Glibc
 /// ≈ 92–97 for OpenBLAS plus its separate bias/ReLU pass; `dW` shapes about even). Weights packed
 /// once into oneDNN's blocked layout gained nothing over plain (strided) weights at these sizes,
 /// so weights stay in Herd's layout: no pack can go stale after an optimizer step. In whole
-/// models the gain is smaller or negative (see `SGEMM.selection`), so OpenBLAS is the default.
+/// models on a quiet machine the gain is 6–31 % (see `SGEMM.selection`), so matmul is the default
+/// when oneDNN is installed (`scripts/bootstrap` installs it), OpenBLAS otherwise.
 /// Matrix–vector shapes (`M` or `N` below `SGEMM.minOneDNNWidth`, e.g. a logit layer) stay on
 /// OpenBLAS, where oneDNN is several times slower.
 public enum SGEMMBackend: String, Sendable, CaseIterable {
@@ -31,8 +32,9 @@ public enum SGEMMBackend: String, Sendable, CaseIterable {
 /// Backend selection and dispatch for FP32 `gemm`.
 public enum SGEMM {
     /// The backend for GEMMs of at least `minOneDNNWidth` rows and columns, chosen once:
-    /// `openblas` unless `HERD_SGEMM_BACKEND=matmul|onednn` asks for oneDNN (falling back to
-    /// `openblas`, with a note, when the requested backend is unavailable or fails its self-test).
+    /// `matmul` when oneDNN 2.x loads and passes its self-test, else `openblas`;
+    /// `HERD_SGEMM_BACKEND=openblas|matmul|onednn` overrides (falling back to `openblas`, with a
+    /// note, when the requested backend is unavailable or fails its self-test).
     public static var backend: SGEMMBackend { forced ?? selection.backend }
 
     /// Test-only override of `backend` (see `withBackend`).
@@ -88,12 +90,14 @@ public enum SGEMM {
             return (r, "\(label[r]!) (HERD_SGEMM_BACKEND)")
         }
         let bad = raw.map { " (HERD_SGEMM_BACKEND=\($0) unknown: openblas, matmul or onednn)" } ?? ""
-        // NOTE: OpenBLAS stays the default. In whole-model runs (CPU-seconds per sample, interleaved,
-        // busy machine; benchmarks/README.md, branch gemm) matmul primitives needed 6–15 % less CPU
-        // for DLRM training and inference, ≈ 8 % less for the RecSys two-tower and W&D training with
-        // SGD, were even on W&D inference, but ≈ 25 % MORE on W&D training with Adam (not understood
-        // yet), so they are opt-in.
-        return (.openblas, "openblas cblas_sgemm (HERD_SGEMM_BACKEND=matmul for oneDNN matmul primitives)" + bad)
+        // NOTE: matmul primitives are the default when oneDNN 2.x loads and passes its self-test. On
+        // a quiet machine (2026-12-05, release build, interleaved with the PyTorch twins) they beat
+        // OpenBLAS in every whole-model run: DLRM training 62.4k → 65.7k samples/s, inference 182k →
+        // 197k; W&D (Adam) training 25.7k → 27.7k, inference 85k → 94k; `herd serve` FP32 ranking
+        // 1,455 → 1,917 q/s at canK 50 and 532 → 596 at canK 200. (An earlier +25 % CPU cost seen
+        // for W&D with Adam was load noise on a busy machine.) Without libdnnl, OpenBLAS.
+        if let why = unusable(.matmul) { return (.openblas, "openblas cblas_sgemm (oneDNN matmul unavailable: \(why))" + bad) }
+        return (.matmul, "onednn matmul primitives (default; HERD_SGEMM_BACKEND=openblas to override)" + bad)
     }()
 
     /// Runs a small GEMM of each transpose case (with a leading dimension wider than the matrix

@@ -8,8 +8,8 @@ import Foundation
 /// chunks of a file).
 ///
 /// NOTE: OpenBLAS's own pool spins while idle and steals the other core from element-wise work, and
-/// nesting its threads inside ours oversubscribes; one owner avoids both. oneDNN (the opt-in FP32
-/// GEMM backends, see `SGEMM`) likewise runs every call on the calling thread (an OpenMP team of
+/// nesting its threads inside ours oversubscribes; one owner avoids both. oneDNN (the FP32 GEMM
+/// backends, see `SGEMM`) likewise runs every call on the calling thread (an OpenMP team of
 /// one per Herd worker), so a data-parallel step runs one GEMM per core on its own shard of rows:
 /// unlike one 2-thread GEMM per layer, that also keeps the element-wise work between GEMMs
 /// parallel and leaves no idle OpenMP pool spinning between calls.

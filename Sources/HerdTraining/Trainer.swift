@@ -186,8 +186,11 @@ public final class Trainer: @unchecked Sendable {
                 let t0 = DispatchTime.now().uptimeNanoseconds
                 let batch = train.trainingBatch(at: state.stepInEpoch, size: size, seed: config.shuffleSeed, epoch: state.epoch, blockRows: config.shuffleBlockRows)
                 let (loss, _) = parallel.forwardBackward(batch, step: state.globalStep)
-                guard loss.isFinite else {
-                    throw TrainingError("the loss became \(loss) at step \(state.globalStep) (epoch \(state.epoch + 1)); lower the learning rate (--lr) or check the input for extreme values")
+                // NOTE: the gradients too: a diverged layer can leave the loss finite (a ReLU that maps
+                // NaN to 0, as oneDNN's fused one does, hides it from the layers above).
+                guard loss.isFinite, model.denseGradientsAreFinite else {
+                    let what = loss.isFinite ? "a gradient became non-finite (loss \(loss))" : "the loss became \(loss)"
+                    throw TrainingError("\(what) at step \(state.globalStep) (epoch \(state.epoch + 1)); lower the learning rate (--lr) or check the input for extreme values")
                 }
                 optimizers.step(model, lr: config.schedule.rate(at: state.globalStep))
                 let dt = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
