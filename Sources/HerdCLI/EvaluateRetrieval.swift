@@ -59,7 +59,10 @@ public struct EvaluateRetrieval: ParsableCommand {
         log(String(format: "popularity  recall@%d %.4f  ndcg@%d %.4f  hit rate %.4f", k, p.recall, k, p.ndcg, p.hitRate))
         log(ratio.map { String(format: "recall ratio %.2fx the popularity baseline", $0) } ?? "recall ratio undefined (popularity recall is 0)")
         for (name, sub) in [("seen in training", result.seen), ("unseen in training", result.unseen)] {
-            if let sub { log(String(format: "users %@: %d, recall@%d %.4f  ndcg@%d %.4f", name, sub.users, k, sub.recall, k, sub.ndcg)) }
+            if let sub {
+                log(String(format: "users %@: %d, recall@%d %.4f  ndcg@%d %.4f (popularity %.4f, %.4f)", name, sub.model.users, k, sub.model.recall, k,
+                           sub.model.ndcg, sub.popularity.recall, sub.popularity.ndcg))
+            }
         }
         if json {
             var d: [String: Any] = [
@@ -71,9 +74,11 @@ public struct EvaluateRetrieval: ParsableCommand {
             d["recall_ratio"] = ratio ?? NSNull()
             for (name, sub) in [("seen", result.seen), ("unseen", result.unseen)] {
                 guard let sub else { continue }
-                d["users_\(name)"] = sub.users
-                d["recall@\(k)_\(name)"] = sub.recall
-                d["ndcg@\(k)_\(name)"] = sub.ndcg
+                d["users_\(name)"] = sub.model.users
+                d["recall@\(k)_\(name)"] = sub.model.recall
+                d["ndcg@\(k)_\(name)"] = sub.model.ndcg
+                d["popularity_recall@\(k)_\(name)"] = sub.popularity.recall
+                d["popularity_ndcg@\(k)_\(name)"] = sub.popularity.ndcg
             }
             print(String(decoding: try JSONSerialization.data(withJSONObject: d, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self))
         }
@@ -90,10 +95,10 @@ struct RetrievalEvaluation {
     var usersWithoutEmbedding: Int
     /// Test positives whose item has no embedding row (never retrievable; counted as misses).
     var unknownPositives: Int
-    /// The two-tower's metrics over users seen / unseen in training (id in / out of the training
-    /// index), when the test rows say which (nil otherwise).
-    var seen: RetrievalMetrics?
-    var unseen: RetrievalMetrics?
+    /// The two-tower's and the popularity baseline's metrics over users seen / unseen in training
+    /// (id in / out of the training index), when the test rows say which (nil otherwise).
+    var seen: (model: RetrievalMetrics, popularity: RetrievalMetrics)?
+    var unseen: (model: RetrievalMetrics, popularity: RetrievalMetrics)?
 
     static func run(workspace ws: Workspace, k: Int, userColumn: String? = nil, itemColumn: String? = nil, label: String = "label") throws -> RetrievalEvaluation {
         let userURL = ws.embeddingTable("user"), itemURL = ws.embeddingTable("item")
@@ -171,9 +176,12 @@ struct RetrievalEvaluation {
         }
         let retrieved = try Retrieval.topK(users: users.embeddings, rows: rows, items: items.embeddings, k: k, exclude: exclude)
         let popular = Retrieval.popularTopK(counts: counts, k: k, exclude: exclude)
-        func subset(_ unseen: Bool) throws -> RetrievalMetrics? {
+        func subset(_ unseen: Bool) throws -> (model: RetrievalMetrics, popularity: RetrievalMetrics)? {
             let q = queryUnseen.indices.filter { queryUnseen[$0] == unseen }
-            return q.isEmpty ? nil : try Retrieval.metrics(retrieved: q.map { retrieved[$0] }, relevant: q.map { relevant[$0] }, k: k)
+            guard !q.isEmpty else { return nil }
+            let rel = q.map { relevant[$0] }
+            return (try Retrieval.metrics(retrieved: q.map { retrieved[$0] }, relevant: rel, k: k),
+                    try Retrieval.metrics(retrieved: q.map { popular[$0] }, relevant: rel, k: k))
         }
         return RetrievalEvaluation(
             model: try Retrieval.metrics(retrieved: retrieved, relevant: relevant, k: k),
