@@ -64,4 +64,66 @@ final class UnseenEntitiesCLITests: XCTestCase {
         XCTAssertNotNil(number(eval, "recall@10_unseen"))
         XCTAssertNotNil(number(eval, "recall@10_seen"))
     }
+
+    /// A retrieval two-tower (in-batch softmax, logQ, per-item bias: users written as `[u, 1]`)
+    /// whose user tower reads the user table's features besides the id: `herd predict` passes each
+    /// unseen user's own features, so two unseen users (both id 0) with different verified flags or
+    /// follower/following bins get different embeddings, and two with the same features the same one.
+    func testRetrievalSpecWithUserFeaturesEmbedsUnseenUsersByTheirFeatures() throws {
+        let scratch = try CLIFixtures.scratch("recsys-unseen-features")
+        let w = scratch.appendingPathComponent("ws").path
+        let ws = Workspace(path: w)
+        let userFeatures = ["enaging_user_is_verified", "enaging_user_follower_count", "enaging_user_following_count"]
+        let spec = scratch.appendingPathComponent("retrieval_user_features.json")
+        let specObject: [String: Any] = [
+            "model": "twotower", "labels": ["reply", "retweet", "retweet_with_comment", "like"],
+            "user": ["id": "enaging_user_id", "indicator_cols": userFeatures, "embed_cols": ["enaging_user_id"]],
+            "item": ["id": "tweet_id", "embed_cols": ["tweet_id", "engaged_with_user_id", "hashtags"]],
+            "hidden_units": [32, 16], "embed_dim": 8, "loss": "in_batch_softmax", "temperature": 0.5,
+            "logq_correction": true, "item_bias": true,
+        ]
+        try JSONSerialization.data(withJSONObject: specObject).write(to: spec)
+        for args in [["generate", "recsys2021", "--rows", "6000", "--users", "3000", "--items", "1500", "--seed", "5", "--workspace", w],
+                     ["preprocess", "recsys2021", "--workspace", w],
+                     ["train", "--workspace", w, "--model", "twotower", "--spec", spec.path, "--name", "tt", "--epochs", "1",
+                      "--batch-size", "256", "--seed", "1"]] {
+            let run = try HerdBinary.run(args, timeout: 120)
+            XCTAssertTrue(run.succeeded, run.transcript)
+            guard run.succeeded else { return }
+        }
+        _ = try assertSucceededJSON(try HerdBinary.run(["predict", "--workspace", w, "--name", "tt", "--json"]))
+
+        let unseen = try TableFile.read(path: ws.table("user_unseen").path)
+        let keys = try XCTUnwrap(unseen["enaging_user_id_key"].int64Values)
+        let features = try userFeatures.map { try XCTUnwrap(unseen[$0].int64Values) }
+        let file = try EmbeddingsFile.read(url: ws.embeddingTable("user"))
+        XCTAssertEqual(file.metadata["row_key_column"], "enaging_user_id_key")
+        let e = file.embeddings.shape[1]
+        let rowOf = file.rowOfID
+        func embedding(_ key: Int64) throws -> [Float] {
+            let r = try XCTUnwrap(rowOf[key], "unseen user \(key) has an embedding")
+            return (0..<e).map { file.embeddings[r * e + $0] }
+        }
+        // Unseen users grouped by their feature values (every one's id is 0).
+        var groups: [[Int64]: [Int64]] = [:]
+        for r in keys.indices { groups[features.map { $0[r] }, default: []].append(keys[r]) }
+        XCTAssertGreaterThan(groups.count, 1, "unseen users with different features exist")
+        var byFeatures: [[Int64]: [Float]] = [:]
+        for (f, members) in groups {
+            let first = try embedding(members[0])
+            XCTAssertEqual(first[e - 1], 1, "users are written [u, 1] with an item bias")
+            for key in members.dropFirst() {
+                let other = try embedding(key)
+                for c in 0..<e { XCTAssertEqual(other[c], first[c], accuracy: 1e-5, "same features \(f): same embedding") }
+            }
+            byFeatures[f] = first
+        }
+        let vectors = Array(byFeatures.values)
+        for i in vectors.indices {
+            for j in vectors.indices where j > i {
+                let distance = zip(vectors[i], vectors[j]).map { ($0 - $1) * ($0 - $1) }.reduce(0, +)
+                XCTAssertGreaterThan(distance, 1e-6, "different features: different embeddings")
+            }
+        }
+    }
 }

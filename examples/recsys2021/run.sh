@@ -44,6 +44,10 @@ step "4. train the two-tower model → $WS/models/twotower/<version>"
 # embeddings (users [u, 1], items [v, τ·b]) so retrieval ranks by the full logit. BCE on engagement
 # labels learns p(engage | shown), which leaves out what was shown (popularity, the user's
 # timeline), so its recall@10 stays far below the most-popular list; both are reported.
+# NOTE: the retrieval user tower reads the user id only: users unseen in training share its
+# out-of-vocabulary embedding. Adding the user table's verified flag and follower/following bins
+# (as two_tower.json does) lowered recall@10 of seen and unseen users alike on the generated data,
+# whose tastes do not depend on them (figures in the README, "The recsys workflows").
 step "4b. train the retrieval two-tower (in-batch softmax) → $WS/models/twotower_retrieval/<version>"
 "$HERD" train --workspace "$WS" --model twotower --spec "$ROOT/examples/recsys2021/two_tower_retrieval.json" --name twotower_retrieval \
   --epochs "$TT_EPOCHS" --batch-size 256 --lr 0.01 --seed "$SEED" --json | tail -1 > "$LOGS/twotower_retrieval.json"
