@@ -135,7 +135,9 @@ public final class MLP: @unchecked Sendable {
     /// how many input columns its first layer hoisted (`Linear.hoistsUniformColumns`).
     public var lastForwardMACs: Int { activeLayers.reduce(0) { $0 + $1.lastForwardMACs } }
     public var lastHoistedColumns: Int { activeLayers[0].lastHoistedColumns }
-    private var activeLayers: [Linear] { mode == .inference ? foldedLayers ?? layers : layers }
+    /// The Linears the current mode's forward runs (the folded ones in inference mode when frozen
+    /// with batch norm), e.g. to inspect their outputs.
+    public var activeLayers: [Linear] { mode == .inference ? foldedLayers ?? layers : layers }
 
     /// The mode `setMode` set last.
     public private(set) var mode: ForwardMode = .inference
