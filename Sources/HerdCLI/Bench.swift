@@ -9,7 +9,7 @@ import HerdTraining
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks: kernels, training and inference throughput (run a release build on a quiet machine).",
-        subcommands: [BenchKernels.self, BenchTrain.self, BenchPreprocess.self, BenchRecSys.self, BenchANN.self])
+        subcommands: [BenchKernels.self, BenchTrain.self, BenchPreprocess.self, BenchRecSys.self, BenchANN.self, BenchRanking.self])
 }
 
 /// Synthetic Criteo-shaped batches: uniform ids per table, dense values like log(x+1), random labels.

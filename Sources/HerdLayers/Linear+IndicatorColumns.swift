@@ -25,6 +25,7 @@ extension Linear {
         // Indicator block: transpose Wi once per forward (once for good when frozen), then one
         // row add per nonzero.
         if !isFrozen || indicatorWeightT.count < k * o { transposeIndicatorWeight(r) }
+        var nonzeros = 0
         indicatorWeightT.withUnsafeBufferPointer { wt in
             let t = wt.baseAddress!
             for s in 0..<b {
@@ -32,9 +33,11 @@ extension Linear {
                 for c in 0..<k where xs[c] != 0 {
                     let v = xs[c], wc = t + c * o
                     for j in 0..<o { ys[j] += v * wc[j] }
+                    nonzeros += 1
                 }
             }
         }
+        lastForwardMACs = (b * (n - k) + nonzeros) * o
     }
 
     /// `indicatorWeightT [k, O]` = the indicator block `W[:, r]` transposed.

@@ -45,13 +45,27 @@ public final class Linear: @unchecked Sendable {
     private var inputBF16: BF16Buffer?
     private var weightBF16: BF16Buffer?
     private var outputGradBF16: BF16Buffer?
-    private var outputBF16: BF16Buffer?
+    var outputBF16: BF16Buffer?
     /// Inference only (`freezeForInference`): the weight rounded to BF16 once, shared by replicas.
     private var frozenWeightBF16: BF16Buffer?
     /// Inference only, on CPUs with AVX512_BF16: the BF16 weight packed for `PackedBF16Weight`.
     private var packedWeight: PackedBF16Weight?
     /// Whether the weight is frozen for inference (see `freezeForInference`).
     public private(set) var isFrozen = false
+    /// Inference only (set before `freezeForInference`; FP32 layers): input columns that hold one
+    /// value in every row of a batch are multiplied once per batch instead of once per row (an
+    /// MLP's first layer when ranking one user's candidates). See `Linear+UniformColumns.swift`.
+    public var hoistsUniformColumns = false
+    /// With `hoistsUniformColumns`: the weight transposed (`[I, O]`, frozen, shared by replicas),
+    /// this replica's plans per set of uniform columns, the gathered GEMM input and `bias + W·x_U`.
+    var weightT: [Float] = []
+    /// Columns hoisted by the last forward (0: none, or the plain path), and the multiply–adds it
+    /// executed (`B·I·O` on the plain dense path; fewer with indicator columns or hoisting).
+    public internal(set) var lastHoistedColumns = 0
+    public internal(set) var lastForwardMACs = 0
+    var uniformPlans: [UniformColumnsPlan] = []
+    var gatheredInput: Tensor?
+    var shared: [Float] = []
     /// Whether forward also leaves its output rounded to BF16 (`lastOutputBF16`), written by the
     /// bias/activation epilogue — set by `MLP` when the next layer is BF16 and reads this output
     /// directly (no batch norm or dropout between), so that layer does not round it again.
@@ -88,6 +102,8 @@ public final class Linear: @unchecked Sendable {
         frozenWeightBF16 = other.frozenWeightBF16
         packedWeight = other.packedWeight
         if other.isFrozen { indicatorWeightT = other.indicatorWeightT }
+        hoistsUniformColumns = other.hoistsUniformColumns
+        if other.isFrozen { weightT = other.weightT }
     }
 
     /// Inference only: derives once what every forward would otherwise derive from the weight —
@@ -105,6 +121,8 @@ public final class Linear: @unchecked Sendable {
             } else {
                 frozenWeightBF16 = BF16Buffer.ensure(nil, from: weight.value.data, count: outputs * inputs)
             }
+        } else if hoistsUniformColumns {
+            transposeWeight()
         } else if let r = indicatorColumns, !r.isEmpty {
             transposeIndicatorWeight(r)
         }
@@ -129,6 +147,8 @@ public final class Linear: @unchecked Sendable {
         let y = Tensor.ensure(output, shape: [b, outputs])
         output = y
         input = x
+        lastHoistedColumns = 0
+        lastForwardMACs = b * inputs * outputs
         if precision == .bf16 {
             let xb: BF16Buffer
             if let given = xBF16, given.count == b * inputs, given.packed == BF16GEMM.backend.packed {
@@ -147,6 +167,8 @@ public final class Linear: @unchecked Sendable {
                 weightBF16 = wb
                 gemmBF16(.none, .transposed, m: b, n: outputs, k: inputs, a: xb, lda: inputs, b: wb, ldb: inputs, c: y.data, ldc: outputs)
             }
+        } else if isFrozen && hoistsUniformColumns && b >= 2 && !weightT.isEmpty && forwardHoistingUniformColumns(x, y) {
+            return y
         } else if let r = indicatorColumns, !r.isEmpty {
             forwardWithIndicators(x, y, r)
         } else if !emitsBF16Output {

@@ -71,9 +71,18 @@ public final class MLP: @unchecked Sendable {
     /// (see `Linear.freezeForInference`); replicas made afterwards share them. With batch
     /// normalisation, each Linear → BatchNorm(running statistics) → ReLU is also folded into one
     /// Linear with ReLU (`foldedLayers`), which inference-mode forwards run instead.
-    public func freezeForInference() {
+    ///
+    /// `hoistUniformColumns`: the first layer (when FP32) multiplies the input columns that are
+    /// equal in every row of a batch once per batch (see `Linear.hoistsUniformColumns`); false
+    /// keeps the plain per-row product (the reference).
+    public func freezeForInference(hoistUniformColumns: Bool = false) {
+        guard !layers[0].isFrozen else { return }
+        // NOTE: with batch norm only the folded layers (inference mode) hoist; the trained layers
+        // keep the training-mode forward as it was.
+        let hoist = hoistUniformColumns && layers[0].precision == .fp32
+        if norms.isEmpty { layers[0].hoistsUniformColumns = hoist }
         for l in layers { l.freezeForInference() }
-        if !norms.isEmpty && foldedLayers == nil { foldedLayers = foldBatchNorm() }
+        if !norms.isEmpty && foldedLayers == nil { foldedLayers = foldBatchNorm(hoistUniformColumns: hoist) }
     }
 
     /// Inference only (`freezeForInference` with batch norm): the layers with each batch norm
@@ -86,7 +95,7 @@ public final class MLP: @unchecked Sendable {
     /// costs nothing per request, and a BF16 next layer gets its input rounded in this layer's
     /// epilogue. In BF16 the folded weight is rounded instead of the unfolded one, so results move
     /// by BF16 rounding (≈ 1e-3 relative); in FP32 by float rounding only.
-    private func foldBatchNorm() -> [Linear] {
+    private func foldBatchNorm(hoistUniformColumns: Bool) -> [Linear] {
         var rng = SplitMix64(seed: 0)
         var out: [Linear] = []
         for (i, l) in layers.enumerated() {
@@ -95,6 +104,7 @@ public final class MLP: @unchecked Sendable {
             let f = Linear(name: String(l.weight.name.dropLast(".weight".count)), inputs: l.inputs, outputs: l.outputs,
                            activation: act, precision: l.precision, rng: &rng)
             f.indicatorColumns = l.indicatorColumns
+            f.hoistsUniformColumns = i == 0 && hoistUniformColumns
             let w = l.weight.value.data, b = l.bias.value.data, fw = f.weight.value.data, fb = f.bias.value.data
             if let n = norm {
                 let g = n.gamma.value.data, bt = n.beta.value.data, mean = n.runningMean.data, variance = n.runningVar.data
@@ -120,6 +130,14 @@ public final class MLP: @unchecked Sendable {
         for n in norms { n.mode = mode }
         for d in dropouts { d.mode = mode }
     }
+
+    /// Multiply–adds the Linears of the last forward executed (see `Linear.lastForwardMACs`), and
+    /// how many input columns its first layer hoisted (`Linear.hoistsUniformColumns`).
+    public var lastForwardMACs: Int { activeLayers.reduce(0) { $0 + $1.lastForwardMACs } }
+    public var lastHoistedColumns: Int { activeLayers[0].lastHoistedColumns }
+    /// The Linears the current mode's forward runs (the folded ones in inference mode when frozen
+    /// with batch norm), e.g. to inspect their outputs.
+    public var activeLayers: [Linear] { mode == .inference ? foldedLayers ?? layers : layers }
 
     /// The mode `setMode` set last.
     public private(set) var mode: ForwardMode = .inference

@@ -5,8 +5,22 @@ extension RankingModel {
     /// transposed indicator blocks once instead of at every forward, and replicas made afterwards
     /// (`replica()`) share them. Call after the weights are loaded; the model (and its replicas)
     /// must not be trained afterwards (`backward` refuses). Models without such layers: no-op.
-    public func freezeForInference() {
-        for mlp in inferenceMLPs { mlp.freezeForInference() }
+    ///
+    /// `hoistUniformColumns` (default): the first layer of a deep MLP over the features (W&D,
+    /// DeepFM, DCN) multiplies the input columns equal in every row of a batch — the user's
+    /// columns when ranking one user's candidates — once per batch (`Linear.hoistsUniformColumns`);
+    /// false keeps the plain per-row product (the reference in tests and benchmarks).
+    public func freezeForInference(hoistUniformColumns: Bool = true) {
+        let hoisted: [MLP]
+        switch self {
+        case let m as WideAndDeep: hoisted = [m.deepArch]
+        case let m as DeepFM: hoisted = [m.deepArch]
+        case let m as DCN: hoisted = [m.deepArch]
+        default: hoisted = []
+        }
+        for mlp in inferenceMLPs {
+            mlp.freezeForInference(hoistUniformColumns: hoistUniformColumns && hoisted.contains { $0 === mlp })
+        }
     }
 
     /// The MLPs whose layers `freezeForInference` freezes.

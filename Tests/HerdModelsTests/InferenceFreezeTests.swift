@@ -60,7 +60,8 @@ final class InferenceFreezeTests: XCTestCase {
                 try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
                 live.setMode(.inference)
                 frozen.setMode(.inference)
-                frozen.freezeForInference()
+                // NOTE: the plain frozen path here; hoisting is compared with it below.
+                frozen.freezeForInference(hoistUniformColumns: false)
                 let replica = frozen.replica()
                 replica.setMode(.inference)
                 let what = "\(precision), batch norm \(batchNorm)"
@@ -82,6 +83,53 @@ final class InferenceFreezeTests: XCTestCase {
                 for ((n, a), (m, w)) in zip(live.namedWeights, frozen.namedWeights) {
                     XCTAssertEqual(n, m)
                     XCTAssertEqual(a.array, w.array, "\(what): \(n) changed by freezing")
+                }
+            }
+        }
+    }
+
+    /// One user's candidates: the user's columns (feature 1's embedding, indicator feature 3,
+    /// dense column 0) equal in every row, the rest varying.
+    func request(rows b: Int, seed: UInt64) -> Batch {
+        let r = batch(rows: b, tableSizes: config().tableSizes, seed: seed)
+        var ids = r.sparse.ids
+        for f in [1, 3] { for s in 1..<b { ids[f * b + s] = ids[f * b] } }
+        for s in 1..<b { r.dense[s, 0] = r.dense[0, 0] }
+        return Batch(dense: r.dense, sparse: KeyedJagged(oneHot: ids, features: r.sparse.features, batchSize: b), labels: [])
+    }
+
+    /// Hoisting the user's columns (`freezeForInference(hoistUniformColumns: true)`, the default)
+    /// against the plain frozen path, FP32 and BF16, with and without batch norm, on request-shaped
+    /// batches and on batches where nothing but the indicator block is special.
+    func testHoistingUniformColumnsMatchesThePlainFrozenPath() throws {
+        for batchNorm in [false, true] {
+            for precision in Precision.allCases {
+                var cfg = config()
+                cfg.batchNorm = batchNorm
+                let c = try ModelConfig.wnd(cfg).with(precision: precision)
+                let plain = try c.build(), hoisted = try c.build()
+                randomizeWeights(plain)
+                try hoisted.loadWeights(Dictionary(uniqueKeysWithValues: plain.namedWeights))
+                for m in [plain, hoisted] { m.setMode(.inference) }
+                plain.freezeForInference(hoistUniformColumns: false)
+                hoisted.freezeForInference()
+                let replica = hoisted.replica()
+                replica.setMode(.inference)
+                let what = "\(precision), batch norm \(batchNorm)"
+                for (rows, seed, isRequest) in [(200, UInt64(1), true), (64, 2, true), (2, 3, true), (50, 4, false), (1, 5, true)] {
+                    let b = isRequest ? request(rows: rows, seed: seed) : batch(rows: rows, tableSizes: cfg.tableSizes, seed: seed)
+                    let expected = plain.forward(b).array
+                    let got = hoisted.forward(b).array
+                    let scale = max(1, expected.map(abs).max()!)
+                    let tolerance: Float = precision == .fp32 ? 1e-5 * scale : 0.03 * scale
+                    XCTAssertLessThanOrEqual(maxAbsDifference(got, expected), tolerance, "\(what), \(rows) rows")
+                    XCTAssertEqual(replica.forward(b).array, got, "\(what) replica, \(rows) rows")
+                    let deep = (hoisted as! WideAndDeep).deepArch
+                    if isRequest && rows > 1 && deep.layers[0].precision == .fp32 {
+                        // 8 embedding columns + feature 3's 5 indicator columns + 1 dense column.
+                        XCTAssertGreaterThanOrEqual(deep.lastHoistedColumns, 14, "\(what), \(rows) rows")
+                        XCTAssertLessThan(deep.lastForwardMACs, (plain as! WideAndDeep).deepArch.lastForwardMACs, what)
+                    }
                 }
             }
         }

@@ -1,0 +1,123 @@
+import HerdLayers
+import HerdTensor
+import HerdTestSupport
+import XCTest
+
+/// `Linear.hoistsUniformColumns` (frozen inference): columns equal in every row are multiplied
+/// once per batch. Checked against a plain double-precision loop and against the plain frozen layer.
+final class LinearUniformColumnsTests: XCTestCase {
+    let inputs = 40, outputs = 37
+    let indicators = 12..<30
+
+    /// `[B, I]`: random dense columns, one-hot groups of 6 in the indicator block (a "user" group
+    /// the same in every row, two varying), and `uniform` columns overwritten with row 0's values.
+    func input(rows: Int, uniform: [Int], userGroup: Bool, seed: UInt64) -> Tensor {
+        let x = randomTensor([rows, inputs], seed: seed)
+        var rng = SplitMix64(seed: seed + 7)
+        let userID = Int(rng.next() % 6)
+        for s in 0..<rows {
+            for c in indicators { x[s, c] = 0 }
+            for g in 0..<3 {
+                let id = g == 0 && userGroup ? userID : Int(rng.next() % 6)
+                x[s, indicators.lowerBound + 6 * g + id] = 1
+            }
+            for c in uniform { x[s, c] = x[0, c] }
+        }
+        return x
+    }
+
+    /// `act(x·Wᵀ + b)` in Double.
+    func reference(_ l: Linear, _ x: Tensor) -> [Float] {
+        var y: [Float] = []
+        for s in 0..<x.rows {
+            for o in 0..<l.outputs {
+                var a = Double(l.bias.value[o])
+                for c in 0..<l.inputs { a += Double(x[s, c]) * Double(l.weight.value[o * l.inputs + c]) }
+                y.append(Float(l.activation == .relu ? max(a, 0) : a))
+            }
+        }
+        return y
+    }
+
+    func layer(_ act: Activation, indicators: Bool, hoist: Bool) -> Linear {
+        var rng = SplitMix64(seed: 21)
+        let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: act, rng: &rng)
+        if indicators { l.indicatorColumns = self.indicators }
+        l.hoistsUniformColumns = hoist
+        l.freezeForInference()
+        return l
+    }
+
+    func testHoistedForwardMatchesThePlainLoopAndThePlainLayer() {
+        let cases: [(rows: Int, uniform: [Int], userGroup: Bool)] = [
+            (9, [], false),                  // nothing uniform (indicators still take the sparse path)
+            (9, [0, 1, 2, 5, 33], true),     // dense columns on both sides of the block + a one-hot group
+            (64, Array(0..<12), true),       // a whole embedding block
+            (5, Array(0..<40), false),       // every column (all rows equal)
+            (1, [], false),                  // one row: the plain path
+        ]
+        for act in [Activation.none, .relu] {
+            for withIndicators in [false, true] {
+                let hoisted = layer(act, indicators: withIndicators, hoist: true)
+                let plain = layer(act, indicators: withIndicators, hoist: false)
+                let replica = Linear(sharing: hoisted)
+                for (k, c) in cases.enumerated() {
+                    let x = input(rows: c.rows, uniform: c.uniform, userGroup: c.userGroup, seed: UInt64(k + 1))
+                    let what = "\(act), indicators \(withIndicators), case \(k)"
+                    let expected = reference(plain, x)
+                    let y = hoisted.forward(x).array
+                    XCTAssertLessThanOrEqual(maxAbsDifference(y, expected), 1e-5, what)
+                    XCTAssertLessThanOrEqual(maxAbsDifference(y, plain.forward(x).array), 1e-5, what)
+                    XCTAssertEqual(replica.forward(x).array, y, "\(what): replica")
+                    let hoistedColumns = hoisted.lastHoistedColumns
+                    if c.rows == 1 {
+                        XCTAssertEqual(hoistedColumns, 0, what)
+                        XCTAssertEqual(hoisted.lastForwardMACs, withIndicators ? plain.lastForwardMACs : c.rows * inputs * outputs, what)
+                    } else {
+                        // At least the columns made uniform (more may be equal by chance: a one-hot
+                        // column no row sets is 0 in every row).
+                        XCTAssertGreaterThanOrEqual(hoistedColumns, c.uniform.count + (c.userGroup ? 6 : 0), what)
+                        if hoistedColumns > 0 || withIndicators { XCTAssertLessThan(hoisted.lastForwardMACs, c.rows * inputs * outputs, what) }
+                    }
+                    XCTAssertEqual(plain.lastHoistedColumns, 0)
+                }
+            }
+        }
+    }
+
+    /// Patterns alternating between batches (one plan each) give each batch its own result.
+    func testAlternatingPatternsUseTheirOwnPlans() {
+        let hoisted = layer(.relu, indicators: true, hoist: true)
+        for round in 0..<3 {
+            for (k, u) in [[0, 1], [3], Array(30..<40), [0, 1]].enumerated() {
+                let x = input(rows: 16, uniform: u, userGroup: k % 2 == 0, seed: UInt64(10 * round + k))
+                XCTAssertLessThanOrEqual(maxAbsDifference(hoisted.forward(x).array, reference(hoisted, x)), 1e-5, "round \(round), \(u)")
+            }
+        }
+    }
+
+    /// NaN in a column is never "uniform" (NaN ≠ NaN): it reaches the output as on the plain path.
+    func testNaNColumnsAreNotHoisted() {
+        let hoisted = layer(.none, indicators: true, hoist: true), plain = layer(.none, indicators: true, hoist: false)
+        let x = input(rows: 4, uniform: [0, 1], userGroup: true, seed: 3)
+        for s in 0..<4 { x[s, 1] = .nan }
+        let y = hoisted.forward(x).array, z = plain.forward(x).array
+        XCTAssertEqual(y.map(\.isNaN), z.map(\.isNaN))
+        XCTAssertTrue(y.allSatisfy(\.isNaN))
+    }
+
+    /// Feeding a BF16 layer (`emitsBF16Output`): the hoisted path fills the rounded output too
+    /// (its values are checked end to end by the BF16 W&D in `InferenceFreezeTests`).
+    func testBF16OutputIsFilled() {
+        var rng = SplitMix64(seed: 21)
+        let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: .relu, rng: &rng)
+        l.indicatorColumns = indicators
+        l.hoistsUniformColumns = true
+        l.emitsBF16Output = true
+        l.freezeForInference()
+        let x = input(rows: 8, uniform: [0, 2, 4], userGroup: true, seed: 5)
+        XCTAssertLessThanOrEqual(maxAbsDifference(l.forward(x).array, reference(l, x)), 1e-5)
+        XCTAssertGreaterThan(l.lastHoistedColumns, 0)
+        XCTAssertEqual(l.lastOutputBF16?.count, 8 * outputs)
+    }
+}
