@@ -239,10 +239,12 @@ extension FeatureTable {
                         let r = ranges[p]
                         if case .list(let o, _) = c.data { visited.reserveCapacity(o[r.upperBound] - o[r.lowerBound]) } else { visited.reserveCapacity(r.count) }
                     }
-                    forEachText(c, rows: ranges[p]) { _, bytes in
-                        let (k, inserted) = t.insert(bytes)
-                        if inserted { counts.append(1) } else { counts[k] += 1 }
-                        if recordKeys { visited.append(Int32(k)) }
+                    if !countStrings(c, rows: ranges[p], into: &t, counts: &counts, record: recordKeys, visited: &visited) {
+                        forEachText(c, rows: ranges[p]) { _, bytes in
+                            let (k, inserted) = t.insert(bytes)
+                            if inserted { counts.append(1) } else { counts[k] += 1 }
+                            if recordKeys { visited.append(Int32(k)) }
+                        }
                     }
                     keys.append(visited)
                 }
@@ -269,6 +271,41 @@ extension FeatureTable {
             keys.append(recordKeys ? local.map { $0.map { global[Int($0)] } } : [])
         }
         return CountedValues(table: table, counts: counts, ranges: ranges, keys: keys)
+    }
+
+    /// `countValues`' path for string and string-list columns: counts the values of `rows` (in
+    /// `forEachText` order, nulls and null lists skipped) with `KeyTable.count`, run by run of
+    /// contiguous valid rows. Returns false (nothing counted) for other column types.
+    func countStrings(
+        _ c: Column, rows: Range<Int>, into t: inout KeyTable, counts: inout [Int], record: Bool, visited: inout [Int32]
+    ) -> Bool {
+        let s: StringData
+        var rowOffsets: [Int]? = nil
+        switch c.data {
+        case .string(let d): s = d
+        case .list(let o, .string(let d)):
+            s = d
+            rowOffsets = o
+        default: return false
+        }
+        s.bytes.withUnsafeBytes { by in
+            s.offsets.withUnsafeBufferPointer { off in
+                /// Counts the values of the valid rows `run`.
+                func count(_ run: Range<Int>) {
+                    let elements = rowOffsets.map { $0[run.lowerBound]..<$0[run.upperBound] } ?? run
+                    t.count(packed: by, offsets: off, elements: elements, counts: &counts, record: record, visited: &visited)
+                }
+                guard let v = c.validity else { return count(rows) }
+                var r = rows.lowerBound
+                while r < rows.upperBound {
+                    while r < rows.upperBound && !v[r] { r += 1 }
+                    let start = r
+                    while r < rows.upperBound && v[r] { r += 1 }
+                    if r > start { count(start..<r) }
+                }
+            }
+        }
+        return true
     }
 
     /// Friesian `encode_string`: replaces each column by its ids under `index` (int64; list
