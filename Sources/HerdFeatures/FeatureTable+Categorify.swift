@@ -372,6 +372,25 @@ extension FeatureTable {
         }
     }
 
+    /// The ids of a scalar column without nulls that `countValues(recordKeys: true)` visited as
+    /// its `column`-th: row r of range p holds `idOfKey[keys[p][column][r - p.lowerBound]]`.
+    static func ids(of counted: CountedValues, column j: Int, _ idOfKey: [Int64]) -> [Int64] {
+        let rows = counted.ranges.last?.upperBound ?? 0
+        return [Int64](unsafeUninitializedCapacity: rows) { buf, n in
+            let b = UncheckedSendable(buf)
+            idOfKey.withUnsafeBufferPointer { idOf in
+                Parallel.forEach(counted.ranges.count) { p in
+                    let lo = counted.ranges[p].lowerBound
+                    counted.keys[p][j].withUnsafeBufferPointer { keys in
+                        precondition(keys.count == counted.ranges[p].count, "a key per row")
+                        for (i, k) in keys.enumerated() { (b.value.baseAddress! + lo + i).initialize(to: idOf[Int(k)]) }
+                    }
+                }
+            }
+            n = rows
+        }
+    }
+
     /// Friesian `category_encode`: `genStringIndex` then `encode`, each group with its own
     /// shared index. Returns the indices for re-application.
     ///
@@ -387,7 +406,13 @@ extension FeatureTable {
             let counted = countValues(cols, recordKeys: true)
             let (index, idOfKey) = try FeatureTable.index(group, counted.table, counted.counts, freqLimit: freqLimit)
             for (j, (name, c)) in zip(group, cols).enumerated() {
-                out = try out.with(name, encoded(c, ranges: counted.ranges) { p, k, _ in idOfKey[Int(counted.keys[p][j][k])] })
+                if !c.type.isList && c.validity == nil {
+                    // NOTE: every row was visited once, in order: its id is read straight from
+                    // the recorded keys, without visiting the values' texts again.
+                    out = try out.with(name, Column(type: .int64, data: .int64(FeatureTable.ids(of: counted, column: j, idOfKey))))
+                } else {
+                    out = try out.with(name, encoded(c, ranges: counted.ranges) { p, k, _ in idOfKey[Int(counted.keys[p][j][k])] })
+                }
             }
             indices.append(index)
         }
