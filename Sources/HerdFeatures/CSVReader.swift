@@ -148,7 +148,9 @@ public struct CSVReader: Sendable {
         }
 
         // Parts, cut after newlines.
-        var parts = cut(body, target: max(partBytes, body.count / (64 * Parallel.threads) + 1))
+        // NOTE: parts stay under 1 GiB, so their rows (≥ 2 bytes each) number less than 2^31
+        // (`ColumnBuilder.nulls` holds Int32 row numbers).
+        var parts = cut(body, target: min(max(partBytes, body.count / (64 * Parallel.threads) + 1), 1 << 30))
         if parts.isEmpty { parts = [UnsafeRawBufferPointer(start: nil, count: 0)] }
         let parser = LineParser(
             specs: specs, separator: separator, quote: quote, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
@@ -335,7 +337,7 @@ final class ColumnBuilder: @unchecked Sendable {
     let bytes = Buffer<UInt8>(capacity: 256)
     let stringOffsets = Buffer<Int>()
     let listOffsets = Buffer<Int>()
-    let nulls = Buffer<Int>()
+    let nulls = Buffer<Int32>()
 
     init(type: ColumnType) {
         self.type = type
@@ -419,7 +421,7 @@ final class ColumnBuilder: @unchecked Sendable {
         if parts.contains(where: { $0.nulls.count > 0 }) {
             var v = Validity(count: totalRows, valid: true)
             for (p, part) in parts.enumerated() {
-                for i in part.nulls.buffer { v[rowBase[p] + i] = false }
+                for i in part.nulls.buffer { v[rowBase[p] + Int(i)] = false }
             }
             validity = v
         }
@@ -628,7 +630,7 @@ struct LineParser: Sendable {
     private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: ColumnBuilder) -> String? {
         let type = types[c]
         if len == 0 {
-            b.nulls.append(b.rows)
+            b.nulls.append(Int32(truncatingIfNeeded: b.rows))
             switch type {
             case .int64: b.ints.append(0)
             case .double: b.doubles.append(0)
