@@ -43,7 +43,7 @@ let package = Package(
             providers: [.apt(["libhiredis-dev"])]),
         .target(name: "HerdTensor", dependencies: ["CBLAS", "CHerdKernels"]),
         .target(name: "HerdData", dependencies: ["HerdTensor"]),
-        .target(name: "HerdFeatures", dependencies: ["HerdTensor", "HerdData"]),
+        .target(name: "HerdFeatures", dependencies: ["HerdTensor", "HerdData", "CHerdKernels"]),
         .target(name: "HerdLayers", dependencies: ["HerdTensor", "HerdData"]),
         .target(name: "HerdModels", dependencies: ["HerdTensor", "HerdData", "HerdLayers"]),
         .target(name: "HerdTraining", dependencies: ["HerdTensor", "HerdData", "HerdFeatures", "HerdLayers", "HerdModels"]),

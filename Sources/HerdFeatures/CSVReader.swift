@@ -148,7 +148,9 @@ public struct CSVReader: Sendable {
         }
 
         // Parts, cut after newlines.
-        var parts = cut(body, target: max(partBytes, body.count / (64 * Parallel.threads) + 1))
+        // NOTE: parts stay under 1 GiB, so their rows (≥ 2 bytes each) number less than 2^31
+        // (`ColumnBuilder.nulls` holds Int32 row numbers).
+        var parts = cut(body, target: min(max(partBytes, body.count / (64 * Parallel.threads) + 1), 1 << 30))
         if parts.isEmpty { parts = [UnsafeRawBufferPointer(start: nil, count: 0)] }
         let parser = LineParser(
             specs: specs, separator: separator, quote: quote, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
@@ -323,7 +325,7 @@ final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
 /// Growable storage for one column of one part, with rollback to the start of a bad row.
 ///
 /// ```
-/// valid          [rows]          Bool per row
+/// nulls          [null rows]     the rows (in this part) whose field was empty
 /// listOffsets    [rows + 1]      list columns: elements of row i are offsets[i] ..< offsets[i+1]
 /// ints/doubles   [elements]      int64 / double values (or list elements)
 /// stringOffsets  [elements + 1]  string values (or list elements) in `bytes`
@@ -335,7 +337,7 @@ final class ColumnBuilder: @unchecked Sendable {
     let bytes = Buffer<UInt8>(capacity: 256)
     let stringOffsets = Buffer<Int>()
     let listOffsets = Buffer<Int>()
-    let valid = Buffer<Bool>()
+    let nulls = Buffer<Int32>()
 
     init(type: ColumnType) {
         self.type = type
@@ -344,11 +346,10 @@ final class ColumnBuilder: @unchecked Sendable {
     }
 
     struct Mark {
-        var ints, doubles, strings, lists, valid: Int
+        var ints, doubles, strings, lists, nulls: Int
     }
 
     func reserve(rows: Int) {
-        valid.reserve(rows)
         switch type {
         case .int64: ints.reserve(rows)
         case .double: doubles.reserve(rows)
@@ -378,7 +379,7 @@ final class ColumnBuilder: @unchecked Sendable {
     }
 
     var mark: Mark {
-        Mark(ints: ints.count, doubles: doubles.count, strings: stringOffsets.count, lists: listOffsets.count, valid: valid.count)
+        Mark(ints: ints.count, doubles: doubles.count, strings: stringOffsets.count, lists: listOffsets.count, nulls: nulls.count)
     }
 
     func rollback(to m: Mark) {
@@ -387,7 +388,21 @@ final class ColumnBuilder: @unchecked Sendable {
         stringOffsets.truncate(m.strings)
         bytes.truncate(stringOffsets.last)
         listOffsets.truncate(m.lists)
-        valid.truncate(m.valid)
+        nulls.truncate(m.nulls)
+    }
+
+    /// Rows appended: the values of a scalar column, the lists of a list column.
+    ///
+    /// NOTE: no per-row validity flag is stored (one load and store per field in the parser's
+    /// hot loop); the null rows are listed in `nulls` instead.
+    @inline(__always)
+    var rows: Int {
+        switch type {
+        case .int64: return ints.count
+        case .double: return doubles.count
+        case .string: return stringOffsets.count - 1
+        default: return listOffsets.count - 1
+        }
     }
 
     @inline(__always)
@@ -399,14 +414,14 @@ final class ColumnBuilder: @unchecked Sendable {
     /// The column made of `parts` in order (all of one type), copied in parallel.
     static func assemble(_ parts: [ColumnBuilder]) -> Column {
         let type = parts[0].type
-        let rows = parts.map(\.valid.count)
+        let rows = parts.map(\.rows)
         let rowBase = prefixSums(rows)
         let totalRows = rowBase.last!
         var validity: Validity?
-        if parts.contains(where: { $0.valid.buffer.contains(false) }) {
+        if parts.contains(where: { $0.nulls.count > 0 }) {
             var v = Validity(count: totalRows, valid: true)
             for (p, part) in parts.enumerated() {
-                for (i, ok) in part.valid.buffer.enumerated() where !ok { v[rowBase[p] + i] = false }
+                for i in part.nulls.buffer { v[rowBase[p] + Int(i)] = false }
             }
             validity = v
         }
@@ -590,7 +605,6 @@ struct LineParser: Sendable {
             if !skips[c] {
                 let reason = builders[c]._withUnsafeGuaranteedRef { b -> String? in
                     if quotedEmpty && types[c] == .string {
-                        b.valid.append(true)
                         b.stringOffsets.append(b.bytes.count)
                         return nil
                     }
@@ -616,7 +630,7 @@ struct LineParser: Sendable {
     private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: ColumnBuilder) -> String? {
         let type = types[c]
         if len == 0 {
-            b.valid.append(false)
+            b.nulls.append(Int32(truncatingIfNeeded: b.rows))
             switch type {
             case .int64: b.ints.append(0)
             case .double: b.doubles.append(0)
@@ -625,7 +639,6 @@ struct LineParser: Sendable {
             }
             return nil
         }
-        b.valid.append(true)
         switch type {
         case .int64:
             guard let v = NumberParsing.int64(p, len) else { return cannotParse(c, p, len, as: "int64") }

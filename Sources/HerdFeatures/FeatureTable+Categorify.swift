@@ -239,10 +239,12 @@ extension FeatureTable {
                         let r = ranges[p]
                         if case .list(let o, _) = c.data { visited.reserveCapacity(o[r.upperBound] - o[r.lowerBound]) } else { visited.reserveCapacity(r.count) }
                     }
-                    forEachText(c, rows: ranges[p]) { _, bytes in
-                        let (k, inserted) = t.insert(bytes)
-                        if inserted { counts.append(1) } else { counts[k] += 1 }
-                        if recordKeys { visited.append(Int32(k)) }
+                    if !countStrings(c, rows: ranges[p], into: &t, counts: &counts, record: recordKeys, visited: &visited) {
+                        forEachText(c, rows: ranges[p]) { _, bytes in
+                            let (k, inserted) = t.insert(bytes)
+                            if inserted { counts.append(1) } else { counts[k] += 1 }
+                            if recordKeys { visited.append(Int32(k)) }
+                        }
                     }
                     keys.append(visited)
                 }
@@ -269,6 +271,41 @@ extension FeatureTable {
             keys.append(recordKeys ? local.map { $0.map { global[Int($0)] } } : [])
         }
         return CountedValues(table: table, counts: counts, ranges: ranges, keys: keys)
+    }
+
+    /// `countValues`' path for string and string-list columns: counts the values of `rows` (in
+    /// `forEachText` order, nulls and null lists skipped) with `KeyTable.count`, run by run of
+    /// contiguous valid rows. Returns false (nothing counted) for other column types.
+    func countStrings(
+        _ c: Column, rows: Range<Int>, into t: inout KeyTable, counts: inout [Int], record: Bool, visited: inout [Int32]
+    ) -> Bool {
+        let s: StringData
+        var rowOffsets: [Int]? = nil
+        switch c.data {
+        case .string(let d): s = d
+        case .list(let o, .string(let d)):
+            s = d
+            rowOffsets = o
+        default: return false
+        }
+        s.bytes.withUnsafeBytes { by in
+            s.offsets.withUnsafeBufferPointer { off in
+                /// Counts the values of the valid rows `run`.
+                func count(_ run: Range<Int>) {
+                    let elements = rowOffsets.map { $0[run.lowerBound]..<$0[run.upperBound] } ?? run
+                    t.count(packed: by, offsets: off, elements: elements, counts: &counts, record: record, visited: &visited)
+                }
+                guard let v = c.validity else { return count(rows) }
+                var r = rows.lowerBound
+                while r < rows.upperBound {
+                    while r < rows.upperBound && !v[r] { r += 1 }
+                    let start = r
+                    while r < rows.upperBound && v[r] { r += 1 }
+                    if r > start { count(start..<r) }
+                }
+            }
+        }
+        return true
     }
 
     /// Friesian `encode_string`: replaces each column by its ids under `index` (int64; list
@@ -335,6 +372,25 @@ extension FeatureTable {
         }
     }
 
+    /// The ids of a scalar column without nulls that `countValues(recordKeys: true)` visited as
+    /// its `column`-th: row r of range p holds `idOfKey[keys[p][column][r - p.lowerBound]]`.
+    static func ids(of counted: CountedValues, column j: Int, _ idOfKey: [Int64]) -> [Int64] {
+        let rows = counted.ranges.last?.upperBound ?? 0
+        return [Int64](unsafeUninitializedCapacity: rows) { buf, n in
+            let b = UncheckedSendable(buf)
+            idOfKey.withUnsafeBufferPointer { idOf in
+                Parallel.forEach(counted.ranges.count) { p in
+                    let lo = counted.ranges[p].lowerBound
+                    counted.keys[p][j].withUnsafeBufferPointer { keys in
+                        precondition(keys.count == counted.ranges[p].count, "a key per row")
+                        for (i, k) in keys.enumerated() { (b.value.baseAddress! + lo + i).initialize(to: idOf[Int(k)]) }
+                    }
+                }
+            }
+            n = rows
+        }
+    }
+
     /// Friesian `category_encode`: `genStringIndex` then `encode`, each group with its own
     /// shared index. Returns the indices for re-application.
     ///
@@ -350,7 +406,13 @@ extension FeatureTable {
             let counted = countValues(cols, recordKeys: true)
             let (index, idOfKey) = try FeatureTable.index(group, counted.table, counted.counts, freqLimit: freqLimit)
             for (j, (name, c)) in zip(group, cols).enumerated() {
-                out = try out.with(name, encoded(c, ranges: counted.ranges) { p, k, _ in idOfKey[Int(counted.keys[p][j][k])] })
+                if !c.type.isList && c.validity == nil {
+                    // NOTE: every row was visited once, in order: its id is read straight from
+                    // the recorded keys, without visiting the values' texts again.
+                    out = try out.with(name, Column(type: .int64, data: .int64(FeatureTable.ids(of: counted, column: j, idOfKey))))
+                } else {
+                    out = try out.with(name, encoded(c, ranges: counted.ranges) { p, k, _ in idOfKey[Int(counted.keys[p][j][k])] })
+                }
             }
             indices.append(index)
         }
