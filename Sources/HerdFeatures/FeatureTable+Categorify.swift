@@ -61,8 +61,14 @@ public struct StringIndex: Sendable, Equatable, Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        try self.init(columns: try c.decode([String].self, forKey: .columns), values: try c.decodeStrings(forKey: .values, userInfo: decoder.userInfo),
-                      freqLimit: try c.decode(Int.self, forKey: .freqLimit))
+        let columns = try c.decode([String].self, forKey: .columns)
+        let (values, table) = try c.decodeStringsAndTable(forKey: .values, userInfo: decoder.userInfo)
+        let freqLimit = try c.decode(Int.self, forKey: .freqLimit)
+        if let table {  // built from a sidecar, in order, duplicates refused there
+            self.init(columns: columns, values: values, freqLimit: freqLimit, lookup: table)
+        } else {
+            try self.init(columns: columns, values: values, freqLimit: freqLimit)
+        }
     }
 
     public func encode(to encoder: Encoder) throws {

@@ -21,18 +21,39 @@ final class StringArrays: @unchecked Sendable {
     static let minimum = 16
 
     private(set) var arrays: [[String]] = []
+    /// Lookup tables over `arrays[i]`, numbering its values in order, when already built (read
+    /// from a sidecar); nil entries are built by `StringIndex` itself.
+    private(set) var tables: [KeyTable?] = []
+    /// Where `splice` put each array: `json[start..<end]` is the array `arrays[array]`, in
+    /// document order.
+    private(set) var spliced: [(array: Int, start: Int, end: Int)] = []
+
+    init() {}
+
+    /// A stash of arrays already read (with their lookup tables, if built).
+    init(arrays: [[String]], tables: [KeyTable?]) {
+        precondition(arrays.count == tables.count)
+        self.arrays = arrays
+        self.tables = tables
+    }
 
     func placeholder(_ strings: [String]) -> String {
         arrays.append(strings)
+        tables.append(nil)
         return StringArrays.prefix + String(arrays.count - 1)
     }
 
-    func take(_ placeholder: String) -> [String]? {
+    private func number(_ placeholder: String) -> Int? {
         guard placeholder.hasPrefix(StringArrays.prefix),
               let i = Int(placeholder.dropFirst(StringArrays.prefix.count)), arrays.indices.contains(i)
         else { return nil }
-        return arrays[i]
+        return i
     }
+
+    func take(_ placeholder: String) -> [String]? { number(placeholder).map { arrays[$0] } }
+
+    /// The lookup table read with the array of `placeholder`, if any.
+    func table(_ placeholder: String) -> KeyTable? { number(placeholder).flatMap { tables[$0] } }
 
     // MARK: Encoding
 
@@ -58,7 +79,9 @@ final class StringArrays: @unchecked Sendable {
                 if j < src.count, src[j] == UInt8(ascii: "\""), arrays.indices.contains(n) {
                     var indent = 0
                     while src[lineStart + indent] == 32 { indent += 1 }
+                    let start = out.count
                     StringArrays.appendPretty(arrays[n], indent: indent, to: &out)
+                    spliced.append((n, start, out.count))
                     i = j + 1
                     continue
                 }
@@ -282,10 +305,15 @@ extension KeyedDecodingContainer {
     /// Decodes an array of strings, or takes it from the decoder's `StringArrays` when
     /// `extract` left a placeholder.
     func decodeStrings(forKey key: Key, userInfo: [CodingUserInfoKey: Any]) throws -> [String] {
+        try decodeStringsAndTable(forKey: key, userInfo: userInfo).strings
+    }
+
+    /// `decodeStrings`, with the lookup table over them when the stash has one (sidecar).
+    func decodeStringsAndTable(forKey key: Key, userInfo: [CodingUserInfoKey: Any]) throws -> (strings: [String], table: KeyTable?) {
         if let stash = userInfo[StringArrays.key] as? StringArrays, !stash.arrays.isEmpty,
            let s = try? decode(String.self, forKey: key), let strings = stash.take(s) {
-            return strings
+            return (strings, stash.table(s))
         }
-        return try decode([String].self, forKey: key)
+        return (try decode([String].self, forKey: key), nil)
     }
 }
