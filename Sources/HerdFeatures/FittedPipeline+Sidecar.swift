@@ -82,7 +82,7 @@ enum FittedSidecar {
         return Data(out)
     }
 
-    /// The arrays of `sidecar` (with lookup tables built over them, both cores) and where they
+    /// The arrays of `sidecar` (as lookup tables, built on both cores) and where they
     /// sit in `json`; throws `Problem` when the sidecar does not belong to `json` or is damaged.
     static func decode(_ sidecar: UnsafeRawBufferPointer, json: UnsafeRawBufferPointer) throws(Problem) -> (StringArrays, [Range<Int>]) {
         func u64(_ at: Int) -> Int { Int(truncatingIfNeeded: sidecar.loadUnaligned(fromByteOffset: at, as: UInt64.self).littleEndian) }
@@ -117,51 +117,40 @@ enum FittedSidecar {
         }
         guard at == sidecar.count else { throw .corrupt("\(sidecar.count - at) bytes after the last array") }
 
-        // Copy out offsets and bytes, then make the strings and tables, largest arrays first.
-        var offsets = [[Int]](repeating: [], count: count)
-        var bytes = [[UInt8]](repeating: [], count: count)
-        var bad: String?
-        for (i, p) in payloads.enumerated() {
-            let o = (0...p.n).map { u64(p.offsets + 8 * $0) }
-            guard o[0] == 0, o[p.n] == p.b, zip(o, o.dropFirst()).allSatisfy({ $0 <= $1 }) else {
-                bad = "array \(i): offsets out of order"
-                break
-            }
-            offsets[i] = o
-            bytes[i] = Array(UnsafeRawBufferPointer(rebasing: sidecar[p.bytes..<(p.bytes + p.b)]))
-        }
-        if let bad { throw .corrupt(bad) }
-        var strings = [[String]?](repeating: nil, count: count)
-        var tables = [KeyTable?](repeating: nil, count: count)
-        let tasks = (0..<(2 * count)).sorted { payloads[$0 / 2].n > payloads[$1 / 2].n }
-        strings.withUnsafeMutableBufferPointer { sOut in
-            tables.withUnsafeMutableBufferPointer { tOut in
-                let so = UncheckedSendable(sOut), to = UncheckedSendable(tOut)
-                Parallel.forEach(tasks.count) { t in
-                    let i = tasks[t] / 2
-                    if tasks[t] % 2 == 0 {
-                        let o = offsets[i]
-                        so.value[i] = bytes[i].withUnsafeBufferPointer { by in
-                            var values: [String] = []
-                            values.reserveCapacity(o.count - 1)
-                            for k in 0..<(o.count - 1) {
-                                guard let s = String(validating: UnsafeBufferPointer(rebasing: by[o[k]..<o[k + 1]]), as: UTF8.self) else { return nil }
-                                values.append(s)
-                            }
-                            return values
-                        }
+        // Per array (both cores, largest first): copy out the offsets (checked) and bytes, build
+        // the lookup table. NOTE: no string is made here (`StringIndex.values` makes them when
+        // asked); a repeated value makes strings instead, for `StringIndex` to report it.
+        var entries = [StringArrays.Entry?](repeating: nil, count: count)
+        var problems = [String?](repeating: nil, count: count)
+        let order = (0..<count).sorted { payloads[$0].n > payloads[$1].n }
+        entries.withUnsafeMutableBufferPointer { eOut in
+            problems.withUnsafeMutableBufferPointer { pOut in
+                let eo = UncheckedSendable(eOut), po = UncheckedSendable(pOut)
+                Parallel.forEach(order.count) { t in
+                    let i = order[t], p = payloads[i]
+                    // NOTE: Int64 little-endian offsets are the memory image of [Int] on the
+                    // 64-bit little-endian targets Herd supports (as in TableFile).
+                    let offsets = [Int](unsafeUninitializedCapacity: p.n + 1) { o, made in
+                        UnsafeMutableRawPointer(o.baseAddress!).copyMemory(from: sidecar.baseAddress! + p.offsets, byteCount: 8 * (p.n + 1))
+                        made = p.n + 1
+                    }
+                    var ordered = offsets[0] == 0 && offsets[p.n] == p.b
+                    if ordered { for k in 0..<p.n where offsets[k] > offsets[k + 1] { ordered = false; break } }
+                    guard ordered else {
+                        po.value[i] = "array \(i): offsets out of order"
+                        return
+                    }
+                    let bytes = Array(UnsafeRawBufferPointer(rebasing: sidecar[p.bytes..<(p.bytes + p.b)]))
+                    if let table = KeyTable(offsets: offsets, bytes: bytes) {
+                        eo.value[i] = .table(table)
                     } else {
-                        to.value[i] = KeyTable(offsets: offsets[i], bytes: bytes[i])  // nil on a repeat: StringIndex reports it
+                        eo.value[i] = .strings((0..<p.n).map { String(decoding: bytes[offsets[$0]..<offsets[$0 + 1]], as: UTF8.self) })
                     }
                 }
             }
         }
-        var arrays: [[String]] = []
-        for (i, s) in strings.enumerated() {
-            guard let s else { throw .corrupt("array \(i): a value is not UTF-8") }
-            arrays.append(s)
-        }
-        return (StringArrays(arrays: arrays, tables: tables), ranges)
+        if let bad = problems.compactMap({ $0 }).first { throw .corrupt(bad) }
+        return (StringArrays(entries: entries.map { $0! }), ranges)
     }
 
     /// `json` with each of `ranges` replaced by the placeholder of its array (for `JSONDecoder`
