@@ -2,14 +2,15 @@ import ArgumentParser
 import Foundation
 import HerdData
 import HerdFeatures
+import HerdTensor
 
 /// `herd preprocess [table] --pipeline FILE --input FILE [--schema FILE] --out DIR [--csv]`
 /// `herd preprocess [table] --apply FITTED.json --input FILE [--schema FILE] --out DIR [--csv]`
 ///
 /// Reads a delimited file into a `FeatureTable`, fits the pipeline on it (or applies a fitted
 /// one) and writes `DIR/table.herdtable` (binary columnar), `DIR/table.csv` with `--csv`, and —
-/// when fitting — `DIR/pipeline.fitted.json`, to be passed to `--apply` for the test split and
-/// at serving time.
+/// when fitting — `DIR/pipeline.fitted.json` (with its sidecar `pipeline.fitted.json.strings`,
+/// which makes loading it fast), to be passed to `--apply` for the test split and at serving time.
 struct PreprocessTable: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "table",
@@ -79,18 +80,32 @@ struct PreprocessTable: ParsableCommand {
         let t2 = Date()
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         let tablePath = (out as NSString).appendingPathComponent("table.herdtable")
-        try TableFile.write(output, to: tablePath, durable: false)  // NOTE: a rerun recreates it
+        let fittedPath = fitted == nil ? (out as NSString).appendingPathComponent("pipeline.fitted.json") : nil
+        // NOTE: the table (one writing thread, see TableFile.write) and the fitted pipeline (JSON
+        // and sidecar) are written at the same time, one per core.
+        var errors: [Error?] = [nil, nil]
+        errors.withUnsafeMutableBufferPointer { e in
+            let results = UncheckedSendable(e)
+            Parallel.forEach(fittedPath == nil ? 1 : 2) { i in
+                do {
+                    if i == 0 {
+                        try TableFile.write(output, to: tablePath, durable: false)  // NOTE: a rerun recreates it
+                    } else {
+                        try fittedPipeline.save(path: fittedPath!)
+                    }
+                } catch {
+                    results.value[i] = error
+                }
+            }
+        }
+        if let e = errors.compactMap({ $0 }).first { throw e }
         var written = [tablePath]
         if csv {
             let csvPath = (out as NSString).appendingPathComponent("table.csv")
             try CSVWriter.write(output, to: csvPath, quote: quote?.utf8.first)
             written.append(csvPath)
         }
-        if fitted == nil {
-            let fittedPath = (out as NSString).appendingPathComponent("pipeline.fitted.json")
-            try fittedPipeline.save(path: fittedPath)
-            written.append(fittedPath)
-        }
+        if let fittedPath { written += [fittedPath, FittedPipeline.sidecarPath(fittedPath)] }
         let t3 = Date()
         let rowsPerSecond = Double(summary.rows) / max(t3.timeIntervalSince(t0), 1e-9)
         let sizes = fittedPipeline.stringIndices.map { ($0.columns.joined(separator: "+"), $0.size) }

@@ -20,18 +20,50 @@ final class StringArrays: @unchecked Sendable {
     /// Arrays shorter than this stay with the coders.
     static let minimum = 16
 
-    private(set) var arrays: [[String]] = []
+    /// One array: its strings, or (read from a sidecar) a lookup table numbering its values in
+    /// order, whose bytes make the strings when they are asked for.
+    enum Entry {
+        case strings([String])
+        case table(KeyTable)
 
-    func placeholder(_ strings: [String]) -> String {
-        arrays.append(strings)
-        return StringArrays.prefix + String(arrays.count - 1)
+        var strings: [String] {
+            switch self {
+            case .strings(let s): return s
+            case .table(let t): return (0..<t.count).map { String(decoding: t.key($0), as: UTF8.self) }
+            }
+        }
     }
 
-    func take(_ placeholder: String) -> [String]? {
+    private(set) var entries: [Entry] = []
+    /// The arrays as strings.
+    var arrays: [[String]] { entries.map(\.strings) }
+    /// Where `splice` put each array: `json[start..<end]` is the array `arrays[array]`, in
+    /// document order.
+    private(set) var spliced: [(array: Int, start: Int, end: Int)] = []
+
+    init() {}
+
+    /// A stash of arrays already read.
+    init(entries: [Entry]) { self.entries = entries }
+
+    func placeholder(_ strings: [String]) -> String {
+        entries.append(.strings(strings))
+        return StringArrays.prefix + String(entries.count - 1)
+    }
+
+    private func number(_ placeholder: String) -> Int? {
         guard placeholder.hasPrefix(StringArrays.prefix),
-              let i = Int(placeholder.dropFirst(StringArrays.prefix.count)), arrays.indices.contains(i)
+              let i = Int(placeholder.dropFirst(StringArrays.prefix.count)), entries.indices.contains(i)
         else { return nil }
-        return arrays[i]
+        return i
+    }
+
+    func take(_ placeholder: String) -> [String]? { number(placeholder).map { entries[$0].strings } }
+
+    /// The lookup table read for the array of `placeholder`, if it has one.
+    func table(_ placeholder: String) -> KeyTable? {
+        guard let i = number(placeholder), case .table(let t) = entries[i] else { return nil }
+        return t
     }
 
     // MARK: Encoding
@@ -39,7 +71,7 @@ final class StringArrays: @unchecked Sendable {
     /// `json` (written by a pretty-printing `JSONEncoder` that held `self`) with every
     /// placeholder replaced by its array.
     func splice(_ json: Data) -> Data {
-        guard !arrays.isEmpty else { return json }
+        guard !entries.isEmpty else { return json }
         // The placeholder as JSONEncoder writes it: the NUL escaped.
         let marker = Array("\"\\u0000herd-strings:".utf8)
         let src = [UInt8](json)
@@ -55,10 +87,12 @@ final class StringArrays: @unchecked Sendable {
                     n = n * 10 + Int(src[j] - 48)
                     j += 1
                 }
-                if j < src.count, src[j] == UInt8(ascii: "\""), arrays.indices.contains(n) {
+                if j < src.count, src[j] == UInt8(ascii: "\""), entries.indices.contains(n) {
                     var indent = 0
                     while src[lineStart + indent] == 32 { indent += 1 }
-                    StringArrays.appendPretty(arrays[n], indent: indent, to: &out)
+                    let start = out.count
+                    StringArrays.appendPretty(entries[n].strings, indent: indent, to: &out)
+                    spliced.append((n, start, out.count))
                     i = j + 1
                     continue
                 }
@@ -151,7 +185,7 @@ final class StringArrays: @unchecked Sendable {
                 i = after
             }
         }
-        guard !stash.arrays.isEmpty else { return (json, stash) }
+        guard !stash.entries.isEmpty else { return (json, stash) }
         json.withUnsafeBytes { out.append(contentsOf: $0[copied...]) }
         return (Data(out), stash)
     }
@@ -282,10 +316,18 @@ extension KeyedDecodingContainer {
     /// Decodes an array of strings, or takes it from the decoder's `StringArrays` when
     /// `extract` left a placeholder.
     func decodeStrings(forKey key: Key, userInfo: [CodingUserInfoKey: Any]) throws -> [String] {
-        if let stash = userInfo[StringArrays.key] as? StringArrays, !stash.arrays.isEmpty,
+        if let stash = userInfo[StringArrays.key] as? StringArrays, !stash.entries.isEmpty,
            let s = try? decode(String.self, forKey: key), let strings = stash.take(s) {
             return strings
         }
         return try decode([String].self, forKey: key)
+    }
+
+    /// The lookup table the decoder's `StringArrays` holds for the array at `key` (read from a
+    /// sidecar), or nil (then `decodeStrings`).
+    func decodeTable(forKey key: Key, userInfo: [CodingUserInfoKey: Any]) throws -> KeyTable? {
+        guard let stash = userInfo[StringArrays.key] as? StringArrays, !stash.entries.isEmpty,
+              let s = try? decode(String.self, forKey: key) else { return nil }
+        return stash.table(s)
     }
 }

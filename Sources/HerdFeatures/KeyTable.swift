@@ -29,6 +29,50 @@ struct KeyTable: Sendable {
         offsets.reserveCapacity(capacity + 1)
     }
 
+    /// The keys `bytes[offsets[k] ..< offsets[k + 1]]`, numbered `k` (`offsets` starts at 0 and
+    /// ends at `bytes.count`, nondecreasing), as `init(capacity:)` and `insert` in order would
+    /// leave them; nil when a key repeats.
+    ///
+    /// NOTE: building from one contiguous blob (a fitted pipeline's sidecar) copies no key and
+    /// allocates nothing per key.
+    init?(offsets: [Int], bytes: [UInt8]) {
+        precondition(offsets.first == 0 && offsets.last == bytes.count, "offsets must span the bytes")
+        let n = offsets.count - 1
+        self.init(capacity: n)
+        var hs = [UInt64](repeating: 0, count: n)
+        let m = mask
+        let unique: Bool = bytes.withUnsafeBytes { by in
+            offsets.withUnsafeBufferPointer { off in
+                hs.withUnsafeMutableBufferPointer { h in
+                    slots.withUnsafeMutableBufferPointer { sl in
+                        for k in 0..<n {
+                            let key = UnsafeRawBufferPointer(rebasing: by[off[k]..<off[k + 1]])
+                            let hk = KeyTable.hash(key)
+                            h[k] = hk
+                            let tag = hk >> 32
+                            var s = Int(truncatingIfNeeded: hk) & m
+                            while true {
+                                let v = sl[s]
+                                if v == 0 { break }
+                                if v >> 32 == tag {
+                                    let j = Int(truncatingIfNeeded: v & 0xFFFF_FFFF) - 1
+                                    if KeyTable.equal(by, off[j], off[j + 1], key) { return false }
+                                }
+                                s = (s + 1) & m
+                            }
+                            sl[s] = tag << 32 | UInt64(k + 1)
+                        }
+                        return true
+                    }
+                }
+            }
+        }
+        guard unique else { return nil }
+        hashes = hs
+        self.offsets = offsets
+        self.bytes = bytes
+    }
+
     var count: Int { hashes.count }
 
     func key(_ k: Int) -> ArraySlice<UInt8> { bytes[offsets[k]..<offsets[k + 1]] }

@@ -364,22 +364,85 @@ public struct FittedPipeline: Sendable, Equatable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         guard fastStrings else { return try encoder.encode(FittedFileOut(steps: steps)) }
-        let arrays = StringArrays()
-        encoder.userInfo[StringArrays.key] = arrays
-        return arrays.splice(try encoder.encode(FittedFileOut(steps: steps)))
+        return try spliced().json
     }
 
-    /// Writes `jsonData()` to `path`.
+    /// The JSON with the long arrays spliced in, and the stash recording where they went.
+    private func spliced() throws -> (json: Data, arrays: StringArrays) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let arrays = StringArrays()
+        encoder.userInfo[StringArrays.key] = arrays
+        return (arrays.splice(try encoder.encode(FittedFileOut(steps: steps))), arrays)
+    }
+
+    /// `jsonData()` and its binary sidecar (`FittedSidecar`: the long string arrays, for fast
+    /// loading; it lists no arrays when there are none).
+    public func files() throws -> (json: Data, sidecar: Data) {
+        let (json, arrays) = try spliced()
+        let sidecar = json.withUnsafeBytes { FittedSidecar.encode(json: $0, arrays: arrays.arrays, spliced: arrays.spliced) }
+        return (json, sidecar)
+    }
+
+    /// The sidecar file of the fitted pipeline at `path` (`path` + ".strings").
+    public static func sidecarPath(_ path: String) -> String { path + ".strings" }
+
+    /// Writes `jsonData()` to `path` and its sidecar to `sidecarPath(path)`, each atomically,
+    /// the JSON first (a crash in between leaves a stale sidecar, which `load` detects).
     public func save(path: String) throws {
-        let data = try jsonData()
-        do { try data.write(to: URL(fileURLWithPath: path), options: .atomic) } catch {
-            throw HerdDataError.io(path: path, message: "cannot write: \(error.localizedDescription)")
+        let (json, sidecar) = try files()
+        for (file, data) in [(path, json), (FittedPipeline.sidecarPath(path), sidecar)] {
+            do { try data.write(to: URL(fileURLWithPath: file), options: .atomic) } catch {
+                throw HerdDataError.io(path: file, message: "cannot write: \(error.localizedDescription)")
+            }
         }
     }
 
-    public static func load(path: String) throws -> FittedPipeline {
+    /// Reads the fitted pipeline at `path`, its string arrays from the sidecar when it matches
+    /// the JSON (else from the JSON; `warn` hears why when a sidecar exists but was not used).
+    public static func load(path: String, warn: (String) -> Void = FittedPipeline.warnOnStandardError) throws -> FittedPipeline {
         _ = try SourceFingerprint(path: path)
-        return try decode(try Data(contentsOf: URL(fileURLWithPath: path)), source: path)
+        let json = try MappedFile(path: path)
+        return try withExtendedLifetime(json) {
+            let sidePath = sidecarPath(path)
+            guard FileManager.default.fileExists(atPath: sidePath) else { return try decode(data(json.bytes), source: path) }
+            let side = try MappedFile(path: sidePath)
+            return try withExtendedLifetime(side) {
+                try decode(json: json.bytes, sidecar: side.bytes, source: path, sidecarSource: sidePath, warn: warn)
+            }
+        }
+    }
+
+    private static func data(_ b: UnsafeRawBufferPointer) -> Data { b.isEmpty ? Data() : Data(bytes: b.baseAddress!, count: b.count) }
+
+    /// Prints a sidecar warning on standard error.
+    public static func warnOnStandardError(_ message: String) {
+        FileHandle.standardError.write(Data(("herd: warning: " + message + "\n").utf8))
+    }
+
+    /// Decodes `json` (as `decode(_:source:)`) taking the long string arrays from `sidecar`
+    /// (`files().sidecar`) when it belongs to `json`; otherwise reads them from the JSON and
+    /// tells `warn` why.
+    public static func decode(json: Data, sidecar: Data, source: String, sidecarSource: String,
+                              warn: (String) -> Void = FittedPipeline.warnOnStandardError) throws -> FittedPipeline {
+        try json.withUnsafeBytes { j in
+            try sidecar.withUnsafeBytes { s in try decode(json: j, sidecar: s, source: source, sidecarSource: sidecarSource, warn: warn) }
+        }
+    }
+
+    static func decode(json: UnsafeRawBufferPointer, sidecar: UnsafeRawBufferPointer, source: String, sidecarSource: String,
+                       warn: (String) -> Void) throws -> FittedPipeline {
+        let stash: StringArrays, ranges: [Range<Int>]
+        do throws(FittedSidecar.Problem) {
+            (stash, ranges) = try FittedSidecar.decode(sidecar, json: json)
+        } catch {
+            switch error {
+            case .stale: warn("\(sidecarSource) was written for another version of \(source) (edited or replaced?); reading the string values from the JSON")
+            case .corrupt(let why): warn("\(sidecarSource) is damaged (\(why)); reading the string values from \(source)")
+            }
+            return try decode(data(json), source: source)
+        }
+        return try decode(FittedSidecar.replacingArrays(json, ranges), source: source, stash: stash)
     }
 
     /// Decodes the JSON of `jsonData()`; `source` names it in errors (a path, or the export
@@ -390,14 +453,16 @@ public struct FittedPipeline: Sendable, Equatable {
 
     /// `decode(_:source:)`; `fastStrings: false` leaves the long string arrays to `JSONDecoder`.
     static func decode(_ data: Data, source: String, fastStrings: Bool) throws -> FittedPipeline {
+        guard fastStrings else { return try decode(data, source: source, stash: nil) }
+        let (rewritten, arrays) = StringArrays.extract(data)
+        return try decode(rewritten, source: source, stash: arrays)
+    }
+
+    /// Decodes `json` whose long string arrays, if any, were replaced by placeholders of `stash`.
+    private static func decode(_ json: Data, source: String, stash: StringArrays?) throws -> FittedPipeline {
         let file: FittedFile
         let decoder = JSONDecoder()
-        var json = data
-        if fastStrings {
-            let (rewritten, arrays) = StringArrays.extract(data)
-            json = rewritten
-            decoder.userInfo[StringArrays.key] = arrays
-        }
+        if let stash { decoder.userInfo[StringArrays.key] = stash }
         do { file = try decoder.decode(FittedFile.self, from: json) } catch {
             throw FeatureError.invalidPipeline("\(source): not a fitted pipeline (expected JSON with \"format_version\" and \"steps\")")
         }

@@ -132,37 +132,22 @@ public enum TableFile {
             return 0
         }
         func fail(_ code: Int32) -> HerdDataError { .io(path: path, message: "write failed: " + String(cString: strerror(code))) }
-        // NOTE: a file is set to its final size first and the buffers are written in pieces by
-        // all workers (`pwrite` at their offsets): copying into the page cache is the costly part
-        // of writing a large table, and one thread would do it alone. The padding between buffers
-        // is never written; it reads back as zeros.
+        // NOTE: the file is set to its final size first; the padding between buffers is never
+        // written and reads back as zeros. The buffers are written by one thread, in order:
+        // Linux file systems (ext4, XFS) hold the inode lock for the whole of a buffered write, so
+        // a second thread writing the same file only waited — spinning on the lock
+        // (`rwsem_spin_on_owner`, ≈6 % of the CPU of `herd preprocess` on 900k RecSys rows) —
+        // and the wall time was the same. The caller may use the other core meanwhile.
         guard ftruncate(fd, off_t(fileSize)) == 0 else { throw fail(errno) }
         var head = magic
         withUnsafeBytes(of: UInt64(headerLength).littleEndian) { head += $0 }
         head += json
         let headError = head.withUnsafeBytes { put($0, at: 0) }
         if headError != 0 { throw fail(headError) }
-        let pieceBytes = 4 << 20
-        var pieces: [(blob: Int, start: Int, count: Int)] = []
         for (i, b) in blobs.enumerated() {
-            var start = 0
-            let n = b.bytes.byteCount
-            while start < n {
-                pieces.append((i, start, min(pieceBytes, n - start)))
-                start += pieceBytes
-            }
+            let code = b.bytes.withUnsafeBytes { put($0, at: placement[i]) }
+            if code != 0 { throw fail(code) }
         }
-        var errors = [Int32](repeating: 0, count: pieces.count)
-        errors.withUnsafeMutableBufferPointer { e in
-            let out = UncheckedSendable(e)
-            Parallel.forEach(pieces.count) { p in
-                let piece = pieces[p]
-                out.value[p] = blobs[piece.blob].bytes.withUnsafeBytes { b in
-                    put(UnsafeRawBufferPointer(rebasing: b[piece.start..<(piece.start + piece.count)]), at: placement[piece.blob] + piece.start)
-                }
-            }
-        }
-        if let code = errors.first(where: { $0 != 0 }) { throw fail(code) }
         guard !durable || fsync(fd) == 0, rename(tmp, path) == 0 else {
             throw HerdDataError.io(path: path, message: String(cString: strerror(errno)))
         }

@@ -44,7 +44,7 @@ extension FeatureTransform {
     /// newer Criteo exports; a table transform is `{"kind": "table", "batch_spec": {…},
     /// "pipeline": "pipeline.fitted.json" | null}` with the fitted pipeline as a checksummed file
     /// beside the weights (its string indices can hold millions of values: kept out of the
-    /// manifest's JSON tree).
+    /// manifest's JSON tree), and its sidecar `pipeline.fitted.json.strings` (`FittedSidecar`).
     /// `keyColumns` (two-tower: the user and item tables' key columns) are recorded beside a table
     /// transform as `"key_columns"`.
     func manifestForm(keyColumns: [String: String] = [:]) throws -> (featureState: Data, extraFiles: [String: Data]) {
@@ -59,7 +59,13 @@ extension FeatureTransform {
             ]
             if !keyColumns.isEmpty { members["key_columns"] = .object(keyColumns.mapValues { .string($0) }) }
             let object = JSONValue.object(members)
-            return (try object.jsonData(), try pipeline.map { [Self.pipelineFileName: try $0.jsonData()] } ?? [:])
+            // NOTE: the sidecar (`FittedPipeline.files`) rides along, checksummed like the JSON, so
+            // serving loads the string indices without parsing them; exports without one still load.
+            let files = try pipeline.map { p -> [String: Data] in
+                let (json, sidecar) = try p.files()
+                return [Self.pipelineFileName: json, FittedPipeline.sidecarPath(Self.pipelineFileName): sidecar]
+            }
+            return (try object.jsonData(), files ?? [:])
         }
     }
 
@@ -95,7 +101,11 @@ extension FeatureTransform {
             guard let url = loaded.extraFiles[name] else {
                 throw TrainingError("\(source)/manifest.json: feature_state.pipeline names \(name), which the manifest does not list; export the model again")
             }
-            return (.table(try FittedPipeline.decode(try Data(contentsOf: url), source: url.path), spec), keys)
+            let json = try Data(contentsOf: url)
+            guard let side = loaded.extraFiles[FittedPipeline.sidecarPath(name)] else {
+                return (.table(try FittedPipeline.decode(json, source: url.path), spec), keys)
+            }
+            return (.table(try FittedPipeline.decode(json: json, sidecar: try Data(contentsOf: side), source: url.path, sidecarSource: side.path), spec), keys)
         case let other?:
             throw TrainingError("\(source)/manifest.json: feature_state.pipeline must be a file name or null, not \(other.brief)")
         }

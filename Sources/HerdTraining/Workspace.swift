@@ -8,6 +8,7 @@ import Foundation
 /// ├── data/                  raw rows: train.txt, test.txt, schema.json, oracle.json   (herd generate …)
 /// ├── features/              (herd preprocess recsys2021 | movielens)
 /// │   ├── pipeline.fitted.json   fitted indices / statistics, re-applied to test rows and at serving time
+/// │   ├── pipeline.fitted.json.strings   its string values in binary (`FittedSidecar`; fast loading)
 /// │   ├── train.herdtable        transformed training rows (binary columnar)
 /// │   ├── test.herdtable         transformed test rows
 /// │   ├── user.herdtable         one row per user: the key column + user features, encoded as in train

@@ -7,14 +7,17 @@ import XCTest
 /// (`StringArrays`): same bytes out, same values back.
 final class FittedPipelineJSONTests: XCTestCase {
     /// Values that exercise every escaping rule, then plain ids.
-    func awkwardValues() -> [String] {
+    static func awkwardValues() -> [String] {
         var v = (0..<128).map { String(UnicodeScalar(UInt8($0))) }  // every ASCII byte, controls included
         v += ["a/b", "\"quoted\"", "back\\slash", "é", "日本", "😀 emoji", "\u{2028}sep", "\u{7F}del", "", " lead", "tab\tin"]
         v += (0..<500).map { String(format: "%016llx", UInt64($0) &* 0x9E37_79B9_7F4A_7C15) }
         return v
     }
 
-    func fitted() throws -> FittedPipeline {
+    func fitted() throws -> FittedPipeline { try Self.fitted() }
+
+    /// A pipeline fitted on `awkwardValues` (also used by `FittedSidecarTests`).
+    static func fitted() throws -> FittedPipeline {
         let values = awkwardValues()
         // Every value twice so a freq_limit of 2 keeps it; a short list column stays with the coder.
         let rows = values + values

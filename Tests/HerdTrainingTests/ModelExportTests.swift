@@ -49,7 +49,7 @@ final class ModelExportTests: XCTestCase {
         let model = try config.build()
         let url = dir.url.appendingPathComponent("1")
         try ModelExport(config: config, model: model, featureState: .table(fitted, spec)).write(to: url)
-        XCTAssertEqual(try dir.contents("1"), ["manifest.json", "pipeline.fitted.json", "weights.safetensors"])
+        XCTAssertEqual(try dir.contents("1"), ["manifest.json", "pipeline.fitted.json", "pipeline.fitted.json.strings", "weights.safetensors"])
 
         let loaded = try ModelExport.load(from: url)
         XCTAssertEqual(loaded.featureState, .table(fitted, spec))
