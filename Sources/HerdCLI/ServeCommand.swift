@@ -34,7 +34,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind (loopback by default; 0.0.0.0 to accept remote clients).") var host = "127.0.0.1"
     @Option(help: "HTTP port (0 = any free port, printed when listening).") var port = 8080
     @Option(help: "gRPC port (0 = any free port, printed when listening; --grpc-port=-1 = no gRPC).") var grpcPort = 8980
-    @Option(help: "Redis feature store, redis://host:port[/prefix] (default: the store herd nearline wrote to).") var redis: String?
+    @Option(help: "Redis feature store, redis://host:port[/prefix] or unix:///path/redis.sock[?prefix=P] (default: the store herd nearline wrote to).") var redis: String?
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256

@@ -58,11 +58,28 @@ public enum RecommenderRoutes {
         router.get("/metrics") { _, _ -> Response in
             var text = metrics.render()
             if let batcher = (live.current.backends.ranking as? LocalRanking)?.batcher { text += rankingBatcherMetrics(batcher.statistics) }
+            if let cached = live.current.context?.store as? CachedFeatureStore { text += featureCacheMetrics(cached) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: RecommenderPage.html)))
         }
+    }
+
+    /// The near cache's counters in Prometheus text (`FeatureRowCache.Stats`, since the store was
+    /// made), labelled with the cached kind.
+    static func featureCacheMetrics(_ store: CachedFeatureStore) -> String {
+        let s = store.cache.statistics, kind = store.kind.rawValue
+        let counters = [("herd_feature_cache_hits_total", "Rows answered from the near cache.", s.hits),
+                        ("herd_feature_cache_misses_total", "Rows not in the near cache (or expired there), fetched from the store.", s.misses),
+                        ("herd_feature_cache_expired_total", "Cached rows found older than the TTL (also counted as misses).", s.expired),
+                        ("herd_feature_cache_evictions_total", "Cached rows dropped to stay within the capacity.", s.evictions),
+                        ("herd_feature_cache_invalidations_total", "Cached rows dropped because they were rewritten or the schema changed.", s.invalidations)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) counter\n\($0.0){kind=\"\(kind)\"} \($0.2)\n" }.joined()
+        let gauges = [("herd_feature_cache_entries", "Rows held in the near cache.", s.entries),
+                      ("herd_feature_cache_capacity", "Most rows the near cache holds.", store.cache.capacity)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) gauge\n\($0.0){kind=\"\(kind)\"} \($0.2)\n" }.joined()
+        return counters + gauges
     }
 
     /// The ranking batcher's counters in Prometheus text (`RankingBatcher.Stats`, since the
