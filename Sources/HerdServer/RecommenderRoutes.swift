@@ -32,10 +32,13 @@ public enum RecommenderRoutes {
         add(to: router, live: LiveRecommender(recommender), metrics: metrics)
     }
 
-    public static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics) {
+    /// `requestThreads`: threads that run the recommend pipeline (nil: dispatch's global queue, about
+    /// one thread per core — right when nothing in the pipeline waits; see `BlockingPool`).
+    public static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics, requestThreads: Int? = nil) {
+        let pool = requestThreads.map { BlockingPool(threads: $0, name: "herd-recommend") }
         router.get("/recommender/recommend/:id") { request, context -> Response in
             let t0 = ContinuousClock.now
-            let response = await recommend(request, context, live, metrics)
+            let response = await recommend(request, context, live, metrics, pool)
             metrics.request(route: "/recommender/recommend", status: Int(response.status.code), seconds: seconds(since: t0))
             return response
         }
@@ -102,7 +105,8 @@ public enum RecommenderRoutes {
         return RawIDs.resolveUser(text, idType: type, ids: ids)
     }
 
-    private static func recommend(_ request: Request, _ context: BasicRequestContext, _ live: LiveRecommender, _ metrics: ServerMetrics) async -> Response {
+    private static func recommend(_ request: Request, _ context: BasicRequestContext, _ live: LiveRecommender, _ metrics: ServerMetrics,
+                                  _ pool: BlockingPool?) async -> Response {
         func refuse(_ error: RecommenderError) -> Response {
             let body = (try? RecommendResponse(error: error).jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             return json(body, status: .badRequest)
@@ -130,13 +134,15 @@ public enum RecommenderRoutes {
         let k = kValue ?? 10
         let canK = canKValue ?? max(50, k)
         do {
-            // NOTE: `recommend` blocks (store round trips, GEMMs); it runs on a dispatch thread so the
-            // event loops and Swift's cooperative pool keep serving other connections.
-            let (answer, rows) = try await offload { () throws -> (Recommendation, FeatureRows?) in
+            // NOTE: `recommend` blocks (store round trips, GEMMs); it runs on a dispatch thread (or the
+            // request threads) so the event loops and Swift's cooperative pool keep serving other connections.
+            let work = { @Sendable () throws -> (Recommendation, FeatureRows?) in
                 let a = try recommender.recommend(userID: userID.encoded, k: k, canK: canK)
                 let rows = details && !a.ids.isEmpty ? try? recommender.context?.store.get(kind: .item, ids: a.ids) : nil
                 return (a, rows)
             }
+            let answer: Recommendation, rows: FeatureRows?
+            if let pool { (answer, rows) = try await pool.run(work) } else { (answer, rows) = try await offload(work) }
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
             let data = try RecommendResponse(answer).jsonData()
             var body = String(decoding: data, as: UTF8.self)
