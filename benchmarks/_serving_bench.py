@@ -21,6 +21,9 @@ CANKS = [int(x) for x in os.environ.get("CANK", "50" if QUICK else "50 200").spl
 DURATION = float(os.environ.get("DURATION", 2 if QUICK else 5))
 LADDER = [int(x) for x in os.environ.get("LADDER", "2 8 32" if QUICK else "1 2 4 8 16 32 64").split()]
 EMBEDDED = os.environ.get("EMBEDDED", "0" if QUICK else "1") == "1"
+# Herd on Redis behind its near cache of item rows (`redis://…?item_cache=N`), beside the plain Redis
+# stack (never instead of it): ITEM_CACHE=0 leaves it out.
+ITEM_CACHE = int(os.environ.get("ITEM_CACHE", "0" if QUICK else "200000"))
 PY_WORKERS = int(os.environ.get("PY_WORKERS", 2))
 # Herd's ranking precisions (`herd serve --precision`): each adds a Redis stack and, with EMBEDDED, an embedded one.
 PRECISIONS = os.environ.get("PRECISIONS", "fp32 bf16").split()
@@ -163,6 +166,16 @@ def metric_sum(base: str, name: str, stage: str) -> tuple[float, float]:
     return s, c
 
 
+def cache_counts(base: str) -> dict:
+    """The near cache's counters (`herd_feature_cache_*`) of a Herd stack; empty without a cache."""
+    text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("herd_feature_cache_"):
+            out[line.split("{")[0][len("herd_feature_cache_"):]] = float(line.split()[-1])
+    return out
+
+
 def main() -> int:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     say(f"herd {HERD}; workspace {WS}; QUICK={int(QUICK)}; canK {CANKS}; {DURATION:g} s per load step; ladder {LADDER}")
@@ -209,6 +222,8 @@ def main() -> int:
         for prec in PRECISIONS:
             sfx = "" if prec == "fp32" else f"-{prec}"
             stacks["herd" + sfx] = herd("herd-serve" + sfx, redis, prec)
+            if ITEM_CACHE:
+                stacks["herd-cache" + sfx] = herd("herd-serve-cache" + sfx, f"{redis}?item_cache={ITEM_CACHE}", prec)
             if EMBEDDED:
                 stacks["herd-embedded" + sfx] = herd("herd-serve-embedded" + sfx, emb_store, prec)
         pbase, plog = twin(False)
@@ -304,7 +319,12 @@ def main() -> int:
                     "ranking_stage_ms_mean": 1e3 * secs / calls if calls else None,
                     "ranking_stage_gflops_per_request_thread": flops_row * cank * calls / secs / 1e9 if secs else None,
                 }
-            results[str(cank)] = {"saturation": sat, "at_half_herd_saturation": at_half, "python_at_half_own_saturation": own_half,
+            caches = {s: cache_counts(b) for s, b in stacks.items() if s.startswith("herd-cache")}
+            for s, c in caches.items():
+                seen = c.get("hits_total", 0) + c.get("misses_total", 0)
+                say(f"{s}: near cache {c.get('entries', 0):.0f} rows, hit rate {c.get('hits_total', 0) / max(seen, 1):.4f} "
+                    f"over {seen:.0f} item lookups so far")
+            results[str(cank)] = {"near_cache": caches, "saturation": sat, "at_half_herd_saturation": at_half, "python_at_half_own_saturation": own_half,
                                   "rate": rate, "ranking": rank}
         busy_end = busy_pct(1)
     finally:

@@ -13,7 +13,8 @@
 #   QUICK=1 benchmarks/compare-serving.sh         small workspace, short loads (< 3 min after the build)
 # Env: HERD (binary; default scripts/build), CANK="50 200", DURATION (s per load step), ROWS, USERS,
 #      ITEMS, REBUILD=1 (regenerate the workspace), EMBEDDED=0 (skip Herd on its embedded store),
-#      PY_WORKERS (uvicorn workers, default 2 = cores).
+#      PY_WORKERS (uvicorn workers, default 2 = cores), ITEM_CACHE (rows of the `herd-cache` stack's
+#      near cache, Redis + `?item_cache=N`, reported beside plain Redis; default 200000, 0 = no such stack).
 set -euo pipefail
 source "$(dirname "$0")/_common.sh"
 cd "$ROOT"

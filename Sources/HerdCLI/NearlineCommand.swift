@@ -16,7 +16,7 @@ struct NearlineCommand: AsyncParsableCommand {
             """)
 
     @Option(help: "Workspace directory (written by herd preprocess / train / predict).") var workspace = Workspace.defaultPath
-    @Option(help: "Redis feature store, redis://host:port[/prefix][?pool=N&timeout_ms=MS]; default: the embedded store in W/serving/features.store.")
+    @Option(help: "Redis feature store, redis://host:port[/prefix][?pool=N&timeout_ms=MS] or unix:///path/redis.sock[?prefix=P&…]; default: the embedded store in W/serving/features.store.")
     var redis: String?
     @Option(help: "ANN index spec: Flat | IVF<lists>,Flat[,nprobe=N] | HNSW<M>[,efSearch=N][,efConstruction=N]. Default: keep the saved index's kind, else \(Nearline.defaultIndex).")
     var index: String?
@@ -28,8 +28,8 @@ struct NearlineCommand: AsyncParsableCommand {
     @Flag(help: "Print one JSON object as the last line (progress goes to stderr).") var json = false
 
     func run() async throws {
-        if let redis, !redis.hasPrefix("redis://") {
-            throw ValidationError("--redis takes a URL like redis://127.0.0.1:6379, got '\(redis)'")
+        if let redis, !RedisConfig.isRedisURL(redis) {
+            throw ValidationError("--redis takes a URL like redis://127.0.0.1:6379 or unix:///run/redis.sock, got '\(redis)'")
         }
         var config = NearlineConfig(workspace: Workspace(path: workspace))
         config.store = redis

@@ -34,10 +34,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Address to bind (loopback by default; 0.0.0.0 to accept remote clients).") var host = "127.0.0.1"
     @Option(help: "HTTP port (0 = any free port, printed when listening).") var port = 8080
     @Option(help: "gRPC port (0 = any free port, printed when listening; --grpc-port=-1 = no gRPC).") var grpcPort = 8980
-    @Option(help: "Redis feature store, redis://host:port[/prefix] (default: the store herd nearline wrote to).") var redis: String?
+    @Option(help: "Redis feature store, redis://host:port[/prefix] or unix:///path/redis.sock[?prefix=P] (default: the store herd nearline wrote to).") var redis: String?
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256
+    @Option(help: "Threads running recommend calls (0 = dispatch's global queue, about one per core). Default: the global queue with the embedded store, 2 × cores with Redis (a thread waiting on a round trip leaves its core to another request).")
+    var requestThreads: Int?
     @Option(help: "Most rows of concurrent requests ranked in one forward (default 1: each request ranks alone; e.g. 512 coalesces).") var coalesceRows = RecommenderConfig().coalesceRows
     @Option(help: "GEMM precision of the ranking model: fp32 (default) or bf16 (BF16 operands, FP32 accumulation; weights rounded once at load).") var precision = "fp32"
     @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
@@ -49,6 +51,7 @@ struct Serve: AsyncParsableCommand {
         guard timeoutMs > 0 else { throw ValidationError("--timeout-ms must be positive, got \(timeoutMs)") }
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'") }
         guard microBatch > 0 else { throw ValidationError("--micro-batch must be positive, got \(microBatch)") }
+        if let requestThreads, requestThreads < 0 || requestThreads > 1024 { throw ValidationError("--request-threads must be in 0…1024, got \(requestThreads)") }
         guard coalesceRows > 0 else { throw ValidationError("--coalesce-rows must be positive, got \(coalesceRows)") }
         if let service {
             guard SplitRole(rawValue: service) != nil else {
@@ -77,6 +80,7 @@ struct Serve: AsyncParsableCommand {
         c.rankingModel = model
         c.recommender.microBatch = microBatch
         c.recommender.coalesceRows = coalesceRows
+        c.requestThreads = requestThreads
         c.recommender.rankingPrecision = Precision(rawValue: precision) ?? .fp32
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
         c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)

@@ -32,10 +32,13 @@ public enum RecommenderRoutes {
         add(to: router, live: LiveRecommender(recommender), metrics: metrics)
     }
 
-    public static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics) {
+    /// `requestThreads`: threads that run the recommend pipeline (nil: dispatch's global queue, about
+    /// one thread per core — right when nothing in the pipeline waits; see `BlockingPool`).
+    public static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics, requestThreads: Int? = nil) {
+        let pool = requestThreads.map { BlockingPool(threads: $0, name: "herd-recommend") }
         router.get("/recommender/recommend/:id") { request, context -> Response in
             let t0 = ContinuousClock.now
-            let response = await recommend(request, context, live, metrics)
+            let response = await recommend(request, context, live, metrics, pool)
             metrics.request(route: "/recommender/recommend", status: Int(response.status.code), seconds: seconds(since: t0))
             return response
         }
@@ -58,11 +61,28 @@ public enum RecommenderRoutes {
         router.get("/metrics") { _, _ -> Response in
             var text = metrics.render()
             if let batcher = (live.current.backends.ranking as? LocalRanking)?.batcher { text += rankingBatcherMetrics(batcher.statistics) }
+            if let cached = live.current.context?.store as? CachedFeatureStore { text += featureCacheMetrics(cached) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/") { _, _ -> Response in
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: ResponseBody(byteBuffer: ByteBuffer(string: RecommenderPage.html)))
         }
+    }
+
+    /// The near cache's counters in Prometheus text (`FeatureRowCache.Stats`, since the store was
+    /// made), labelled with the cached kind.
+    static func featureCacheMetrics(_ store: CachedFeatureStore) -> String {
+        let s = store.cache.statistics, kind = store.kind.rawValue
+        let counters = [("herd_feature_cache_hits_total", "Rows answered from the near cache.", s.hits),
+                        ("herd_feature_cache_misses_total", "Rows not in the near cache (or expired there), fetched from the store.", s.misses),
+                        ("herd_feature_cache_expired_total", "Cached rows found older than the TTL (also counted as misses).", s.expired),
+                        ("herd_feature_cache_evictions_total", "Cached rows dropped to stay within the capacity.", s.evictions),
+                        ("herd_feature_cache_invalidations_total", "Cached rows dropped because they were rewritten or the schema changed.", s.invalidations)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) counter\n\($0.0){kind=\"\(kind)\"} \($0.2)\n" }.joined()
+        let gauges = [("herd_feature_cache_entries", "Rows held in the near cache.", s.entries),
+                      ("herd_feature_cache_capacity", "Most rows the near cache holds.", store.cache.capacity)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) gauge\n\($0.0){kind=\"\(kind)\"} \($0.2)\n" }.joined()
+        return counters + gauges
     }
 
     /// The ranking batcher's counters in Prometheus text (`RankingBatcher.Stats`, since the
@@ -85,7 +105,8 @@ public enum RecommenderRoutes {
         return RawIDs.resolveUser(text, idType: type, ids: ids)
     }
 
-    private static func recommend(_ request: Request, _ context: BasicRequestContext, _ live: LiveRecommender, _ metrics: ServerMetrics) async -> Response {
+    private static func recommend(_ request: Request, _ context: BasicRequestContext, _ live: LiveRecommender, _ metrics: ServerMetrics,
+                                  _ pool: BlockingPool?) async -> Response {
         func refuse(_ error: RecommenderError) -> Response {
             let body = (try? RecommendResponse(error: error).jsonData()).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
             return json(body, status: .badRequest)
@@ -113,13 +134,15 @@ public enum RecommenderRoutes {
         let k = kValue ?? 10
         let canK = canKValue ?? max(50, k)
         do {
-            // NOTE: `recommend` blocks (store round trips, GEMMs); it runs on a dispatch thread so the
-            // event loops and Swift's cooperative pool keep serving other connections.
-            let (answer, rows) = try await offload { () throws -> (Recommendation, FeatureRows?) in
+            // NOTE: `recommend` blocks (store round trips, GEMMs); it runs on a dispatch thread (or the
+            // request threads) so the event loops and Swift's cooperative pool keep serving other connections.
+            let work = { @Sendable () throws -> (Recommendation, FeatureRows?) in
                 let a = try recommender.recommend(userID: userID.encoded, k: k, canK: canK)
                 let rows = details && !a.ids.isEmpty ? try? recommender.context?.store.get(kind: .item, ids: a.ids) : nil
                 return (a, rows)
             }
+            let answer: Recommendation, rows: FeatureRows?
+            if let pool { (answer, rows) = try await pool.run(work) } else { (answer, rows) = try await offload(work) }
             metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
             let data = try RecommendResponse(answer).jsonData()
             var body = String(decoding: data, as: UTF8.self)

@@ -33,6 +33,10 @@ public struct RecommenderServer {
         /// gRPC port (0 = any free port, printed once listening); nil = no gRPC server. In one
         /// process it serves the Recommender, Recall, Feature and Ranking services.
         public var grpcPort: Int? = SplitConfig.defaultPorts[.recommender]
+        /// Threads running HTTP recommend calls (`BlockingPool`); 0 = dispatch's global queue (about
+        /// one per core); nil = automatic: the global queue with the embedded store, whose calls
+        /// never wait, and 2 × cores otherwise (a Redis round trip then overlaps another request's work).
+        public var requestThreads: Int?
 
         public init(workspace: Workspace) { self.workspace = workspace }
     }
@@ -121,10 +125,17 @@ public struct RecommenderServer {
         }
     }
 
+    /// `configuration.requestThreads` with nil resolved for the store loaded at start (nil result:
+    /// dispatch's global queue).
+    public var resolvedRequestThreads: Int? {
+        if let n = configuration.requestThreads { return n > 0 ? n : nil }
+        return recommender.context?.store is EmbeddedFeatureStore ? nil : 2 * ProcessInfo.processInfo.activeProcessorCount
+    }
+
     /// The router, for in-process tests and embedding in another application.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        RecommenderRoutes.add(to: router, live: live, metrics: metrics)
+        RecommenderRoutes.add(to: router, live: live, metrics: metrics, requestThreads: resolvedRequestThreads)
         TFServingRoutes.add(to: router, registry: registry, metrics: metrics)
         AdminRoutes.add(to: router, server: self)
         return router

@@ -39,6 +39,8 @@ public final class EmbeddedFeatureStore: FeatureStore, @unchecked Sendable {
 
     public var spec: String { path.map { "embedded:\($0.path)" } ?? "embedded" }
     public var health: StoreHealth { .healthy }
+    /// In memory: a get waits at most for a put's write lock.
+    public var answersWithinDeadline: Bool { true }
 
     /// The number of rows of `kind`.
     public func count(kind: EntityKind) -> Int { lock.read { kinds[kind]?.rows.count ?? 0 } }

@@ -140,9 +140,36 @@ public protocol FeatureStore: AnyObject, Sendable {
 
     /// The schema stored for `kind`, or nil if nothing was put.
     func schema(kind: EntityKind) throws -> FeatureSchema?
+
+    /// Several batch gets at once (a request's user row and its candidates' rows), one
+    /// `FeatureRows` per query in order; a remote store answers them in one round trip. With a
+    /// `deadline`, a store whose `answersWithinDeadline` is true gives up (throws) when it passes.
+    func get(_ queries: [FeatureQuery], deadline: ContinuousClock.Instant?) throws -> [FeatureRows]
+
+    /// Whether `get(_:deadline:)` returns or throws by its deadline by itself (in memory, or with
+    /// bounded socket waits); otherwise callers wait for it on another thread.
+    var answersWithinDeadline: Bool { get }
+}
+
+/// One batch get of `get(_:deadline:)`: the rows of `ids` of `kind`.
+public struct FeatureQuery: Sendable, Equatable {
+    public var kind: EntityKind
+    public var ids: [Int64]
+
+    public init(_ kind: EntityKind, _ ids: [Int64]) {
+        self.kind = kind
+        self.ids = ids
+    }
 }
 
 extension FeatureStore {
+    /// One `get(kind:ids:)` per query; the deadline is not enforced.
+    public func get(_ queries: [FeatureQuery], deadline: ContinuousClock.Instant?) throws -> [FeatureRows] {
+        try queries.map { try get(kind: $0.kind, ids: $0.ids) }
+    }
+
+    public var answersWithinDeadline: Bool { false }
+
     public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String) throws {
         try put(table, kind: kind, keyColumn: keyColumn, ids: nil, progress: nil)
     }
@@ -174,6 +201,8 @@ extension FeatureStore {
 /// | `embedded` | in-process, in memory only |
 /// | `embedded:PATH` | in-process, loaded from PATH at start (if present) and saved to it atomically after each put |
 /// | `redis://host:port[/prefix][?pool=4&timeout_ms=100&connect_timeout_ms=200]` | Redis through hiredis |
+/// | `unix:///path/redis.sock[?prefix=P&pool=4…]` (or `redis+unix://`) | Redis over a unix socket |
+/// | either with `item_cache=N[&item_cache_ttl_ms=T]` | Redis behind a near cache of N item rows (`CachedFeatureStore`) |
 public func makeFeatureStore(spec: String) throws -> any FeatureStore {
     if spec == "embedded" { return try EmbeddedFeatureStore(path: nil) }
     if spec.hasPrefix("embedded:") {
@@ -181,6 +210,11 @@ public func makeFeatureStore(spec: String) throws -> any FeatureStore {
         guard !path.isEmpty else { throw ServingError("feature store '\(spec)': give a file after 'embedded:'") }
         return try EmbeddedFeatureStore(path: URL(fileURLWithPath: path))
     }
-    if spec.hasPrefix("redis://") { return try RedisFeatureStore(config: RedisConfig(url: spec)) }
-    throw ServingError("unknown feature store '\(spec)': use embedded, embedded:PATH or redis://host:port[/prefix]")
+    if RedisConfig.isRedisURL(spec) {
+        let config = try RedisConfig(url: spec)
+        let redis = try RedisFeatureStore(config: config)
+        guard config.itemCache > 0 else { return redis }
+        return CachedFeatureStore(redis, kind: .item, capacity: config.itemCache, ttl: .milliseconds(config.itemCacheTTLMilliseconds))
+    }
+    throw ServingError("unknown feature store '\(spec)': use embedded, embedded:PATH, redis://host:port[/prefix] or unix:///path/redis.sock")
 }

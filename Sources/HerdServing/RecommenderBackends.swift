@@ -89,9 +89,10 @@ public struct LocalRecall: RecallBackend {
 
 /// Features from a `FeatureStore` in process (embedded or Redis).
 ///
-/// NOTE: a remote store (Redis) is called on another thread and waited for with a timeout, so a store that
-/// hangs (a Redis server that accepts but does not answer) cannot hold the request past its
-/// deadline; the late call finishes in the background and its rows are dropped.
+/// NOTE: a store that does not bound its own waits (`answersWithinDeadline` false) is called on
+/// another thread and waited for with a timeout, so a store that hangs cannot hold the request
+/// past its deadline; the late call finishes in the background and its rows are dropped. The
+/// embedded and Redis stores are called in line (Redis bounds each socket wait by the deadline).
 public struct LocalFeatures: FeatureBackend {
     public let store: any FeatureStore
 
@@ -102,17 +103,25 @@ public struct LocalFeatures: FeatureBackend {
 
     public func rows(userID: Int64, items: [Int64], deadline: ContinuousClock.Instant) throws -> (user: FeatureRows, items: FeatureRows) {
         let store = self.store
-        if store is EmbeddedFeatureStore {
-            // NOTE: an in-process store answers from memory (at worst after a put's write lock):
-            // no thread hop and wait per request.
-            do { return (try store.get(kind: .user, ids: [userID]), try store.get(kind: .item, ids: items)) } catch {
+        let queries = [FeatureQuery(.user, [userID]), FeatureQuery(.item, items)]
+        if store.answersWithinDeadline {
+            // NOTE: the embedded store answers from memory, Redis bounds every socket wait by the
+            // deadline and asks for the user and the items in one round trip: no thread hop and
+            // wait per request (the hop and its wake-ups cost ≈ 2 % of the CPU of a request).
+            do {
+                let rows = try store.get(queries, deadline: deadline)
+                return (rows[0], rows[1])
+            } catch {
                 throw ServingError("the feature store \(store.spec) failed: \(error)")
             }
         }
         let box = ResultBox()
         let done = DispatchSemaphore(value: 0)
         DispatchQueue.global(qos: .userInitiated).async {
-            box.set(Result { (try store.get(kind: .user, ids: [userID]), try store.get(kind: .item, ids: items)) })
+            box.set(Result {
+                let rows = try store.get(queries, deadline: deadline)
+                return (rows[0], rows[1])
+            })
             done.signal()
         }
         if done.wait(timeout: dispatchTime(deadline)) == .timedOut {

@@ -1,3 +1,4 @@
+import CHiredis
 import Foundation
 import HerdFeatures
 
@@ -24,7 +25,9 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
     private var open = 0
     private var failure: String?
     private var reconnecting = false
-    private var schemas: [EntityKind: FeatureSchema] = [:]
+    /// Each kind's schema and its fingerprint (computing it encodes the schema as JSON: once).
+    private var schemas: [EntityKind: (schema: FeatureSchema, fingerprint: UInt32)] = [:]
+    private let keyPrefixes: [EntityKind: [UInt8]]
     /// When a command last went through.
     private var lastSuccess = ContinuousClock.now
     /// `health` checks with a PING when nothing went through for this long.
@@ -32,6 +35,7 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
 
     public init(config: RedisConfig) throws {
         self.config = config
+        keyPrefixes = Dictionary(uniqueKeysWithValues: EntityKind.allCases.map { ($0, Array("\(config.prefix)\($0.rawValue):".utf8)) })
         do {
             let c = try RedisConnection(config)
             state.lock()
@@ -49,7 +53,9 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
         state.unlock()
     }
 
-    public var spec: String { "redis://\(config.address)/\(config.prefix)" }
+    public var spec: String { config.spec }
+    /// Every socket wait is bounded by what is left of the deadline.
+    public var answersWithinDeadline: Bool { true }
 
     /// Healthy unless a call failed (and reconnecting has not succeeded yet). When no command went
     /// through for `probeInterval`, a PING (bounded by the command timeout) checks first; it may
@@ -69,9 +75,10 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
 
     // MARK: Connections
 
-    /// Runs `body` on a pooled connection; fails fast while unhealthy.
-    private func withConnection<T>(_ body: (RedisConnection) throws -> T) throws -> T {
-        let deadline = Date().addingTimeInterval(Double(config.timeoutMilliseconds) / 1000)
+    /// Runs `body` on a pooled connection; fails fast while unhealthy. Waits for a free connection
+    /// at most the command timeout, or until `deadline` if sooner.
+    private func withConnection<T>(deadline requestDeadline: ContinuousClock.Instant? = nil, _ body: (RedisConnection) throws -> T) throws -> T {
+        var waitUntil: Date?
         state.lock()
         var connection: RedisConnection?
         while connection == nil {
@@ -94,9 +101,16 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
                     throw ServingError("Redis at \(config.address) is unavailable (\(error)); reconnecting in the background")
                 }
                 state.lock()
-            } else if !state.wait(until: deadline) {
-                state.unlock()
-                throw ServingError("Redis at \(config.address): all \(config.poolSize) connections stayed busy for \(config.timeoutMilliseconds) ms")
+            } else {
+                if waitUntil == nil {
+                    var wait = Duration.milliseconds(config.timeoutMilliseconds)
+                    if let requestDeadline { wait = min(wait, requestDeadline - ContinuousClock.now) }
+                    waitUntil = Date().addingTimeInterval(max(0, seconds(wait)))
+                }
+                if !state.wait(until: waitUntil!) {
+                    state.unlock()
+                    throw ServingError("Redis at \(config.address): all \(config.poolSize) connections stayed busy for \(config.timeoutMilliseconds) ms (or past the request's deadline)")
+                }
             }
         }
         state.unlock()
@@ -108,6 +122,13 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
             state.signal()
             state.unlock()
             return result
+        } catch is RedisDeadlineError {
+            // NOTE: its replies are still in flight: the connection is closed, the store stays healthy.
+            state.lock()
+            open -= 1
+            state.signal()
+            state.unlock()
+            throw ServingError("Redis at \(config.address) did not answer within the deadline")
         } catch let error as RedisConnectionError {
             state.lock()
             open -= 1
@@ -164,14 +185,17 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
 
     // MARK: FeatureStore
 
-    public func schema(kind: EntityKind) throws -> FeatureSchema? {
+    public func schema(kind: EntityKind) throws -> FeatureSchema? { try cachedSchema(kind, deadline: nil)?.schema }
+
+    /// The schema of `kind` and its fingerprint, from the cache or Redis.
+    private func cachedSchema(_ kind: EntityKind, deadline: ContinuousClock.Instant?) throws -> (schema: FeatureSchema, fingerprint: UInt32)? {
         state.lock()
         if let s = schemas[kind] {
             state.unlock()
             return s
         }
         state.unlock()
-        let reply = try withConnection { try $0.pipeline([[Array("GET".utf8), schemaKey(kind)]]) }[0]
+        let reply = try withConnection(deadline: deadline) { try $0.pipeline([[Array("GET".utf8), schemaKey(kind)]]) }[0]
         try check(reply, "GET schema")
         guard case .string(let bytes) = reply else { return nil }
         let schema: FeatureSchema
@@ -180,10 +204,11 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
         } catch {
             throw ServingError("Redis key \(config.prefix)schema:\(kind.rawValue) is not a Herd schema (\(error)); re-run `herd nearline`")
         }
+        let entry = (schema: schema, fingerprint: schema.fingerprint)
         state.lock()
-        schemas[kind] = schema
+        schemas[kind] = entry
         state.unlock()
-        return schema
+        return entry
     }
 
     public func put(_ table: FeatureTable, kind: EntityKind, keyColumn: String, ids rowIDs: [Int64]?, progress: ((Int, Int) -> Void)?) throws {
@@ -210,52 +235,75 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
             }
         }
         state.lock()
-        schemas[kind] = schema
+        schemas[kind] = (schema, fingerprint)
         state.unlock()
     }
 
     public func get(kind: EntityKind, ids: [Int64]) throws -> FeatureRows {
-        guard var schema = try schema(kind: kind) else {
-            throw ServingError("Redis at \(config.address) holds no \(kind) schema (\(config.prefix)schema:\(kind.rawValue)): run `herd nearline --redis …` first")
+        try get([FeatureQuery(kind, ids)], deadline: nil)[0]
+    }
+
+    /// Every query's `MGET`s (chunks of `mgetChunk` keys) in one pipelined round trip; each value
+    /// is decoded straight from hiredis's reply (no copy of the bytes, no intermediate reply tree).
+    public func get(_ queries: [FeatureQuery], deadline: ContinuousClock.Instant?) throws -> [FeatureRows] {
+        do {
+            return try getOnce(queries, deadline: deadline)
+        } catch let error as ServingError where error.description.contains("different schema") {
+            // The schema may have changed since it was cached (another nearline run): reload once.
+            state.lock()
+            for q in queries { schemas[q.kind] = nil }
+            state.unlock()
+            return try getOnce(queries, deadline: deadline)
         }
+    }
+
+    private func getOnce(_ queries: [FeatureQuery], deadline: ContinuousClock.Instant?) throws -> [FeatureRows] {
+        var kinds: [(schema: FeatureSchema, fingerprint: UInt32)] = []
+        for q in queries {
+            guard let s = try cachedSchema(q.kind, deadline: deadline) else {
+                throw ServingError("Redis at \(config.address) holds no \(q.kind) schema (\(config.prefix)schema:\(q.kind.rawValue)): run `herd nearline --redis …` first")
+            }
+            kinds.append(s)
+        }
+        // Which query and first id each MGET answers.
+        var commands: [(query: Int, start: Int, count: Int)] = []
+        var resp = RESPBuffer(capacity: 32 + queries.reduce(0) { $0 + $1.ids.count * 32 })
         let mget = Array("MGET".utf8)
-        let replies = try withConnection { c -> [RedisReply] in
-            var commands: [[[UInt8]]] = []
+        for (qi, q) in queries.enumerated() {
+            let prefix = keyPrefixes[q.kind]!
             var start = 0
-            while start < ids.count {
-                let end = min(ids.count, start + Self.mgetChunk)
-                commands.append([mget] + ids[start..<end].map { key(kind, $0) })
+            while start < q.ids.count {
+                let end = min(q.ids.count, start + Self.mgetChunk)
+                resp.command(1 + end - start)
+                resp.argument(mget)
+                for id in q.ids[start..<end] { resp.key(prefix, id) }
+                commands.append((qi, start, end - start))
                 start = end
             }
-            return try c.pipeline(commands)
         }
-        var values: [RedisReply] = []
-        values.reserveCapacity(ids.count)
-        for reply in replies {
-            try check(reply, "MGET")
-            guard case .array(let part) = reply else { throw ServingError("Redis at \(config.address): MGET did not answer an array") }
-            values += part
-        }
-        guard values.count == ids.count else { throw ServingError("Redis at \(config.address): MGET answered \(values.count) values for \(ids.count) keys") }
-        func decodeAll(_ schema: FeatureSchema) throws -> [[Value]?] {
-            let fp = schema.fingerprint
-            return try zip(ids, values).map { id, v in
-                guard case .string(let bytes) = v else { return nil }
-                return try bytes.withUnsafeBytes {
-                    try FeatureRowCodec.decode($0, schema: schema, fingerprint: fp, what: "Redis key \(config.prefix)\(kind.rawValue):\(id)")
+        var rows: [[[Value]?]] = queries.map { [[Value]?](repeating: nil, count: $0.ids.count) }
+        let address = config.address, prefix = config.prefix
+        try withConnection(deadline: deadline) { c in
+            try c.send(resp, deadline: deadline) { i, reply in
+                let (qi, start, count) = commands[i]
+                let r = reply.pointee
+                if r.type == REDIS_REPLY_ERROR {
+                    throw ServingError("Redis at \(address) refused MGET: \(String(decoding: UnsafeRawBufferPointer(start: r.str, count: Int(r.len)), as: UTF8.self))")
+                }
+                guard r.type == REDIS_REPLY_ARRAY, Int(r.elements) == count else {
+                    throw ServingError("Redis at \(address): MGET of \(count) keys did not answer an array of \(count) values")
+                }
+                let (schema, fingerprint) = kinds[qi]
+                let kind = queries[qi].kind
+                for e in 0..<count {
+                    guard let v = r.element[e], v.pointee.type == REDIS_REPLY_STRING else { continue }
+                    let id = queries[qi].ids[start + e]
+                    rows[qi][start + e] = try FeatureRowCodec.decode(
+                        UnsafeRawBufferPointer(start: v.pointee.str, count: Int(v.pointee.len)), schema: schema, fingerprint: fingerprint,
+                        what: "Redis key \(prefix)\(kind.rawValue):\(id)")
                 }
             }
         }
-        do {
-            return FeatureRows(schema: schema, ids: ids, rows: try decodeAll(schema))
-        } catch {
-            // The schema may have changed since it was cached (another nearline run): reload once.
-            state.lock()
-            schemas[kind] = nil
-            state.unlock()
-            guard let fresh = try self.schema(kind: kind), fresh != schema else { throw error }
-            schema = fresh
-            return FeatureRows(schema: schema, ids: ids, rows: try decodeAll(schema))
-        }
+        return queries.indices.map { FeatureRows(schema: kinds[$0].schema, ids: queries[$0].ids, rows: rows[$0]) }
     }
 }

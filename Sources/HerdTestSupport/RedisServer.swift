@@ -34,11 +34,18 @@ public final class RedisServer {
     /// `redis://127.0.0.1:PORT/test:` (keys prefixed `test:`).
     public var url: String { "redis://127.0.0.1:\(port)/test:" }
 
+    /// The server's unix socket, `directory/redis.sock`.
+    public var socketPath: String { directory.appendingPathComponent("redis.sock").path }
+
+    /// `unix://DIR/redis.sock?prefix=test:`: the same server over its unix socket.
+    public var unixURL: String { "unix://\(socketPath)?prefix=test:" }
+
     /// Starts (or restarts, on the same port and directory) the server and waits until it accepts connections.
     public func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
-        p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path]
+        p.arguments = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", directory.path,
+                       "--unixsocket", socketPath, "--unixsocketperm", "700"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

@@ -389,6 +389,25 @@ final class ServeOpsCLITests: XCTestCase {
         try assertSameAnswers("Redis up")
         XCTAssertEqual(try http("GET", "\(served.base)/readyz").status, 200)
 
+        // The same rows over the unix socket, behind a near cache of item rows: the same answers
+        // (twice, so the second round comes from the cache), its counters in /metrics.
+        do {
+            let cached = try ServeProcess(["--workspace", ws.root.path, "--redis", redis.unixURL + "&item_cache=1000&item_cache_ttl_ms=60000"])
+            defer { cached.stop() }
+            for round in 0..<2 {
+                for u in users.prefix(10) {
+                    let a = try answer(embedded, u), b = try answer(cached, u)
+                    XCTAssertEqual(b["ids"] as? [Int], a["ids"] as? [Int], "near cache, round \(round): user \(u)")
+                    let pa = try XCTUnwrap(a["probs"] as? [Double]), pb = try XCTUnwrap(b["probs"] as? [Double])
+                    for (x, y) in zip(pa, pb) { XCTAssertEqual(x, y, accuracy: 1e-6, "near cache: user \(u)") }
+                }
+            }
+            let metrics = try http("GET", "\(cached.base)/metrics").text
+            let hits = metrics.split(separator: "\n").first { $0.hasPrefix("herd_feature_cache_hits_total{kind=\"item\"}") }
+            XCTAssertGreaterThan(Int(hits?.split(separator: " ").last ?? "") ?? 0, 0, metrics)
+            XCTAssertTrue(metrics.contains("herd_feature_cache_capacity{kind=\"item\"} 1000"), metrics)
+        }
+
         // Redis down: answers still come, degraded, within the deadline; /readyz says degraded.
         try redis.cli(["SAVE"])  // so the restarted server has the rows again
         redis.stop()

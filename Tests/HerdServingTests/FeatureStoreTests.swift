@@ -119,6 +119,80 @@ final class FeatureStoreTests: XCTestCase {
         XCTAssertEqual(c.prefix, "herd:")
         XCTAssertEqual(c.poolSize, 2)
         XCTAssertEqual(c.timeoutMilliseconds, 50)
+
+        let u = try RedisConfig(url: "unix:///run/redis/redis.sock?prefix=herd:&pool=3")
+        XCTAssertEqual(u.unixSocket, "/run/redis/redis.sock")
+        XCTAssertEqual(u.prefix, "herd:")
+        XCTAssertEqual(u.poolSize, 3)
+        XCTAssertEqual(u.spec, "unix:///run/redis/redis.sock?prefix=herd:")
+        XCTAssertEqual(try RedisConfig(url: "redis+unix:///tmp/r.sock").unixSocket, "/tmp/r.sock")
+        XCTAssertEqual(try RedisConfig(url: u.spec).unixSocket, u.unixSocket, "a spec parses back to its store")
+        XCTAssertEqual(try RedisConfig(url: u.spec).prefix, u.prefix)
+        XCTAssertEqual(try RedisConfig(url: c.spec).prefix, "herd:")
+        XCTAssertThrowsError(try RedisConfig(url: "unix://relative.sock")) { XCTAssertTrue("\($0)".contains("absolute path"), "\($0)") }
+        XCTAssertThrowsError(try RedisConfig(url: "unix:///tmp/r.sock?prefix=a&nope=1")) { XCTAssertTrue("\($0)".contains("unknown option 'nope'"), "\($0)") }
+        XCTAssertThrowsError(try RedisConfig(url: "redis://h:1/?prefix=a")) { XCTAssertTrue("\($0)".contains("prefix"), "\($0)") }
+        XCTAssertTrue(RedisConfig.isRedisURL("unix:///x"))
+        XCTAssertFalse(RedisConfig.isRedisURL("embedded:/x"))
+    }
+
+    func testRedisStoreOverAUnixSocketMeetsTheContract() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let store = try makeFeatureStore(spec: server.unixURL)
+        XCTAssertEqual(store.spec, server.unixURL)
+        try FeatureStoreContract.run(store)
+        // The same keys as over TCP.
+        let tcp = try makeFeatureStore(spec: server.url)
+        XCTAssertEqual(try tcp.get(kind: .user, ids: [7, 42]), try store.get(kind: .user, ids: [7, 42]))
+    }
+
+    /// `get(_:deadline:)` (user and items in one pipeline) answers what separate gets answer, in
+    /// order, misses and chunked MGETs included; the embedded store's default does the same.
+    func testMultiGetEqualsSeparateGets() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let embedded = try EmbeddedFeatureStore(path: nil)
+        let redis = try makeFeatureStore(spec: server.url)
+        let n = 700
+        let items = try FeatureTable([("tweet_id", Column(int64s: (0..<n).map { Int64($0) * 3 - 600 })),
+                                      ("len", Column(doubles: (0..<n).map { Double($0) / 7 })),
+                                      ("tags", Column(int64Lists: (0..<n).map { [Int64($0), -1] }))])
+        for store in [embedded, redis] as [any FeatureStore] {
+            try store.put(try FeatureStoreContract.userTable(), kind: .user, keyColumn: "user_id")
+            try store.put(items, kind: .item, keyColumn: "tweet_id")
+        }
+        let ask = (0..<(n + 20)).map { Int64($0) * 2 - 620 }.shuffled()
+        for store in [embedded, redis] as [any FeatureStore] {
+            let both = try store.get([FeatureQuery(.user, [42, 1]), FeatureQuery(.item, ask), FeatureQuery(.item, [])],
+                                     deadline: .now + .seconds(5))
+            XCTAssertEqual(both.count, 3)
+            XCTAssertEqual(both[0], try store.get(kind: .user, ids: [42, 1]))
+            XCTAssertEqual(both[1], try store.get(kind: .item, ids: ask))
+            XCTAssertEqual(both[2].rows.count, 0)
+            XCTAssertEqual(both[1].rows.compactMap { $0 }.count, ask.filter { $0 % 3 == 0 && $0 >= -600 && $0 < Int64(3 * n - 600) }.count)
+        }
+        XCTAssertEqual(try redis.get([FeatureQuery(.item, ask)], deadline: nil)[0], try embedded.get(kind: .item, ids: ask))
+    }
+
+    /// A request's deadline nearer than the store's timeout bounds the wait; the store stays
+    /// healthy (only that connection is dropped) and answers again once Redis does.
+    func testRedisGetGivesUpAtTheDeadline() throws {
+        let server = try RedisServer()
+        defer { server.stop() }
+        let store = try makeFeatureStore(spec: server.url + "?timeout_ms=3000")
+        try store.put(try FeatureStoreContract.userTable(), kind: .user, keyColumn: "user_id")
+        XCTAssertTrue(store.answersWithinDeadline)
+        try server.cli(["CLIENT", "PAUSE", "800", "ALL"])
+        let t0 = Date()
+        XCTAssertThrowsError(try store.get([FeatureQuery(.user, [7])], deadline: .now + .milliseconds(100))) {
+            XCTAssertTrue("\($0)".contains("deadline"), "\($0)")
+        }
+        let took = Date().timeIntervalSince(t0)
+        XCTAssertLessThan(took, 0.4, "gave up after \(took) s")
+        XCTAssertEqual(store.health, .healthy)
+        usleep(900_000)
+        XCTAssertEqual(try store.get([FeatureQuery(.user, [7])], deadline: .now + .seconds(2))[0].missCount, 0)
     }
 
     func testRedisStoreMeetsTheContract() throws {
