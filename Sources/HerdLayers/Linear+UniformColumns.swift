@@ -67,10 +67,16 @@ extension Linear {
         let b = x.rows, n = x.columns
         var u = [Bool](repeating: true, count: n)
         let x0 = x.data
+        // NOTE: stops as soon as no column is left uniform (a training-sized batch of varied rows
+        // is decided after a row or two instead of scanning all B × F values).
+        var left = n
         u.withUnsafeMutableBufferPointer { ub in
-            for s in 1..<b {
+            for s in 1..<b where left > 0 {
                 let xs = x.data + s * n
-                for c in 0..<n where ub[c] && xs[c] != x0[c] { ub[c] = false }
+                for c in 0..<n where ub[c] && xs[c] != x0[c] {
+                    ub[c] = false
+                    left -= 1
+                }
             }
         }
         return u
