@@ -42,7 +42,8 @@ void herd_bf16_pack_weight(const uint16_t *w, int64_t ldw, int64_t n, int64_t k,
 // registers; per pair of K, NP vector loads of W, MR broadcasts of an A pair, MR·NP vdpbf16ps.
 static inline __attribute__((always_inline)) HERD_BF16_TARGET
 void block(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, int64_t k,
-           float *c, int64_t ldc, int64_t col0, int64_t n, const int MR, const int NP) {
+           float *c, int64_t ldc, int64_t col0, int64_t n, const float *bias, int relu, uint16_t *out, int64_t ldo,
+           const int MR, const int NP) {
     __m512 acc[6][4];
     for (int r = 0; r < MR; r++)
         for (int q = 0; q < NP; q++) acc[r][q] = _mm512_setzero_ps();
@@ -70,20 +71,37 @@ void block(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, in
     for (int q = 0; q < NP; q++) {
         int64_t col = col0 + 16 * q, left = n - col;
         __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-        for (int r = 0; r < MR; r++) _mm512_mask_storeu_ps(c + r * ldc + col, mask, acc[r][q]);
+        __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
+        for (int r = 0; r < MR; r++) {
+            __m512 v = bias ? _mm512_add_ps(acc[r][q], bv) : acc[r][q];
+            // ReLU as Swift's max(v, 0): 0 where 0 >= v, so NaN stays NaN and -0 becomes 0.
+            if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_setzero_ps(), v, _CMP_GE_OQ), _mm512_setzero_ps());
+            _mm512_mask_storeu_ps(c + r * ldc + col, mask, v);
+            if (out) {
+                // Round to nearest even in integer arithmetic, as BF16.roundBits does (NaN kept
+                // a NaN), so the fused output equals rounding the stored FP32 values.
+                __m512i u = _mm512_castps_si512(v);
+                __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+                __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
+                __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
+                _mm256_mask_storeu_epi16(out + r * ldo + col, mask, _mm512_cvtepi32_epi16(rounded));
+            }
+        }
     }
 }
 
 #define HERD_NP_CASES(MR)                                                                        \
     switch (np) {                                                                                \
-    case 4: block(a, lda, wp, pairs, k, c, ldc, col0, n, MR, 4); break;                          \
-    case 3: block(a, lda, wp, pairs, k, c, ldc, col0, n, MR, 3); break;                          \
-    case 2: block(a, lda, wp, pairs, k, c, ldc, col0, n, MR, 2); break;                          \
-    default: block(a, lda, wp, pairs, k, c, ldc, col0, n, MR, 1); break;                         \
+    case 4: block(a, lda, wp, pairs, k, c, ldc, col0, n, bias, relu, out, ldo, MR, 4); break;     \
+    case 3: block(a, lda, wp, pairs, k, c, ldc, col0, n, bias, relu, out, ldo, MR, 3); break;     \
+    case 2: block(a, lda, wp, pairs, k, c, ldc, col0, n, bias, relu, out, ldo, MR, 2); break;     \
+    default: block(a, lda, wp, pairs, k, c, ldc, col0, n, bias, relu, out, ldo, MR, 1); break;    \
     }
 
 static HERD_BF16_TARGET void dispatch(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, int64_t k,
-                                      float *c, int64_t ldc, int64_t col0, int64_t n, int mr, int np) {
+                                      float *c, int64_t ldc, int64_t col0, int64_t n, const float *bias, int relu,
+                                      uint16_t *out, int64_t ldo, int mr, int np) {
     switch (mr) {
     case 6: HERD_NP_CASES(6) break;
     case 5: HERD_NP_CASES(5) break;
@@ -95,8 +113,9 @@ static HERD_BF16_TARGET void dispatch(const uint16_t *a, int64_t lda, const uint
 }
 
 HERD_BF16_TARGET
-void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
-                           const uint16_t *packed, float *c, int64_t ldc) {
+void herd_bf16_gemm_packed_epilogue(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                                    const uint16_t *packed, const float *bias, int relu, float *c, int64_t ldc,
+                                    uint16_t *out, int64_t ldo) {
     const int64_t panels = (n + 15) / 16, pairs = (k + 1) / 2;
     // NOTE: column blocks of 4 panels (64 columns × K: 128 KB of W at K = 1024) outside, row
     // blocks of 6 inside, so a W block stays in L2 while every row block of A passes over it.
@@ -105,9 +124,15 @@ void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, i
         const uint16_t *wp = packed + p0 * pairs * 32;
         for (int64_t r0 = 0; r0 < m; r0 += 6) {
             int mr = (int)(m - r0 < 6 ? m - r0 : 6);
-            dispatch(a + r0 * lda, lda, wp, pairs, k, c + r0 * ldc, ldc, p0 * 16, n, mr, np);
+            dispatch(a + r0 * lda, lda, wp, pairs, k, c + r0 * ldc, ldc, p0 * 16, n, bias, relu,
+                     out ? out + r0 * ldo : NULL, ldo, mr, np);
         }
     }
+}
+
+void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                           const uint16_t *packed, float *c, int64_t ldc) {
+    herd_bf16_gemm_packed_epilogue(m, n, k, a, lda, packed, NULL, 0, c, ldc, NULL, 0);
 }
 
 int herd_bf16_packed_available(void) {
@@ -120,6 +145,12 @@ int herd_bf16_packed_available(void) {
 void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                            const uint16_t *packed, float *c, int64_t ldc) {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)c; (void)ldc;
+}
+
+void herd_bf16_gemm_packed_epilogue(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                                    const uint16_t *packed, const float *bias, int relu, float *c, int64_t ldc,
+                                    uint16_t *out, int64_t ldo) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)bias; (void)relu; (void)c; (void)ldc; (void)out; (void)ldo;
 }
 
 int herd_bf16_packed_available(void) { return 0; }

@@ -18,27 +18,33 @@ import HerdTensor
 /// the result exact whatever assembled the batch, and also hoists item columns that happen to be
 /// constant. Results equal the plain path's up to float summation order.
 extension Linear {
-    /// One set of uniform columns and what it implies: the GEMM columns `G` with their weight
-    /// gathered (`[O, |G|]`), and the non-uniform indicator columns.
+    /// One set of uniform dense (non-indicator) columns and what it implies: the GEMM columns `G`
+    /// with their weight gathered (`[O, |G|]`) and packed.
+    ///
+    /// NOTE: keyed by the dense columns only. Which indicator columns are uniform changes from
+    /// batch to batch (a one-hot column no candidate sets is 0 in every row, by chance), and
+    /// keying by them made nearly every canK-50 request build (gather, pack) a plan of its own
+    /// (perf: ≈ 3 % of `herd bench ranking`); the non-uniform indicator columns are found per batch.
     final class UniformColumnsPlan {
-        let uniform: [Bool]
+        /// `uniform` with every indicator column false.
+        let denseUniform: [Bool]
         let gemmColumns: [Int]
-        let sparseColumns: [Int]
         let gemmWeight: [Float]
+        /// `gemmWeight` packed for `PackedF32Weight` (AVX-512 CPUs, `O ≥ 16`), else nil.
+        let packedGemmWeight: PackedF32Weight?
 
-        init(uniform: [Bool], indicators: Range<Int>?, weight: UnsafePointer<Float>, inputs: Int, outputs: Int) {
-            self.uniform = uniform
-            var g: [Int] = [], s: [Int] = []
-            for c in 0..<inputs where !uniform[c] {
-                if indicators?.contains(c) == true { s.append(c) } else { g.append(c) }
-            }
+        init(denseUniform: [Bool], indicators: Range<Int>?, weight: UnsafePointer<Float>, inputs: Int, outputs: Int) {
+            self.denseUniform = denseUniform
+            var g: [Int] = []
+            for c in 0..<inputs where !denseUniform[c] && indicators?.contains(c) != true { g.append(c) }
             gemmColumns = g
-            sparseColumns = s
             var w = [Float](repeating: 0, count: outputs * g.count)
             for o in 0..<outputs {
                 for (k, c) in g.enumerated() { w[o * g.count + k] = weight[o * inputs + c] }
             }
             gemmWeight = w
+            packedGemmWeight = g.isEmpty || !Linear.packsF32(outputs: outputs)
+                ? nil : w.withUnsafeBufferPointer { PackedF32Weight($0.baseAddress!, ldw: g.count, n: outputs, k: g.count) }
         }
     }
 
@@ -82,10 +88,13 @@ extension Linear {
         return u
     }
 
-    /// The plan for `uniform` (a few kept per layer: a serving replica sees one or two patterns).
+    /// The plan for `uniform`'s dense columns (a few kept per layer: a serving replica sees one
+    /// or two patterns).
     func plan(for uniform: [Bool]) -> UniformColumnsPlan {
-        if let p = uniformPlans.first(where: { $0.uniform == uniform }) { return p }
-        let p = UniformColumnsPlan(uniform: uniform, indicators: indicatorColumns, weight: weight.value.data, inputs: inputs, outputs: outputs)
+        var dense = uniform
+        if let r = indicatorColumns { for c in r { dense[c] = false } }
+        if let p = uniformPlans.first(where: { $0.denseUniform == dense }) { return p }
+        let p = UniformColumnsPlan(denseUniform: dense, indicators: indicatorColumns, weight: weight.value.data, inputs: inputs, outputs: outputs)
         if uniformPlans.count >= 8 { uniformPlans.removeFirst() }
         uniformPlans.append(p)
         return p
@@ -99,9 +108,12 @@ extension Linear {
         let uniform = Self.uniformColumns(x)
         if indicatorColumns?.isEmpty ?? true, !uniform.contains(true) { return false }
         let p = plan(for: uniform)
+        // Non-uniform indicator columns (a row add per nonzero).
+        var sparseColumns: [Int] = []
+        if let r = indicatorColumns { for c in r where !uniform[c] { sparseColumns.append(c) } }
         var macs = b * p.gemmColumns.count * o
         defer {
-            lastHoistedColumns = n - p.gemmColumns.count - p.sparseColumns.count
+            lastHoistedColumns = n - p.gemmColumns.count - sparseColumns.count
             lastForwardMACs = macs
         }
         if shared.count != o { shared = [Float](repeating: 0, count: o) }
@@ -111,7 +123,7 @@ extension Linear {
                 let sh = sb.baseAddress!
                 sh.update(from: bias.value.data, count: o)
                 let x0 = x.data
-                for c in 0..<n where p.uniform[c] && x0[c] != 0 {
+                for c in 0..<n where uniform[c] && x0[c] != 0 {
                     let v = x0[c], wc = wt + c * o
                     for j in 0..<o { sh[j] += v * wc[j] }
                     macs += o
@@ -128,14 +140,18 @@ extension Linear {
                         for k in 0..<g { gs[k] = xs[cols[k]] }
                     }
                 }
-                p.gemmWeight.withUnsafeBufferPointer { wg in
-                    gemm(.none, .transposed, m: b, n: o, k: g, a: xg.data, lda: g, b: wg.baseAddress!, ldb: g, c: y.data, ldc: o)
+                if let pw = p.packedGemmWeight {
+                    pw.multiply(m: b, a: xg.data, lda: g, c: y.data, ldc: o)
+                } else {
+                    p.gemmWeight.withUnsafeBufferPointer { wg in
+                        gemm(.none, .transposed, m: b, n: o, k: g, a: xg.data, lda: g, b: wg.baseAddress!, ldb: g, c: y.data, ldc: o)
+                    }
                 }
             } else {
                 y.data.update(repeating: 0, count: b * o)
             }
             // Non-uniform indicator columns: a row add per nonzero.
-            p.sparseColumns.withUnsafeBufferPointer { cols in
+            sparseColumns.withUnsafeBufferPointer { cols in
                 for s in 0..<b {
                     let xs = x.data + s * n, ys = y.data + s * o
                     for c in cols where xs[c] != 0 {

@@ -50,6 +50,9 @@ public final class Linear: @unchecked Sendable {
     private var frozenWeightBF16: BF16Buffer?
     /// Inference only, on CPUs with AVX512_BF16: the BF16 weight packed for `PackedBF16Weight`.
     private var packedWeight: PackedBF16Weight?
+    /// Inference only, FP32 layers without indicator columns on AVX-512 CPUs: the weight packed
+    /// once for `PackedF32Weight` (bias and activation fused), shared by replicas.
+    var packedWeightF32: PackedF32Weight?
     /// Whether the weight is frozen for inference (see `freezeForInference`).
     public private(set) var isFrozen = false
     /// Inference only (set before `freezeForInference`; FP32 layers): input columns that hold one
@@ -101,6 +104,7 @@ public final class Linear: @unchecked Sendable {
         isFrozen = other.isFrozen
         frozenWeightBF16 = other.frozenWeightBF16
         packedWeight = other.packedWeight
+        packedWeightF32 = other.packedWeightF32
         if other.isFrozen { indicatorWeightT = other.indicatorWeightT }
         hoistsUniformColumns = other.hoistsUniformColumns
         if other.isFrozen { weightT = other.weightT }
@@ -126,8 +130,16 @@ public final class Linear: @unchecked Sendable {
         } else if let r = indicatorColumns, !r.isEmpty {
             transposeIndicatorWeight(r)
         }
+        if precision == .fp32, indicatorColumns?.isEmpty ?? true, Self.packsF32(outputs: outputs) {
+            packedWeightF32 = PackedF32Weight(weight.value.data, ldw: inputs, n: outputs, k: inputs)
+        }
         isFrozen = true
     }
+
+    /// Whether a frozen FP32 product with `outputs` columns runs on `PackedF32Weight`.
+    /// NOTE: below one 16-column panel (a logit layer, `O = 1`) the kernel would compute 16
+    /// columns for one; OpenBLAS's matrix–vector product takes those.
+    static func packsF32(outputs: Int) -> Bool { PackedF32Weight.available && outputs >= 16 }
 
     public var parameters: [Parameter] { [weight, bias] }
 
@@ -159,7 +171,14 @@ public final class Linear: @unchecked Sendable {
             }
             if let pw = packedWeight, xb.packed {
                 inputBF16 = xb
-                pw.multiply(m: b, a: xb, lda: inputs, c: y.data, ldc: outputs)
+                // Bias, activation and (feeding a BF16 layer) the rounded output on the kernel's registers.
+                var ob: BF16Buffer? = nil
+                if emitsBF16Output {
+                    if let o = outputBF16, o.capacity >= b * outputs, o.packed { ob = o } else { ob = BF16Buffer(capacity: b * outputs, packed: true) }
+                    outputBF16 = ob
+                }
+                pw.multiply(m: b, a: xb, lda: inputs, bias: bias.value.data, relu: activation == .relu, c: y.data, ldc: outputs, output: ob)
+                return y
             } else {
                 let wb: BF16Buffer
                 if let f = frozenWeightBF16, f.packed == BF16GEMM.backend.packed { wb = f } else { wb = BF16Buffer.ensure(weightBF16, from: weight.value.data, count: outputs * inputs) }
@@ -171,6 +190,12 @@ public final class Linear: @unchecked Sendable {
             return y
         } else if let r = indicatorColumns, !r.isEmpty {
             forwardWithIndicators(x, y, r)
+        } else if let pw = packedWeightF32 {
+            if !emitsBF16Output {
+                pw.multiply(m: b, a: x.data, lda: inputs, bias: bias.value.data, relu: activation == .relu, c: y.data, ldc: outputs)
+                return y
+            }
+            pw.multiply(m: b, a: x.data, lda: inputs, c: y.data, ldc: outputs)
         } else if !emitsBF16Output {
             // GEMM, bias and activation in one call (fused on oneDNN's matmul backend).
             gemmBiasActivation(.none, .transposed, m: b, n: outputs, k: inputs, a: x.data, lda: inputs, b: weight.value.data, ldb: inputs,

@@ -173,6 +173,12 @@ public final class BF16Buffer: @unchecked Sendable {
         }
     }
 
+    /// Sets how many elements the buffer holds after a kernel wrote them directly.
+    func setCount(_ n: Int) {
+        precondition(n <= capacity, "BF16Buffer of \(capacity) elements cannot hold \(n)")
+        count = n
+    }
+
     /// Element `i` as FP32.
     public subscript(i: Int) -> Float {
         packed ? BF16.toFloat(raw.assumingMemoryBound(to: UInt16.self)[i]) : raw.assumingMemoryBound(to: Float.self)[i]

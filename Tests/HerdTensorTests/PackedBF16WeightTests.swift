@@ -49,4 +49,42 @@ final class PackedBF16WeightTests: XCTestCase {
             }
         }
     }
+    /// The fused epilogue (bias, ReLU, rounded output) equals the plain product followed by the
+    /// same steps done separately, bit for bit (also for NaN and ties).
+    func testFusedEpilogueMatchesSeparatePasses() throws {
+        try XCTSkipUnless(PackedBF16Weight.available && BF16GEMM.backend.packed, "no avx512_bf16 here")
+        var rng = SplitMix64(seed: 23)
+        for (m, n, k) in [(1, 1, 1), (7, 37, 13), (13, 100, 35), (50, 512, 256), (200, 48, 65)] {
+            let a = (0..<(m * k)).map { _ in rng.nextGaussian() }, w = (0..<(n * k)).map { _ in rng.nextGaussian() }
+            var bias = (0..<n).map { _ in rng.nextGaussian() }
+            if n > 3 { bias[3] = .nan }
+            let ab = BF16Buffer(capacity: m * k)
+            ab.assign(from: a, count: m * k)
+            let packed = w.withUnsafeBufferPointer { PackedBF16Weight($0.baseAddress!, ldw: k, n: n, k: k) }
+            var plain = [Float](repeating: 0, count: m * n)
+            plain.withUnsafeMutableBufferPointer { packed.multiply(m: m, a: ab, lda: k, c: $0.baseAddress!, ldc: n) }
+            for relu in [false, true] {
+                for withOutput in [false, true] {
+                    let what = "[\(m), \(n), \(k)] relu \(relu) output \(withOutput)"
+                    var expected = plain
+                    for i in 0..<m { for j in 0..<n {
+                        let v = expected[i * n + j] + bias[j]
+                        expected[i * n + j] = relu ? max(v, 0) : v
+                    } }
+                    let out = withOutput ? BF16Buffer(capacity: m * n, packed: true) : nil
+                    var c = [Float](repeating: .nan, count: m * n)
+                    bias.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer {
+                            packed.multiply(m: m, a: ab, lda: k, bias: bp.baseAddress!, relu: relu, c: $0.baseAddress!, ldc: n, output: out)
+                        }
+                    }
+                    XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), what)
+                    if let out {
+                        XCTAssertEqual(out.count, m * n, what)
+                        XCTAssertEqual((0..<(m * n)).map { out[$0].bitPattern }, expected.map { BF16.rounded($0).bitPattern }, what)
+                    }
+                }
+            }
+        }
+    }
 }

@@ -22,6 +22,23 @@ void herd_bf16_pack_weight(const uint16_t *w, int64_t ldw, int64_t n, int64_t k,
 void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                            const uint16_t *packed, float *c, int64_t ldc);
 int herd_bf16_packed_available(void);
+/// `herd_bf16_gemm_packed` with a fused epilogue: `C = act(A · Wᵀ + bias)` (`bias` NULL: none;
+/// `relu` nonzero: ReLU) and, when `out` is not NULL, `C` also rounded to BF16 (nearest even)
+/// into `out` (row stride `ldo`): the next BF16 layer's input, without a pass of its own.
+void herd_bf16_gemm_packed_epilogue(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
+                                    const uint16_t *packed, const float *bias, int relu, float *c, int64_t ldc,
+                                    uint16_t *out, int64_t ldo);
+
+/// FP32 GEMM against a weight packed once (serving's frozen FP32 layers), on AVX-512 CPUs:
+/// `C[M, N] = act(A[M, K] · Wᵀ + bias[N])` for `W [N, K]` (a `Linear` weight `[O, I]`), row-major,
+/// leading dimensions in elements, `bias` optional (NULL: none), `relu` nonzero for ReLU, `C`
+/// overwritten. Pack `W` with `herd_f32_pack_weight` into `herd_f32_packed_count(n, k)` floats.
+/// Call only when `herd_f32_packed_available()` returns 1.
+size_t herd_f32_packed_count(int64_t n, int64_t k);
+void herd_f32_pack_weight(const float *w, int64_t ldw, int64_t n, int64_t k, float *out);
+void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                          const float *bias, int relu, float *c, int64_t ldc);
+int herd_f32_packed_available(void);
 
 /// FP32 GEMM through oneDNN's matmul primitive (oneDNN 2.x, `libdnnl.so.2` loaded on first use; the
 /// package does not link it), row-major: `C[M, N] = alpha · op(A) · op(B) + beta · C`, or
