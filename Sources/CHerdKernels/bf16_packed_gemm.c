@@ -44,12 +44,23 @@ static inline __attribute__((always_inline)) HERD_BF16_TARGET
 void block(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, int64_t k,
            float *c, int64_t ldc, int64_t col0, int64_t n, const float *bias, int relu, uint16_t *out, int64_t ldo,
            const int MR, const int NP) {
+    // NOTE: the first pair step writes the accumulators (a dot product onto a zero register)
+    // instead of zeroing them first: LLVM turned the zeroing loop into a memset of a stack copy
+    // of `acc` per block. With K = 1 that step is the odd column's (a, 0) pair.
     __m512 acc[6][4];
-    for (int r = 0; r < MR; r++)
-        for (int q = 0; q < NP; q++) acc[r][q] = _mm512_setzero_ps();
     const int64_t full = k / 2;
     const int64_t pstride = pairs * 32;
-    for (int64_t kk = 0; kk < full; kk++) {
+    {
+        __m512bh b[4];
+        for (int q = 0; q < NP; q++) b[q] = (__m512bh)_mm512_loadu_si512((const void *)(wp + q * pstride));
+        for (int r = 0; r < MR; r++) {
+            uint32_t pair = a[r * lda];
+            if (full > 0) memcpy(&pair, a + r * lda, 4);
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)pair);
+            for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(_mm512_setzero_ps(), av, b[q]);
+        }
+    }
+    for (int64_t kk = 1; kk < full; kk++) {
         __m512bh b[4];
         for (int q = 0; q < NP; q++) b[q] = (__m512bh)_mm512_loadu_si512((const void *)(wp + q * pstride + kk * 32));
         for (int r = 0; r < MR; r++) {
@@ -59,7 +70,7 @@ void block(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, in
             for (int q = 0; q < NP; q++) acc[r][q] = _mm512_dpbf16_ps(acc[r][q], av, b[q]);
         }
     }
-    if (k & 1) {  // last K column alone: its pair is (a, 0) against (w, 0)
+    if ((k & 1) && full > 0) {  // last K column alone: its pair is (a, 0) against (w, 0)
         __m512bh b[4];
         for (int q = 0; q < NP; q++) b[q] = (__m512bh)_mm512_loadu_si512((const void *)(wp + q * pstride + full * 32));
         for (int r = 0; r < MR; r++) {

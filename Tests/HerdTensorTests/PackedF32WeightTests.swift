@@ -61,4 +61,56 @@ final class PackedF32WeightTests: XCTestCase {
             }
         }
     }
+
+    /// Sparse terms (CSR rows of `Wᵀ`-like rows), bias, ReLU and the rounded output in one call,
+    /// against a plain double-precision loop; the rounded output equals rounding `C`.
+    func testSparseTermsBiasAndRoundedOutput() throws {
+        try XCTSkipUnless(PackedF32Weight.available, "no avx512f here")
+        var rng = SplitMix64(seed: 37)
+        for (m, n, k, extra) in [(1, 16, 1, 3), (7, 37, 13, 20), (50, 1024, 27, 118), (13, 100, 5, 1), (200, 48, 65, 9)] {
+            let a = (0..<(m * k)).map { _ in rng.nextGaussian() }, w = (0..<(n * k)).map { _ in rng.nextGaussian() }
+            let bias = (0..<n).map { _ in rng.nextGaussian() }
+            let ldr = n + 3
+            let rows = (0..<(extra * ldr)).map { _ in rng.nextGaussian() }
+            // Row i has i % 4 nonzeros (some rows none), at random columns of `rows`, repeats allowed.
+            var start: [Int32] = [0], cols: [Int32] = [], vals: [Float] = []
+            for i in 0..<m {
+                for _ in 0..<(i % 4) {
+                    cols.append(Int32(rng.next() % UInt64(extra)))
+                    vals.append(rng.nextGaussian())
+                }
+                start.append(Int32(cols.count))
+            }
+            cols.append(0); vals.append(0)  // keep the buffers non-empty
+            let packed = w.withUnsafeBufferPointer { PackedF32Weight($0.baseAddress!, ldw: k, n: n, k: k) }
+            for relu in [false, true] {
+                let out = BF16Buffer(capacity: m * n, packed: true)
+                var c = [Float](repeating: .nan, count: m * n)
+                start.withUnsafeBufferPointer { sp in cols.withUnsafeBufferPointer { cp in vals.withUnsafeBufferPointer { vp in
+                    rows.withUnsafeBufferPointer { rp in bias.withUnsafeBufferPointer { bp in a.withUnsafeBufferPointer { ap in
+                        c.withUnsafeMutableBufferPointer {
+                            let terms = PackedF32Weight.SparseTerms(rowStart: sp.baseAddress!, columns: cp.baseAddress!, values: vp.baseAddress!,
+                                                                    rows: rp.baseAddress!, ldr: ldr)
+                            packed.multiply(m: m, a: ap.baseAddress!, lda: k, sparse: terms, bias: bp.baseAddress!, relu: relu,
+                                            c: $0.baseAddress!, ldc: n, output: out)
+                        }
+                    } } }
+                } } }
+                let what = "[\(m), \(n), \(k)] relu \(relu)"
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var ref = Double(bias[j]), mag = abs(ref)
+                        for p in 0..<k { let t = Double(a[i * k + p]) * Double(w[j * k + p]); ref += t; mag += abs(t) }
+                        for e in Int(start[i])..<Int(start[i + 1]) {
+                            let t = Double(vals[e]) * Double(rows[Int(cols[e]) * ldr + j]); ref += t; mag += abs(t)
+                        }
+                        if relu { ref = max(ref, 0) }
+                        XCTAssertEqual(Double(c[i * n + j]), ref, accuracy: 1e-7 * Double(k + 8) * mag + 1e-30, "\(what) at (\(i), \(j))")
+                    }
+                }
+                XCTAssertEqual(out.count, m * n, what)
+                XCTAssertEqual((0..<(m * n)).map { out[$0].bitPattern }, c.map { BF16.rounded($0).bitPattern }, what)
+            }
+        }
+    }
 }
