@@ -12,7 +12,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
-#define HERD_F32_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define HERD_F32_TARGET __attribute__((target("avx512f")))
 #define HERD_HAS_F32_KERNEL 1
 #else
 #define HERD_HAS_F32_KERNEL 0
@@ -38,13 +38,6 @@ void herd_f32_pack_weight(const float *w, int64_t ldw, int64_t n, int64_t k, flo
     }
 }
 
-/// Nonzeros added to the product row by row (CSR over the M rows), each a multiple of a row of Wᵀ.
-typedef struct {
-    const int32_t *rowptr, *cols;
-    const float *vals, *wt;
-    int64_t ldwt;
-} sparse_t;
-
 #if HERD_HAS_F32_KERNEL
 
 // One block of MR rows × NP panels (16 columns each) over the whole K: MR·NP accumulators in
@@ -52,7 +45,7 @@ typedef struct {
 // accumulators before the (masked) stores.
 static inline __attribute__((always_inline)) HERD_F32_TARGET
 void block(const float *a, int64_t lda, const float *wp, int64_t k, float *c, int64_t ldc, int64_t col0, int64_t n,
-           const sparse_t *sp, int64_t row0, const float *bias, int relu, uint16_t *out, int64_t ldo, const int MR, const int NP) {
+           const float *bias, int relu, const int MR, const int NP) {
     // NOTE: the first k step writes the accumulators (a product, exactly what an FMA onto 0
     // gives) instead of zeroing them first: LLVM turned the zeroing loop into a memset of a stack
     // copy of `acc` per block (perf: ≈ 1.4 % of `herd serve`'s CPU in memset).
@@ -74,21 +67,6 @@ void block(const float *a, int64_t lda, const float *wp, int64_t k, float *c, in
             for (int q = 0; q < NP; q++) acc[r][q] = _mm512_fmadd_ps(av, b[q], acc[r][q]);
         }
     }
-    // Sparse rows: for each nonzero (c, v) of row r, v · Wᵀ[c, the block's columns] onto row r's
-    // accumulators (masked loads: Wᵀ rows hold N values).
-    if (sp) {
-        for (int r = 0; r < MR; r++) {
-            for (int32_t j = sp->rowptr[row0 + r]; j < sp->rowptr[row0 + r + 1]; j++) {
-                __m512 v = _mm512_set1_ps(sp->vals[j]);
-                const float *wrow = sp->wt + (int64_t)sp->cols[j] * sp->ldwt;
-                for (int q = 0; q < NP; q++) {
-                    int64_t col = col0 + 16 * q, left = n - col;
-                    __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-                    acc[r][q] = _mm512_fmadd_ps(v, _mm512_maskz_loadu_ps(mask, wrow + col), acc[r][q]);
-                }
-            }
-        }
-    }
     for (int q = 0; q < NP; q++) {
         int64_t col = col0 + 16 * q, left = n - col;
         __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
@@ -98,30 +76,20 @@ void block(const float *a, int64_t lda, const float *wp, int64_t k, float *c, in
             // ReLU as Swift's max(v, 0): 0 where 0 >= v, so NaN stays NaN and -0 becomes 0.
             if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_setzero_ps(), v, _CMP_GE_OQ), _mm512_setzero_ps());
             _mm512_mask_storeu_ps(c + r * ldc + col, mask, v);
-            if (out) {
-                // Round to nearest even in integer arithmetic, as BF16.roundBits does (NaN kept a NaN).
-                __m512i u = _mm512_castps_si512(v);
-                __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-                __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-                __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-                rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-                _mm256_mask_storeu_epi16(out + r * ldo + col, mask, _mm512_cvtepi32_epi16(rounded));
-            }
         }
     }
 }
 
 #define HERD_F32_NP_CASES(MR)                                                                    \
     switch (np) {                                                                                \
-    case 4: block(a, lda, wp, k, c, ldc, col0, n, sp, row0, bias, relu, out, ldo, MR, 4); break;  \
-    case 3: block(a, lda, wp, k, c, ldc, col0, n, sp, row0, bias, relu, out, ldo, MR, 3); break;  \
-    case 2: block(a, lda, wp, k, c, ldc, col0, n, sp, row0, bias, relu, out, ldo, MR, 2); break;  \
-    default: block(a, lda, wp, k, c, ldc, col0, n, sp, row0, bias, relu, out, ldo, MR, 1); break; \
+    case 4: block(a, lda, wp, k, c, ldc, col0, n, bias, relu, MR, 4); break;                     \
+    case 3: block(a, lda, wp, k, c, ldc, col0, n, bias, relu, MR, 3); break;                     \
+    case 2: block(a, lda, wp, k, c, ldc, col0, n, bias, relu, MR, 2); break;                     \
+    default: block(a, lda, wp, k, c, ldc, col0, n, bias, relu, MR, 1); break;                    \
     }
 
 static HERD_F32_TARGET void dispatch(const float *a, int64_t lda, const float *wp, int64_t k, float *c, int64_t ldc,
-                                     int64_t col0, int64_t n, const sparse_t *sp, int64_t row0, const float *bias, int relu,
-                                     uint16_t *out, int64_t ldo, int mr, int np) {
+                                     int64_t col0, int64_t n, const float *bias, int relu, int mr, int np) {
     switch (mr) {
     case 6: HERD_F32_NP_CASES(6) break;
     case 5: HERD_F32_NP_CASES(5) break;
@@ -132,9 +100,9 @@ static HERD_F32_TARGET void dispatch(const float *a, int64_t lda, const float *w
     }
 }
 
-static HERD_F32_TARGET
-void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed, const sparse_t *sp,
-                 const float *bias, int relu, float *c, int64_t ldc, uint16_t *out, int64_t ldo) {
+HERD_F32_TARGET
+void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                          const float *bias, int relu, float *c, int64_t ldc) {
     const int64_t panels = (n + 15) / 16;
     // NOTE: column blocks of 4 panels (64 columns × K: 256 KB of W at K = 1024, within a Zen 4
     // core's 1 MB L2) outside, row blocks of 6 inside, so a W block stays in L2 while every row
@@ -144,27 +112,14 @@ void gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, c
         const float *wp = packed + p0 * k * 16;
         for (int64_t r0 = 0; r0 < m; r0 += 6) {
             int mr = (int)(m - r0 < 6 ? m - r0 : 6);
-            dispatch(a + r0 * lda, lda, wp, k, c + r0 * ldc, ldc, p0 * 16, n, sp, r0, bias, relu,
-                     out ? out + r0 * ldo : NULL, ldo, mr, np);
+            dispatch(a + r0 * lda, lda, wp, k, c + r0 * ldc, ldc, p0 * 16, n, bias, relu, mr, np);
         }
     }
 }
 
-void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
-                          const float *bias, int relu, float *c, int64_t ldc) {
-    gemm_packed(m, n, k, a, lda, packed, NULL, bias, relu, c, ldc, NULL, 0);
-}
-
-void herd_f32_gemm_packed_sparse(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
-                                 const int32_t *rowptr, const int32_t *cols, const float *vals, const float *wt, int64_t ldwt,
-                                 const float *bias, int relu, float *c, int64_t ldc, uint16_t *out, int64_t ldo) {
-    sparse_t sp = {rowptr, cols, vals, wt, ldwt};
-    gemm_packed(m, n, k, a, lda, packed, rowptr ? &sp : NULL, bias, relu, c, ldc, out, ldo);
-}
-
 int herd_f32_packed_available(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") ? 1 : 0;
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
 }
 
 #else
@@ -172,13 +127,6 @@ int herd_f32_packed_available(void) {
 void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
                           const float *bias, int relu, float *c, int64_t ldc) {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)bias; (void)relu; (void)c; (void)ldc;
-}
-
-void herd_f32_gemm_packed_sparse(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
-                                 const int32_t *rowptr, const int32_t *cols, const float *vals, const float *wt, int64_t ldwt,
-                                 const float *bias, int relu, float *c, int64_t ldc, uint16_t *out, int64_t ldo) {
-    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)rowptr; (void)cols; (void)vals; (void)wt; (void)ldwt;
-    (void)bias; (void)relu; (void)c; (void)ldc; (void)out; (void)ldo;
 }
 
 int herd_f32_packed_available(void) { return 0; }

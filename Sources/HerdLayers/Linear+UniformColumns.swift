@@ -117,10 +117,6 @@ extension Linear {
             lastForwardMACs = macs
         }
         if shared.count != o { shared = [Float](repeating: 0, count: o) }
-        // One kernel pass when the GEMM weight is packed: the sparse row adds, `shared` (as the
-        // bias), the activation and the BF16 output all on the kernel's registers.
-        let fused = p.packedGemmWeight != nil && (!emitsBF16Output || BF16GEMM.backend.packed)
-        var done = false
         weightT.withUnsafeBufferPointer { wtb in
             let wt = wtb.baseAddress!
             shared.withUnsafeMutableBufferPointer { sb in
@@ -144,11 +140,7 @@ extension Linear {
                         for k in 0..<g { gs[k] = xs[cols[k]] }
                     }
                 }
-                if fused, let pw = p.packedGemmWeight {
-                    macs += fusedSparseForward(x, y, xg: xg, pw: pw, sparseColumns: sparseColumns, weightT: wt)
-                    done = true
-                    return
-                } else if let pw = p.packedGemmWeight {
+                if let pw = p.packedGemmWeight {
                     pw.multiply(m: b, a: xg.data, lda: g, c: y.data, ldc: o)
                 } else {
                     p.gemmWeight.withUnsafeBufferPointer { wg in
@@ -170,7 +162,6 @@ extension Linear {
                 }
             }
         }
-        if done { return true }
         shared.withUnsafeBufferPointer { sb in
             let sh = sb.baseAddress!
             if emitsBF16Output {
@@ -186,44 +177,5 @@ extension Linear {
             }
         }
         return true
-    }
-
-    /// `y = act(xg · Wgᵀ + Σ nonzeros of the sparse columns · Wᵀ rows + shared)` (and the BF16
-    /// output) in one `PackedF32Weight` call; returns the sparse multiply–adds.
-    private func fusedSparseForward(_ x: Tensor, _ y: Tensor, xg: Tensor, pw: PackedF32Weight, sparseColumns: [Int],
-                                    weightT wt: UnsafePointer<Float>) -> Int {
-        let b = x.rows, n = inputs, o = outputs
-        // CSR of the nonzeros of the non-uniform indicator columns, row by row.
-        sparseRowStart.removeAll(keepingCapacity: true)
-        sparseColumnIndex.removeAll(keepingCapacity: true)
-        sparseValues.removeAll(keepingCapacity: true)
-        sparseRowStart.append(0)
-        for s in 0..<b {
-            let xs = x.data + s * n
-            for c in sparseColumns where xs[c] != 0 {
-                sparseColumnIndex.append(Int32(c))
-                sparseValues.append(xs[c])
-            }
-            sparseRowStart.append(Int32(sparseValues.count))
-        }
-        var ob: BF16Buffer? = nil
-        if emitsBF16Output {
-            if let o0 = outputBF16, o0.capacity >= b * o, o0.packed { ob = o0 } else { ob = BF16Buffer(capacity: b * o, packed: true) }
-            outputBF16 = ob
-        }
-        // NOTE: an empty column list still needs valid pointers; row starts are all 0 then.
-        if sparseValues.isEmpty { sparseColumnIndex.append(0); sparseValues.append(0) }
-        sparseRowStart.withUnsafeBufferPointer { rs in
-            sparseColumnIndex.withUnsafeBufferPointer { ci in
-                sparseValues.withUnsafeBufferPointer { vs in
-                    shared.withUnsafeBufferPointer { sh in
-                        let terms = PackedF32Weight.SparseTerms(rowStart: rs.baseAddress!, columns: ci.baseAddress!, values: vs.baseAddress!, rows: wt, ldr: o)
-                        pw.multiply(m: b, a: xg.data, lda: xg.columns, sparse: terms, bias: sh.baseAddress!, relu: activation == .relu,
-                                    c: y.data, ldc: o, output: ob)
-                    }
-                }
-            }
-        }
-        return Int(sparseRowStart[b]) * o
     }
 }

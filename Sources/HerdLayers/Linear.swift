@@ -69,10 +69,6 @@ public final class Linear: @unchecked Sendable {
     var uniformPlans: [UniformColumnsPlan] = []
     var gatheredInput: Tensor?
     var shared: [Float] = []
-    /// With `hoistsUniformColumns`: this replica's CSR of the last batch's sparse nonzeros.
-    var sparseRowStart: [Int32] = []
-    var sparseColumnIndex: [Int32] = []
-    var sparseValues: [Float] = []
     /// Whether forward also leaves its output rounded to BF16 (`lastOutputBF16`), written by the
     /// bias/activation epilogue — set by `MLP` when the next layer is BF16 and reads this output
     /// directly (no batch norm or dropout between), so that layer does not round it again.

@@ -16,7 +16,7 @@ public final class PackedF32Weight: @unchecked Sendable {
     public let k: Int
     private let storage: UnsafeMutablePointer<Float>
 
-    /// Whether the CPU runs the packed kernel (AVX-512 F, BW and VL); `HERD_F32_PACKED=0` turns it off.
+    /// Whether the CPU runs the packed kernel (`avx512f`); `HERD_F32_PACKED=0` turns it off.
     public static let available: Bool = {
         if ProcessInfo.processInfo.environment["HERD_F32_PACKED"] == "0" { return false }
         return herd_f32_packed_available() == 1
@@ -38,43 +38,9 @@ public final class PackedF32Weight: @unchecked Sendable {
     /// `lda`), `bias [N]` optional, `relu` for ReLU. Requires `available`.
     public func multiply(m: Int, a: UnsafePointer<Float>, lda: Int, bias: UnsafePointer<Float>? = nil, relu: Bool = false,
                          c: UnsafeMutablePointer<Float>, ldc: Int) {
-        precondition(Self.available, "PackedF32Weight.multiply needs a CPU with AVX-512 (F, BW, VL)")
+        precondition(Self.available, "PackedF32Weight.multiply needs a CPU with avx512f")
         precondition(lda >= k && ldc >= n, "PackedF32Weight.multiply: bad leading dimensions")
         guard m > 0 else { return }
         herd_f32_gemm_packed(Int64(m), Int64(n), Int64(k), a, Int64(lda), storage, bias, relu ? 1 : 0, c, Int64(ldc))
-    }
-
-    /// Nonzeros added row by row to the product (CSR over its `M` rows): row `i` gets
-    /// `Σ_{j ∈ rowStart[i] ..< rowStart[i+1]} values[j] · rows[columns[j], :]` of `rows`, a
-    /// `[*, N]` matrix with row stride `ldr` (a `Linear` weight transposed: indicator columns).
-    public struct SparseTerms {
-        public var rowStart: UnsafePointer<Int32>
-        public var columns: UnsafePointer<Int32>
-        public var values: UnsafePointer<Float>
-        public var rows: UnsafePointer<Float>
-        public var ldr: Int
-        public init(rowStart: UnsafePointer<Int32>, columns: UnsafePointer<Int32>, values: UnsafePointer<Float>, rows: UnsafePointer<Float>, ldr: Int) {
-            self.rowStart = rowStart
-            self.columns = columns
-            self.values = values
-            self.rows = rows
-            self.ldr = ldr
-        }
-    }
-
-    /// `C = act(A · Wᵀ + sparse + bias)` in one pass over `C` (the sparse terms, bias and ReLU on
-    /// the kernel's registers), and with `output` the result also rounded to BF16 into it
-    /// (`[M, N]` contiguous, 16-bit; its count becomes `M·N`). Requires `available`.
-    public func multiply(m: Int, a: UnsafePointer<Float>, lda: Int, sparse: SparseTerms?, bias: UnsafePointer<Float>, relu: Bool,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, output: BF16Buffer?) {
-        precondition(Self.available, "PackedF32Weight.multiply needs a CPU with AVX-512 (F, BW, VL)")
-        precondition(lda >= k && ldc >= n, "PackedF32Weight.multiply: bad leading dimensions")
-        precondition(output.map { $0.packed && $0.capacity >= m * n } ?? true, "PackedF32Weight.multiply: output must be a 16-bit buffer of M·N")
-        precondition(sparse.map { $0.ldr >= n } ?? true, "PackedF32Weight.multiply: sparse rows narrower than N")
-        guard m > 0 else { return }
-        herd_f32_gemm_packed_sparse(Int64(m), Int64(n), Int64(k), a, Int64(lda), storage, sparse?.rowStart, sparse?.columns, sparse?.values,
-                                    sparse?.rows, Int64(sparse?.ldr ?? 0), bias, relu ? 1 : 0, c, Int64(ldc),
-                                    output?.raw.assumingMemoryBound(to: UInt16.self), Int64(n))
-        output?.setCount(m * n)
     }
 }

@@ -39,14 +39,6 @@ void herd_f32_pack_weight(const float *w, int64_t ldw, int64_t n, int64_t k, flo
 void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
                           const float *bias, int relu, float *c, int64_t ldc);
 int herd_f32_packed_available(void);
-/// `herd_f32_gemm_packed` plus sparse terms and an optional rounded output, all on the kernel's
-/// registers: `C[i, :] = act(A[i, :] · Wᵀ + Σ_{j ∈ rowptr[i] ..< rowptr[i+1]} vals[j] · wt[cols[j], :] + bias)`
-/// with `wt` a `[*, N]` matrix (row stride `ldwt`, e.g. a Linear weight transposed), `rowptr`
-/// `[M + 1]` (NULL: no sparse terms); with `out` not NULL, `C` also rounded to BF16 (nearest
-/// even) into `out` (row stride `ldo`). `k` must be positive.
-void herd_f32_gemm_packed_sparse(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
-                                 const int32_t *rowptr, const int32_t *cols, const float *vals, const float *wt, int64_t ldwt,
-                                 const float *bias, int relu, float *c, int64_t ldc, uint16_t *out, int64_t ldo);
 
 /// FP32 GEMM through oneDNN's matmul primitive (oneDNN 2.x, `libdnnl.so.2` loaded on first use; the
 /// package does not link it), row-major: `C[M, N] = alpha · op(A) · op(B) + beta · C`, or
