@@ -1,12 +1,15 @@
 // The C shim over hnswlib: see include/herd_hnsw.h.
-// NOTE: hnswlib's searchKnn reads the index-wide `ef_`; a search with another ef takes the lock
-// exclusively to change it, so a server with one ef (the common case) never serialises searches.
+// NOTE: searches walk the graph with the ef of the call (`search_knn`), not hnswlib's index-wide `ef_`:
+// searches with different ef run side by side under the shared lock.
 #include "herd_hnsw.h"
 
 #include <hnswlib/hnswlib.h>
 
 #include <cstring>
+#include <algorithm>
 #include <exception>
+#include <queue>
+#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
@@ -115,19 +118,75 @@ extern "C" int herd_hnsw_add(herd_hnsw *index, const float *data, const int64_t 
     return status;
 }
 
+// hnswlib's searchKnn (0.6) walked the same way with the ef of the call, without its metric
+// counters: searchKnn bumps two index-wide atomics per hop (`metric_hops`,
+// `metric_distance_computations`), a cache line that concurrent searches pass back and forth.
+// The answer is built exactly as searchKnn builds it (the same heaps, the same tie order).
+static std::priority_queue<std::pair<float, hnswlib::labeltype>> search_knn(const hnswlib::HierarchicalNSW<float> &g, const float *query,
+                                                                          size_t k, size_t ef) {
+    std::priority_queue<std::pair<float, hnswlib::labeltype>> result;
+    if (g.cur_element_count == 0) return result;
+    hnswlib::tableint currObj = g.enterpoint_node_;
+    float curdist = g.fstdistfunc_(query, g.getDataByInternalId(currObj), g.dist_func_param_);
+    for (int level = g.maxlevel_; level > 0; level--) {
+        bool changed = true;
+        while (changed) {
+            changed = false;
+            unsigned int *data = (unsigned int *)g.get_linklist(currObj, level);
+            int size = g.getListCount(data);
+            hnswlib::tableint *datal = (hnswlib::tableint *)(data + 1);
+            for (int i = 0; i < size; i++) {
+                hnswlib::tableint cand = datal[i];
+                if (cand < 0 || cand > g.max_elements_) throw std::runtime_error("cand error");
+                float d = g.fstdistfunc_(query, g.getDataByInternalId(cand), g.dist_func_param_);
+                if (d < curdist) {
+                    curdist = d;
+                    currObj = cand;
+                    changed = true;
+                }
+            }
+        }
+    }
+    auto top = g.num_deleted_ ? g.template searchBaseLayerST<true, false>(currObj, query, std::max(ef, k))
+                              : g.template searchBaseLayerST<false, false>(currObj, query, std::max(ef, k));
+    while (top.size() > k) top.pop();
+    while (!top.empty()) {
+        result.push(std::pair<float, hnswlib::labeltype>(top.top().first, g.getExternalLabel(top.top().second)));
+        top.pop();
+    }
+    return result;
+}
+
 extern "C" long herd_hnsw_search(herd_hnsw *index, const float *query, size_t k, size_t ef, int64_t *labels,
                                  float *distances, char *error) {
     try {
         if (ef < k) ef = k;
-        if (index->ef != ef) {
-            std::unique_lock<std::shared_mutex> exclusive(index->lock);
-            index->graph->setEf(ef);
-            index->ef = ef;
-        }
         std::shared_lock<std::shared_mutex> shared(index->lock);
-        auto result = index->graph->searchKnn(query, k);
+        auto result = search_knn(*index->graph, query, k, ef);
         long found = static_cast<long>(result.size());
         for (long i = found - 1; i >= 0; i--) {  // the queue pops the worst first
+            labels[i] = static_cast<int64_t>(result.top().second);
+            distances[i] = result.top().first;
+            result.pop();
+        }
+        return found;
+    } catch (const std::exception &e) {
+        set_error(error, e.what());
+        return -1;
+    }
+}
+
+// hnswlib's own searchKnn (index-wide ef, metric counters): the reference `search_knn` is tested against.
+extern "C" long herd_hnsw_search_reference(herd_hnsw *index, const float *query, size_t k, size_t ef, int64_t *labels,
+                                           float *distances, char *error) {
+    try {
+        if (ef < k) ef = k;
+        std::unique_lock<std::shared_mutex> exclusive(index->lock);
+        index->graph->setEf(ef);
+        index->ef = ef;
+        auto result = index->graph->searchKnn(query, k);
+        long found = static_cast<long>(result.size());
+        for (long i = found - 1; i >= 0; i--) {
             labels[i] = static_cast<int64_t>(result.top().second);
             distances[i] = result.top().first;
             result.pop();

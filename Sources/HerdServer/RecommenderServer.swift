@@ -121,7 +121,7 @@ public struct RecommenderServer {
         let metrics = self.metrics, live = self.live
         return LocalServices.all(recommender: recommender, current: { live.current }, admin: AdminToken(configuration.adminToken),
                                  indexFile: configuration.workspace.itemIndex, rawIDs: { live.rawIDs }) { answer in
-            metrics.stages(answer.timings.milliseconds, source: answer.source.rawValue)
+            metrics.stages(answer.timings, source: answer.source.rawValue)
         }
     }
 

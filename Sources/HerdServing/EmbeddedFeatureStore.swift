@@ -73,6 +73,24 @@ public final class EmbeddedFeatureStore: FeatureStore, @unchecked Sendable {
             guard let k = kinds[kind] else {
                 throw ServingError("the feature store \(spec) holds no \(kind) features: run `herd nearline` first")
             }
+            if ScalarRows.fits(k.schema), !ids.isEmpty {
+                // NOTE: all-scalar rows decode into flat arrays (`ScalarRows`): no array per row.
+                let fields = k.schema.fields.count, isDouble = k.schema.fields.map { $0.type == .double }
+                var scalars = ScalarRows(count: ids.count, fields: fields)
+                try isDouble.withUnsafeBufferPointer { types in
+                    try scalars.withBuffers { found, bits, present in
+                        for (i, id) in ids.enumerated() {
+                            guard let bytes = k.rows[id] else { continue }
+                            try bytes.withUnsafeBytes {
+                                try FeatureRowCodec.decodeScalars($0, isDouble: types, fingerprint: k.fingerprint, bits: bits + i * fields,
+                                                                  present: present + i * fields, what: "\(spec) \(kind) \(id)")
+                            }
+                            found[i] = true
+                        }
+                    }
+                }
+                return FeatureRows(schema: k.schema, ids: ids, scalars: scalars)
+            }
             let rows: [[Value]?] = try ids.map { id in
                 guard let bytes = k.rows[id] else { return nil }
                 return try bytes.withUnsafeBytes {

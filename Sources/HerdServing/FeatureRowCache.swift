@@ -232,8 +232,9 @@ public final class CachedFeatureStore: FeatureStore, @unchecked Sendable {
                 out.append(fresh)
                 continue
             }
-            for (j, r) in missing[i].enumerated() { rows[r] = a.rows[j] }
-            cache.insert(a.ids, a.rows, fingerprint: fingerprint, now: fetchedAt)
+            let fetched = a.rows
+            for (j, r) in missing[i].enumerated() { rows[r] = fetched[j] }
+            cache.insert(a.ids, fetched, fingerprint: fingerprint, now: fetchedAt)
             out.append(FeatureRows(schema: schema, ids: q.ids, rows: rows))
         }
         return out

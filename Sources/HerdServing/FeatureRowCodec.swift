@@ -107,4 +107,51 @@ enum FeatureRowCodec {
         guard p == bytes.count else { throw fail("\(bytes.count - p) unexpected trailing bytes") }
         return out
     }
+
+    /// `decode` for a schema whose fields are all int64 or double (`ScalarRows.fits`): writes field
+    /// `f`'s value (the int64, or the double's IEEE bits) to `bits[f]` and whether it is non-null to
+    /// `present[f]`, instead of building a `[Value]`. `isDouble[f]`: field `f` is a double. Refuses
+    /// what `decode` refuses, with the same messages.
+    static func decodeScalars(_ bytes: UnsafeRawBufferPointer, isDouble: UnsafeBufferPointer<Bool>, fingerprint: UInt32,
+                              bits: UnsafeMutablePointer<UInt64>, present: UnsafeMutablePointer<Bool>,
+                              what: @autoclosure () -> String) throws {
+        let count = bytes.count
+        var p = 0
+        func fail(_ why: String) -> ServingError { ServingError("\(what()): \(why); re-run `herd nearline` to rewrite the features") }
+        guard count >= 1 else { throw fail("the row is truncated") }
+        guard bytes[0] == version else { throw fail("unknown row format version") }
+        p = 1
+        guard p + 4 <= count else { throw fail("the row is truncated") }
+        let stored = UInt32(littleEndian: bytes.loadUnaligned(fromByteOffset: p, as: UInt32.self))
+        p += 4
+        guard stored == fingerprint else { throw fail("the row was written with a different schema") }
+        for f in 0..<isDouble.count {
+            guard p < count else { throw fail("the row is truncated") }
+            let tag = bytes[p]
+            p += 1
+            guard tag != 0 else {
+                present[f] = false
+                continue
+            }
+            present[f] = true
+            if isDouble[f] {
+                guard p + 8 <= count else { throw fail("the row is truncated") }
+                bits[f] = UInt64(littleEndian: bytes.loadUnaligned(fromByteOffset: p, as: UInt64.self))
+                p += 8
+            } else {
+                var v: UInt64 = 0, shift: UInt64 = 0
+                while true {
+                    guard p < count else { throw fail("the row is truncated") }
+                    let b = bytes[p]
+                    p += 1
+                    guard shift < 64 else { throw fail("a malformed varint") }
+                    v |= UInt64(b & 0x7F) << shift
+                    if b < 0x80 { break }
+                    shift += 7
+                }
+                bits[f] = UInt64(bitPattern: Int64(bitPattern: (v >> 1) ^ (0 &- (v & 1))))
+            }
+        }
+        guard p == count else { throw fail("\(count - p) unexpected trailing bytes") }
+    }
 }

@@ -62,25 +62,51 @@ public struct FeatureSchema: Codable, Sendable, Equatable {
 }
 
 /// The answer to a batch get: one entry per requested id, in request order; `nil` = not in the store.
+///
+/// Held as value rows, or — as the stores decode rows whose fields are all int64 or double — as
+/// `ScalarRows` (flat arrays, one allocation per answer instead of one per row); `rows` gives the
+/// value rows either way, and equality compares them.
 public struct FeatureRows: Sendable, Equatable {
     public let schema: FeatureSchema
     public let ids: [Int64]
+    private let valueRows: [[Value]?]?
+    /// The rows as flat scalars, when they were decoded so (in-process ranking reads them directly).
+    let scalars: ScalarRows?
+
     /// `rows[i]` holds one value per `schema.fields` entry, or `nil` for a miss.
-    public let rows: [[Value]?]
+    public var rows: [[Value]?] { valueRows ?? scalars!.valueRows(schema) }
 
     /// `rows[i]` for `ids[i]` (nil = a miss); every row has one value per schema field.
     public init(schema: FeatureSchema, ids: [Int64], rows: [[Value]?]) {
         precondition(ids.count == rows.count, "one row (or miss) per id")
         self.schema = schema
         self.ids = ids
-        self.rows = rows
+        valueRows = rows
+        scalars = nil
     }
 
-    public var found: [Bool] { rows.map { $0 != nil } }
-    public var missCount: Int { rows.reduce(0) { $0 + ($1 == nil ? 1 : 0) } }
+    /// Rows decoded as flat scalars (`scalars.count == ids.count`, `scalars.fields == schema.fields.count`).
+    init(schema: FeatureSchema, ids: [Int64], scalars: ScalarRows) {
+        precondition(ids.count == scalars.count && schema.fields.count == scalars.fields, "one row (or miss) per id, one slot per field")
+        self.schema = schema
+        self.ids = ids
+        valueRows = nil
+        self.scalars = scalars
+    }
+
+    /// Whether row `i` was found (without building the value rows).
+    public func isFound(_ i: Int) -> Bool { scalars?.found[i] ?? (valueRows![i] != nil) }
+
+    public static func == (a: FeatureRows, b: FeatureRows) -> Bool {
+        a.schema == b.schema && a.ids == b.ids && a.rows == b.rows
+    }
+
+    public var found: [Bool] { scalars?.found ?? valueRows!.map { $0 != nil } }
+    public var missCount: Int { found.reduce(0) { $0 + ($1 ? 0 : 1) } }
 
     /// The rows as a table with the schema's columns; a miss is a row of nulls except for its key.
     public func table() throws -> FeatureTable {
+        let rows = self.rows
         var columns: [(String, Column)] = []
         for (c, field) in schema.fields.enumerated() {
             let values: [Value] = rows.enumerated().map { i, row in

@@ -97,6 +97,16 @@ public final class HNSWIndex: ANNIndex, @unchecked Sendable {
         return found
     }
 
+    /// `search` through hnswlib's own `searchKnn` (raw hnswlib distances): the reference in tests.
+    func searchReference(_ query: UnsafePointer<Float>, k: Int, ef: Int, ids: UnsafeMutablePointer<Int64>, scores: UnsafeMutablePointer<Float>) -> Int {
+        herd_hnsw_search_reference(handle, query, k, ef, ids, scores, nil)
+    }
+
+    /// `search` with an explicit ef (raw hnswlib distances), beside `searchReference`.
+    func searchRaw(_ query: UnsafePointer<Float>, k: Int, ef: Int, ids: UnsafeMutablePointer<Int64>, scores: UnsafeMutablePointer<Float>) -> Int {
+        herd_hnsw_search(handle, query, k, ef, ids, scores, nil)
+    }
+
     public func search(batch queries: UnsafeBufferPointer<Float>, k: Int) throws -> ANNResults {
         try searchEach(queries, k: k)
     }

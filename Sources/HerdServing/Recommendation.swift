@@ -18,10 +18,17 @@ public struct StageTimings: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// The stages' names, in the order of `millisecondsInOrder`.
+    public static let names = ["recall", "features", "preprocess", "ranking", "top_k", "total"]
+
     /// The stages in milliseconds, keyed by name (`recall`, `features`, …, `total`).
     public var milliseconds: [String: Double] {
-        ["recall": recall * 1000, "features": features * 1000, "preprocess": preprocess * 1000,
-         "ranking": ranking * 1000, "top_k": topK * 1000, "total": total * 1000]
+        Dictionary(uniqueKeysWithValues: zip(Self.names, millisecondsInOrder))
+    }
+
+    /// The stages in milliseconds, in `names` order (no dictionary: the per-request metrics and headers).
+    public var millisecondsInOrder: [Double] {
+        [recall * 1000, features * 1000, preprocess * 1000, ranking * 1000, topK * 1000, total * 1000]
     }
 }
 

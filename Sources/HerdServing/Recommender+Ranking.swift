@@ -51,15 +51,16 @@ public struct RankingInput: Sendable {
         let sparse = Set(spec.sparse.map(\.name))
         var columns: [(String, Column)] = []
         var seen = Set<String>()
+        let itemRows = items.rows, userRow = user.rows.first ?? nil
         for (name, source) in zip(spec.columns, sources) where seen.insert(name).inserted {
             switch source {
             case .item(let f):
                 let field = items.schema.fields[f], isKey = field.name == items.schema.keyColumn
-                let values: [Value] = (0..<n).map { i in items.rows[i]?[f] ?? (isKey ? .int(items.ids[i]) : .null) }
+                let values: [Value] = (0..<n).map { i in itemRows[i]?[f] ?? (isKey ? .int(items.ids[i]) : .null) }
                 columns.append((name, try FeatureRows.column(field.type, values)))
             case .user(let f):
                 let field = user.schema.fields[f]
-                let value = user.rows.first.flatMap { $0?[f] } ?? (field.name == user.schema.keyColumn ? .int(userID) : .null)
+                let value = userRow?[f] ?? (field.name == user.schema.keyColumn ? .int(userID) : .null)
                 columns.append((name, try FeatureRows.column(field.type, [Value](repeating: value, count: n))))
             case .zero:
                 columns.append((name, sparse.contains(name) ? Column(int64s: [Int64?](repeating: 0, count: n))

@@ -62,7 +62,7 @@ extension Recommender {
         mark = clock.now
         let rows: RankingRows
         do {
-            let known = user.rows.first.flatMap { $0 } != nil
+            let known = !user.ids.isEmpty && user.isFound(0)
             rows = try backends.ranking.rows(rankingInput, userID: candidates.coldStart && !known ? 0 : userID, user: user, items: items)
         } catch {
             timings.preprocess = seconds(clock.now - mark)
@@ -107,7 +107,38 @@ extension Recommender {
     }
 
     /// Indices of the `k` largest values, largest first; ties (and NaN, last) keep index order.
+    ///
+    /// NOTE: a bounded insertion (O(n·k) compares, k small) instead of sorting all n candidates;
+    /// the order is a strict total order (value, then index), so it is the sorted prefix exactly
+    /// (tests compare both).
     static func topK(_ values: [Float], k: Int) -> [Int] {
+        let k = min(k, values.count)
+        guard k > 0 else { return [] }
+        func before(_ a: Int, _ b: Int) -> Bool {
+            let (x, y) = (values[a], values[b])
+            if x.isNaN || y.isNaN { return !x.isNaN && y.isNaN || (x.isNaN == y.isNaN && a < b) }
+            return x != y ? x > y : a < b
+        }
+        var best: [Int] = []
+        best.reserveCapacity(k + 1)
+        for i in values.indices {
+            if best.count == k {
+                guard before(i, best[k - 1]) else { continue }
+                best.removeLast()
+            }
+            var j = best.count
+            best.append(i)
+            while j > 0 && before(i, best[j - 1]) {
+                best[j] = best[j - 1]
+                j -= 1
+            }
+            best[j] = i
+        }
+        return best
+    }
+
+    /// `topK` by sorting every index: the reference.
+    static func topKBySorting(_ values: [Float], k: Int) -> [Int] {
         let sorted = values.indices.sorted { a, b in
             let (x, y) = (values[a], values[b])
             if x.isNaN || y.isNaN { return !x.isNaN && y.isNaN || (x.isNaN == y.isNaN && a < b) }

@@ -281,7 +281,13 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
                 start = end
             }
         }
-        var rows: [[[Value]?]] = queries.map { [[Value]?](repeating: nil, count: $0.ids.count) }
+        // NOTE: rows whose fields are all int64/double are decoded into flat arrays (`ScalarRows`),
+        // the others into value rows.
+        var scalars: [ScalarRows?] = queries.indices.map { qi in
+            ScalarRows.fits(kinds[qi].schema) ? ScalarRows(count: queries[qi].ids.count, fields: kinds[qi].schema.fields.count) : nil
+        }
+        let isDouble = kinds.map { k in k.schema.fields.map { $0.type == .double } }
+        var rows: [[[Value]?]] = queries.indices.map { scalars[$0] == nil ? [[Value]?](repeating: nil, count: queries[$0].ids.count) : [] }
         let address = config.address, prefix = config.prefix
         try withConnection(deadline: deadline) { c in
             try c.send(resp, deadline: deadline) { i, reply in
@@ -295,6 +301,23 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
                 }
                 let (schema, fingerprint) = kinds[qi]
                 let kind = queries[qi].kind
+                if scalars[qi] != nil {
+                    let fields = schema.fields.count
+                    try isDouble[qi].withUnsafeBufferPointer { types in
+                        try scalars[qi]!.withBuffers { found, bits, present in
+                            for e in 0..<count {
+                                guard let v = r.element[e], v.pointee.type == REDIS_REPLY_STRING else { continue }
+                                let row = start + e
+                                try FeatureRowCodec.decodeScalars(
+                                    UnsafeRawBufferPointer(start: v.pointee.str, count: Int(v.pointee.len)), isDouble: types, fingerprint: fingerprint,
+                                    bits: bits + row * fields, present: present + row * fields,
+                                    what: "Redis key \(prefix)\(kind.rawValue):\(queries[qi].ids[row])")
+                                found[row] = true
+                            }
+                        }
+                    }
+                    return
+                }
                 for e in 0..<count {
                     guard let v = r.element[e], v.pointee.type == REDIS_REPLY_STRING else { continue }
                     let id = queries[qi].ids[start + e]
@@ -304,6 +327,9 @@ public final class RedisFeatureStore: FeatureStore, @unchecked Sendable {
                 }
             }
         }
-        return queries.indices.map { FeatureRows(schema: kinds[$0].schema, ids: queries[$0].ids, rows: rows[$0]) }
+        return queries.indices.map { qi in
+            scalars[qi].map { FeatureRows(schema: kinds[qi].schema, ids: queries[qi].ids, scalars: $0) }
+                ?? FeatureRows(schema: kinds[qi].schema, ids: queries[qi].ids, rows: rows[qi])
+        }
     }
 }

@@ -34,6 +34,11 @@ int herd_hnsw_add(herd_hnsw *index, const float *data, const int64_t *labels, si
 long herd_hnsw_search(herd_hnsw *index, const float *query, size_t k, size_t ef, int64_t *labels,
                       float *distances, char *error);
 
+/// The same search through hnswlib's own `searchKnn` (sets the index-wide ef under the exclusive
+/// lock): the reference `herd_hnsw_search` is tested against.
+long herd_hnsw_search_reference(herd_hnsw *index, const float *query, size_t k, size_t ef, int64_t *labels,
+                                float *distances, char *error);
+
 /// Grows the capacity to at least `n` vectors.
 int herd_hnsw_reserve(herd_hnsw *index, size_t n, char *error);
 
