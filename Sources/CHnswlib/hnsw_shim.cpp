@@ -137,7 +137,7 @@ static std::priority_queue<std::pair<float, hnswlib::labeltype>> search_knn(cons
             hnswlib::tableint *datal = (hnswlib::tableint *)(data + 1);
             for (int i = 0; i < size; i++) {
                 hnswlib::tableint cand = datal[i];
-                if (cand < 0 || cand > g.max_elements_) throw std::runtime_error("cand error");
+                if (cand >= g.max_elements_) throw std::runtime_error("HNSW graph links to a node beyond the index (corrupt index file)");
                 float d = g.fstdistfunc_(query, g.getDataByInternalId(cand), g.dist_func_param_);
                 if (d < curdist) {
                     curdist = d;
