@@ -79,7 +79,14 @@ public struct StringIndex: Sendable, Equatable, Codable {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(columns, forKey: .columns)
-        try c.encodeStrings(values, forKey: .values, userInfo: encoder.userInfo)
+        // NOTE: a long index goes to `StringArrays` as its lookup table, written from the table's
+        // bytes (the same bytes the strings would give: checked valid UTF-8), so saving a fitted
+        // pipeline makes no string per value.
+        if lookup.count >= StringArrays.minimum, let stash = encoder.userInfo[StringArrays.key] as? StringArrays, lookup.isValidUTF8 {
+            try c.encode(stash.placeholder(table: lookup), forKey: .values)
+        } else {
+            try c.encodeStrings(values, forKey: .values, userInfo: encoder.userInfo)
+        }
         try c.encode(freqLimit, forKey: .freqLimit)
     }
 
@@ -187,48 +194,24 @@ extension FeatureTable {
     /// The index of the keys of `table` seen at least `freqLimit` times (by descending count, ties
     /// by ascending bytes), and each key's id (0: left out).
     ///
-    /// NOTE: sorted as (count, first 8 bytes big-endian, key) records, so most comparisons are two
-    /// integer compares; only keys sharing their count and first 8 bytes fall back to `memcmp`
-    /// (a zero-padded prefix orders like the bytes, ties included). The index's lookup table is
-    /// built from the hashes `table` already holds, beside the value strings (two workers).
+    /// NOTE: ordered by `indexOrder` (a radix sort on count and first 8 bytes; only keys sharing
+    /// both fall back to `memcmp`). The index's lookup table is built from the hashes `table`
+    /// already holds.
     static func index(_ group: [String], _ table: KeyTable, _ counts: [Int], freqLimit: Int) throws -> (index: StringIndex, ids: [Int64]) {
-        var kept: [SortRecord] = []
-        kept.reserveCapacity(table.count)
-        table.bytes.withUnsafeBytes { by in
-            table.offsets.withUnsafeBufferPointer { off in
-                for k in 0..<table.count where counts[k] >= freqLimit {
-                    kept.append(SortRecord(count: counts[k], prefix: prefix8(by, off[k], off[k + 1]), key: k))
-                }
-                kept.sort { a, b in
-                    if a.count != b.count { return a.count > b.count }
-                    if a.prefix != b.prefix { return a.prefix < b.prefix }
-                    let la = off[a.key + 1] - off[a.key], lb = off[b.key + 1] - off[b.key], m = Swift.min(la, lb)
-                    let c = m == 0 ? 0 : memcmp(by.baseAddress! + off[a.key], by.baseAddress! + off[b.key], m)
-                    return c != 0 ? c < 0 : la < lb
-                }
-            }
-        }
+        let kept = indexOrder(table, counts, freqLimit: freqLimit)
         var ids = [Int64](repeating: 0, count: table.count)
-        for (i, r) in kept.enumerated() { ids[r.key] = Int64(i + 1) }
-        var values: [String] = []
-        var lookup = KeyTable()
-        Parallel.forEach(2) { part in
-            table.bytes.withUnsafeBytes { by in
-                if part == 0 {
-                    values = kept.map { r in String(decoding: UnsafeRawBufferPointer(rebasing: by[table.offsets[r.key]..<table.offsets[r.key + 1]]), as: UTF8.self) }
-                } else {
-                    var t = KeyTable(capacity: kept.count)
-                    for r in kept {
-                        _ = t.insert(UnsafeRawBufferPointer(rebasing: by[table.offsets[r.key]..<table.offsets[r.key + 1]]), hash: table.hashes[r.key])
-                    }
-                    lookup = t
-                }
+        for (i, k) in kept.enumerated() { ids[Int(k)] = Int64(i + 1) }
+        var lookup = KeyTable(capacity: kept.count)
+        table.bytes.withUnsafeBytes { by in
+            for k in kept.lazy.map(Int.init) {
+                _ = lookup.insert(UnsafeRawBufferPointer(rebasing: by[table.offsets[k]..<table.offsets[k + 1]]), hash: table.hashes[k])
             }
         }
-        return (StringIndex(columns: group, values: values, freqLimit: freqLimit, lookup: lookup), ids)
+        // NOTE: no value strings: `values` makes them if asked (saving writes the table's bytes).
+        return (StringIndex(columns: group, values: nil, freqLimit: freqLimit, lookup: lookup), ids)
     }
 
-    /// A key to sort in `index`.
+    /// A key to sort in `indexOrderByComparison`.
     struct SortRecord {
         var count: Int
         var prefix: UInt64
@@ -382,16 +365,7 @@ extension FeatureTable {
                     }
                 }
             }
-            if let v = c.validity {  // null lists → empty lists: drop their elements
-                var kept: [Int64] = []
-                kept.reserveCapacity(ids.count)
-                offsets = [Int](repeating: 0, count: rowCount + 1)
-                for r in 0..<rowCount {
-                    if v[r] { kept.append(contentsOf: ids[o[r]..<o[r + 1]]) }
-                    offsets[r + 1] = kept.count
-                }
-                ids = kept
-            }
+            if let v = c.validity { (offsets, ids) = FeatureTable.droppingNullLists(ids, o, v) }
             return Column(type: .int64List, data: .list(offsets: offsets, values: .int64(ids)))
         } else {
             var ids = [Int64](repeating: 0, count: rowCount)
@@ -407,6 +381,64 @@ extension FeatureTable {
             }
             return Column(type: .int64, data: .int64(ids))
         }
+    }
+
+    /// Element ids `ids` of a list column with row offsets `o` without the elements of the null
+    /// rows of `v` (null lists → empty lists), and the new offsets.
+    static func droppingNullLists(_ ids: [Int64], _ o: [Int], _ v: Validity) -> ([Int], [Int64]) {
+        let rowCount = o.count - 1
+        var kept: [Int64] = []
+        kept.reserveCapacity(ids.count)
+        var offsets = [Int](repeating: 0, count: rowCount + 1)
+        for r in 0..<rowCount {
+            if v[r] { kept.append(contentsOf: ids[o[r]..<o[r + 1]]) }
+            offsets[r + 1] = kept.count
+        }
+        return (offsets, kept)
+    }
+
+    /// `encoded(c, ranges: counted.ranges)` with the ids of the keys `countValues(recordKeys:
+    /// true)` recorded for `c` as its `column`-th: the visited values in `forEachText` order (list
+    /// elements of the non-null rows, or the non-null rows) take `idOfKey[key]`, nulls 0, null
+    /// lists become empty lists.
+    ///
+    /// NOTE: through pointers taken once per range: the closure of `encoded` read the nested
+    /// `counted.keys[p][column][k]` per value, retaining and releasing the arrays every time.
+    static func encoded(_ c: Column, rowCount: Int, _ counted: CountedValues, column j: Int, _ idOfKey: [Int64]) -> Column {
+        let elements: Int
+        if case .list(let o, _) = c.data { elements = o.last! } else { elements = rowCount }
+        var ids = [Int64](repeating: 0, count: elements)
+        ids.withUnsafeMutableBufferPointer { buf in
+            let b = UncheckedSendable(buf)
+            idOfKey.withUnsafeBufferPointer { idOf in
+                Parallel.forEach(counted.ranges.count) { p in
+                    counted.keys[p][j].withUnsafeBufferPointer { keys in
+                        let rows = counted.ranges[p]
+                        var k = 0
+                        if case .list(let o, _) = c.data {
+                            o.withUnsafeBufferPointer { o in
+                                for r in rows where !c.isNull(r) {
+                                    for e in o[r]..<o[r + 1] {
+                                        b.value[e] = idOf[Int(keys[k])]
+                                        k += 1
+                                    }
+                                }
+                            }
+                        } else {
+                            for r in rows where !c.isNull(r) {
+                                b.value[r] = idOf[Int(keys[k])]
+                                k += 1
+                            }
+                        }
+                        precondition(k == keys.count, "a key per visited value")
+                    }
+                }
+            }
+        }
+        guard case .list(let o, _) = c.data else { return Column(type: .int64, data: .int64(ids)) }
+        var offsets = o
+        if let v = c.validity { (offsets, ids) = droppingNullLists(ids, o, v) }
+        return Column(type: .int64List, data: .list(offsets: offsets, values: .int64(ids)))
     }
 
     /// The ids of a scalar column without nulls that `countValues(recordKeys: true)` visited as
@@ -448,7 +480,7 @@ extension FeatureTable {
                     // the recorded keys, without visiting the values' texts again.
                     out = try out.with(name, Column(type: .int64, data: .int64(FeatureTable.ids(of: counted, column: j, idOfKey))))
                 } else {
-                    out = try out.with(name, encoded(c, ranges: counted.ranges) { p, k, _ in idOfKey[Int(counted.keys[p][j][k])] })
+                    out = try out.with(name, FeatureTable.encoded(c, rowCount: rowCount, counted, column: j, idOfKey))
                 }
             }
             indices.append(index)

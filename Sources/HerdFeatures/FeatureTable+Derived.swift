@@ -1,4 +1,5 @@
 import Foundation
+import HerdTensor
 
 extension FeatureTable {
     /// 1 where the column is non-null, 0 where it is null, as int64 columns named `outColumns`
@@ -11,7 +12,16 @@ extension FeatureTable {
         var out = self
         for (k, name) in columns.enumerated() {
             let c = try column(name)
-            let flags = (0..<rowCount).map { Int64(c.isNull($0) ? 0 : 1) }
+            let flags: [Int64]
+            if let v = c.validity {
+                flags = v.words.withUnsafeBufferPointer { w in
+                    FeatureTable.rowParallel(rowCount) { rows, f in
+                        for r in rows { f[r] = Int64(truncatingIfNeeded: (w[r >> 6] >> UInt64(r & 63)) & 1) }
+                    }
+                }
+            } else {
+                flags = [Int64](repeating: 1, count: rowCount)
+            }
             out = try out.with(outColumns?[k] ?? name, Column(type: .int64, data: .int64(flags)))
         }
         return out
@@ -27,7 +37,11 @@ extension FeatureTable {
         for (k, name) in columns.enumerated() {
             let c = try column(name)
             guard let (o, _) = c.listParts else { throw FeatureError.wrongType(column: name, type: c.type, expected: "a list column") }
-            let lengths = (0..<rowCount).map { Int64(o[$0 + 1] - o[$0]) }
+            let lengths: [Int64] = o.withUnsafeBufferPointer { o in
+                FeatureTable.rowParallel(rowCount) { rows, f in
+                    for r in rows { f[r] = Int64(o[r + 1] - o[r]) }
+                }
+            }
             out = try out.with(outColumns?[k] ?? name, Column(type: .int64, data: .int64(lengths)))
         }
         return out

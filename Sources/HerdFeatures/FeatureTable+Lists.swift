@@ -73,11 +73,18 @@ extension FeatureTable {
             guard c.type == .int64List, case .list(let o, .int64(let v)) = c.data else {
                 throw FeatureError.wrongType(column: name, type: c.type, expected: "int64_list (categorify it first)")
             }
-            var ids = [Int64](repeating: 0, count: rowCount)
-            for r in 0..<rowCount where !c.isNull(r) {
-                var best: Int64 = 0
-                for e in o[r]..<o[r + 1] where v[e] > 0 && (best == 0 || v[e] < best) { best = v[e] }
-                ids[r] = best
+            let ids: [Int64] = o.withUnsafeBufferPointer { o in
+                v.withUnsafeBufferPointer { v in
+                    FeatureTable.rowParallel(rowCount) { rows, ids in
+                        for r in rows {
+                            var best: Int64 = 0
+                            if !c.isNull(r) {
+                                for e in o[r]..<o[r + 1] where v[e] > 0 && (best == 0 || v[e] < best) { best = v[e] }
+                            }
+                            ids[r] = best
+                        }
+                    }
+                }
             }
             out = try out.with(outColumns?[k] ?? name, Column(type: .int64, data: .int64(ids)))
         }

@@ -21,12 +21,22 @@ public struct MinMaxStats: Sendable, Equatable, Codable {
         var out = table
         for name in ranges.keys.sorted() {
             let r = ranges[name]!
-            let (v, validity) = try table.numeric(name)
+            let c = try table.column(name)
+            guard c.type.isNumeric else { throw FeatureError.wrongType(column: name, type: c.type, expected: "int64 or double") }
             let span = r.max - r.min
             let scale = outMax - outMin
+            let lo = r.min, outMin = outMin, middle = 0.5 * (outMax + outMin)
             // NOTE: a constant column scales to the middle of the output range (Spark's rule).
-            let mapped = v.map { span == 0 ? 0.5 * (outMax + outMin) : ($0 - r.min) / span * scale + outMin }
-            out = try out.with(name, Column(type: .double, data: .double(mapped), validity: validity))
+            @inline(__always) func scaled(_ x: Double) -> Double { span == 0 ? middle : (x - lo) / span * scale + outMin }
+            // NOTE: int64 values converted one at a time (no Double copy of the column), rows split across workers.
+            let mapped: [Double] = FeatureTable.rowParallel(table.rowCount) { rows, m in
+                switch c.data {
+                case .int64(let v): v.withUnsafeBufferPointer { v in for i in rows { m[i] = scaled(Double(v[i])) } }
+                case .double(let v): v.withUnsafeBufferPointer { v in for i in rows { m[i] = scaled(v[i]) } }
+                default: break
+                }
+            }
+            out = try out.with(name, Column(type: .double, data: .double(mapped), validity: c.validity))
         }
         return out
     }
@@ -176,17 +186,41 @@ extension FeatureTable {
     public func minMaxScale(_ columns: [String], outMin: Double = 0, outMax: Double = 1) throws -> (FeatureTable, MinMaxStats) {
         var ranges: [String: MinMaxStats.Range] = [:]
         for name in columns {
-            let (v, validity) = try numeric(name)
-            var lo = Double.infinity, hi = -Double.infinity
-            for i in 0..<v.count where validity?[i] ?? true {
-                lo = Swift.min(lo, v[i])
-                hi = Swift.max(hi, v[i])
-            }
+            var (lo, hi) = try range(name)
             if lo > hi { lo = 0; hi = 0 }  // all null
             ranges[name] = .init(min: lo, max: hi)
         }
         let stats = MinMaxStats(ranges: ranges, outMin: outMin, outMax: outMax)
         return (try stats.apply(self), stats)
+    }
+
+    /// The smallest and largest non-null value of a numeric column (as Double; `(+inf, -inf)` when
+    /// every row is null), rows split across workers.
+    ///
+    /// NOTE: min and max are exact whatever the split; int64 values are converted one at a time
+    /// (no Double copy of the column).
+    func range(_ name: String) throws -> (Double, Double) {
+        let c = try column(name)
+        guard c.type.isNumeric else { throw FeatureError.wrongType(column: name, type: c.type, expected: "int64 or double") }
+        let parts = Parallel.ranges(rowCount, parts: Swift.max(1, Swift.min(Parallel.threads, rowCount / FeatureTable.rowParallelMinimum)))
+        var found = [(Double, Double)](repeating: (.infinity, -.infinity), count: parts.count)
+        found.withUnsafeMutableBufferPointer { f in
+            let out = UncheckedSendable(f)
+            Parallel.forEach(parts.count) { p in
+                var lo = Double.infinity, hi = -Double.infinity
+                @inline(__always) func see(_ x: Double) {
+                    lo = Swift.min(lo, x)
+                    hi = Swift.max(hi, x)
+                }
+                switch c.data {
+                case .int64(let v): v.withUnsafeBufferPointer { v in for i in parts[p] where !c.isNull(i) { see(Double(v[i])) } }
+                case .double(let v): v.withUnsafeBufferPointer { v in for i in parts[p] where !c.isNull(i) { see(v[i]) } }
+                default: break
+                }
+                out.value[p] = (lo, hi)
+            }
+        }
+        return found.reduce((Double.infinity, -Double.infinity)) { (Swift.min($0.0, $1.0), Swift.max($0.1, $1.1)) }
     }
 
     /// Fits mean and sample standard deviation of each column and standardises.

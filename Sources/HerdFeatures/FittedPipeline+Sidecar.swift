@@ -44,6 +44,12 @@ enum FittedSidecar {
     /// The sidecar of a JSON document `json` whose arrays `arrays` sit at `spliced` (document
     /// order, as `StringArrays.splice` recorded them).
     static func encode(json: UnsafeRawBufferPointer, arrays: [[String]], spliced: [(array: Int, start: Int, end: Int)]) -> Data {
+        encode(json: json, entries: arrays.map { .strings($0) }, spliced: spliced)
+    }
+
+    /// `encode(json:arrays:spliced:)` with each array as a `StringArrays` entry: strings, or a
+    /// lookup table whose keys in order are the values (its offsets and bytes copied whole).
+    static func encode(json: UnsafeRawBufferPointer, entries: [StringArrays.Entry], spliced: [(array: Int, start: Int, end: Int)]) -> Data {
         var out: [UInt8] = []
         func put(_ x: UInt64) { withUnsafeBytes(of: x.littleEndian) { out.append(contentsOf: $0) } }
         func put(_ x: Int) { put(UInt64(x)) }
@@ -53,25 +59,43 @@ enum FittedSidecar {
         put(spliced.count)
         put(0)  // payload hash, filled below
         put(0)  // file length, filled below
-        let byteCounts = spliced.map { s in arrays[s.array].reduce(0) { $0 + $1.utf8.count } }
+        func count(_ e: StringArrays.Entry) -> Int {
+            switch e {
+            case .strings(let s): return s.count
+            case .table(let t): return t.count
+            }
+        }
+        let byteCounts = spliced.map { s in
+            switch entries[s.array] {
+            case .strings(let values): return values.reduce(0) { $0 + $1.utf8.count }
+            case .table(let t): return t.bytes.count
+            }
+        }
         for (s, b) in zip(spliced, byteCounts) {
             put(s.start)
             put(s.end)
-            put(arrays[s.array].count)
+            put(count(entries[s.array]))
             put(b)
         }
         for (s, b) in zip(spliced, byteCounts) {
-            let values = arrays[s.array]
-            out.reserveCapacity(out.count + 8 * (values.count + 1) + b + 8)
-            var o = 0
-            put(0)
-            for v in values {
-                o += v.utf8.count
-                put(o)
-            }
-            for v in values {
-                var v = v
-                v.withUTF8 { out.append(contentsOf: $0) }
+            out.reserveCapacity(out.count + 8 * (count(entries[s.array]) + 1) + b + 8)
+            switch entries[s.array] {
+            case .strings(let values):
+                var o = 0
+                put(0)
+                for v in values {
+                    o += v.utf8.count
+                    put(o)
+                }
+                for v in values {
+                    var v = v
+                    v.withUTF8 { out.append(contentsOf: $0) }
+                }
+            case .table(let t):
+                // NOTE: [Int] offsets (0 … b) are the memory image of the little-endian UInt64s on
+                // the 64-bit little-endian targets Herd supports (as `decode` reads them).
+                t.offsets.withUnsafeBytes { out.append(contentsOf: $0) }
+                out.append(contentsOf: t.bytes)
             }
             while out.count % 8 != 0 { out.append(0) }
         }

@@ -51,6 +51,13 @@ final class StringArrays: @unchecked Sendable {
         return StringArrays.prefix + String(entries.count - 1)
     }
 
+    /// A placeholder for the keys of `table` in order, written from its bytes (no `String` per
+    /// value). The caller checks `table.isValidUTF8`: the bytes are then exactly the strings'.
+    func placeholder(table: KeyTable) -> String {
+        entries.append(.table(table))
+        return StringArrays.prefix + String(entries.count - 1)
+    }
+
     private func number(_ placeholder: String) -> Int? {
         guard placeholder.hasPrefix(StringArrays.prefix),
               let i = Int(placeholder.dropFirst(StringArrays.prefix.count)), entries.indices.contains(i)
@@ -76,7 +83,12 @@ final class StringArrays: @unchecked Sendable {
         let marker = Array("\"\\u0000herd-strings:".utf8)
         let src = [UInt8](json)
         var out: [UInt8] = []
-        out.reserveCapacity(src.count + arrays.reduce(0) { $0 + $1.reduce(0) { $0 + $1.utf8.count + 16 } })
+        out.reserveCapacity(src.count + entries.reduce(0) { total, e in
+            switch e {
+            case .strings(let s): return total + s.reduce(0) { $0 + $1.utf8.count + 16 }
+            case .table(let t): return total + t.bytes.count + 16 * t.count
+            }
+        })
         var i = 0
         var lineStart = 0
         while i < src.count {
@@ -91,7 +103,10 @@ final class StringArrays: @unchecked Sendable {
                     var indent = 0
                     while src[lineStart + indent] == 32 { indent += 1 }
                     let start = out.count
-                    StringArrays.appendPretty(entries[n].strings, indent: indent, to: &out)
+                    switch entries[n] {
+                    case .strings(let strings): StringArrays.appendPretty(strings, indent: indent, to: &out)
+                    case .table(let table): StringArrays.appendPretty(table, indent: indent, to: &out)
+                    }
                     spliced.append((n, start, out.count))
                     i = j + 1
                     continue
@@ -118,16 +133,37 @@ final class StringArrays: @unchecked Sendable {
         out.append(UInt8(ascii: "]"))
     }
 
+    /// `appendPretty` of the keys of `table` in order, from its bytes (valid UTF-8: see
+    /// `placeholder(table:)`).
+    static func appendPretty(_ table: KeyTable, indent: Int, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "["))
+        let separator = [44, 10] + [UInt8](repeating: 32, count: indent + 2)  // ",\n" and the indent
+        table.bytes.withUnsafeBufferPointer { b in
+            table.offsets.withUnsafeBufferPointer { o in
+                for k in 0..<table.count {
+                    out.append(contentsOf: k == 0 ? separator[1...] : separator[...])
+                    appendEscaped(UnsafeBufferPointer(rebasing: b[o[k]..<o[k + 1]]), to: &out)
+                }
+            }
+        }
+        out.append(10)
+        out.append(contentsOf: repeatElement(32, count: indent))
+        out.append(UInt8(ascii: "]"))
+    }
+
     /// A JSON string literal as `JSONEncoder` writes it (without `.withoutEscapingSlashes`).
     static func appendEscaped(_ s: String, to out: inout [UInt8]) {
-        out.append(34)
         var s = s
-        s.withUTF8 { b in
-            // NOTE: ids need no escaping; they are copied whole.
-            if !b.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 || $0 == 47 }) {
-                out.append(contentsOf: b)
-                return
-            }
+        s.withUTF8 { appendEscaped($0, to: &out) }
+    }
+
+    /// `appendEscaped` of a string's UTF-8 bytes `b`.
+    static func appendEscaped(_ b: UnsafeBufferPointer<UInt8>, to out: inout [UInt8]) {
+        out.append(34)
+        // NOTE: ids need no escaping; they are copied whole.
+        if !b.contains(where: { $0 < 32 || $0 == 34 || $0 == 92 || $0 == 47 }) {
+            out.append(contentsOf: b)
+        } else {
             for c in b {
                 switch c {
                 case 34, 92, 47:

@@ -380,7 +380,7 @@ public struct FittedPipeline: Sendable, Equatable {
     /// loading; it lists no arrays when there are none).
     public func files() throws -> (json: Data, sidecar: Data) {
         let (json, arrays) = try spliced()
-        let sidecar = json.withUnsafeBytes { FittedSidecar.encode(json: $0, arrays: arrays.arrays, spliced: arrays.spliced) }
+        let sidecar = json.withUnsafeBytes { FittedSidecar.encode(json: $0, entries: arrays.entries, spliced: arrays.spliced) }
         return (json, sidecar)
     }
 
