@@ -1,3 +1,4 @@
+import CHerdKernels
 import Foundation
 import HerdData
 import HerdTensor
@@ -666,6 +667,7 @@ struct LineParser: Sendable {
         // builder for every field (a fifth of the parse time). `builders` keeps them alive.
         let refs = builders.map { Unmanaged.passUnretained($0) }
         let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields
+        let seps = Buffer<UInt32>(capacity: specs.count)  // a line's separator offsets (unquoted)
         var lines = 0, skipped = 0, rows = 0
         var errors: [LocalError] = []
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
@@ -683,14 +685,21 @@ struct LineParser: Sendable {
                 sized = true
                 for c in builders.indices where !skips[c] { builders[c].reserveLike(sampleRows: lines, rows: lineCount) }
             }
-            let nl = memchr(p, 10, end - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+            let nl: UnsafePointer<UInt8>
+            var found = 0
+            if quote == nil {
+                nl = p + herd_csv_split_line(p, end, separator, seps.base, specs.count, &found)
+            } else {
+                nl = memchr(p, 10, end - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+            }
             var e = nl
             if e > p && e[-1] == 13 { e -= 1 }
             let line = lines
             lines += 1
             if e > p {
                 for c in builders.indices { marks[c] = builders[c].mark }
-                if let reason = parseLine(p, e, refs, scratch) {
+                let failure = quote == nil ? parseSplitLine(p, e, seps.base, found, refs) : parseLine(p, e, refs, scratch)
+                if let reason = failure {
                     for c in builders.indices { builders[c].rollback(to: marks[c]) }
                     skipped += 1
                     if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
@@ -702,6 +711,29 @@ struct LineParser: Sendable {
             p = nl + 1
         }
         return PartResult(columns: builders, rows: rows, lines: lines, skipped: skipped, errors: errors)
+    }
+
+    /// Parses one unquoted line (without its newline) whose separators `herd_csv_split_line`
+    /// found (`found` of them, the first `specs.count` offsets in `seps`); returns the reason
+    /// when it is malformed (the same reason, for the same first problem, as `parseLine`).
+    @inline(__always)
+    private func parseSplitLine(
+        _ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ seps: UnsafeMutablePointer<UInt32>, _ found: Int,
+        _ builders: [Unmanaged<ColumnBuilder>]
+    ) -> String? {
+        let n = specs.count
+        var start = lineStart
+        for c in 0..<n {
+            if c == found && c < n - 1 { return "expected \(n) fields, found \(c + 1)" }
+            let next = c < found ? lineStart + Int(seps[c]) : lineEnd
+            if !skips[c] {
+                let reason = builders[c]._withUnsafeGuaranteedRef { parseField(c, start, next - start, $0) }
+                if let reason { return reason }
+            }
+            start = next + 1
+        }
+        if found > n - 1 { return "expected \(n) fields, found \(found + 1)" }
+        return nil
     }
 
     /// Parses one line (without its newline); returns the reason when it is malformed.

@@ -1,3 +1,4 @@
+import CHerdKernels
 import Foundation
 import HerdData
 @testable import HerdFeatures
@@ -172,6 +173,39 @@ final class CSVReaderPartsTests: XCTestCase {
                     }
                 }
             }
+        }
+    }
+
+    /// `herd_csv_split_line` (64 bytes at a time) against a plain byte loop: lines shorter and
+    /// longer than a block, unaligned starts, no newline, more separators than recorded.
+    func testSplitLineEqualsAPlainLoop() {
+        var rng = SplitMix64(seed: 11)
+        func pick(_ k: Int) -> Int { Int(rng.next() % UInt64(k)) }
+        var buffer = [UInt8](repeating: 0, count: 700)
+        var seps = [UInt32](repeating: 0, count: 64)
+        for _ in 0..<20000 {
+            let n = pick(300), offset = pick(64), maxSeps = pick(40)
+            let noNewline = pick(3) == 0
+            for i in offset..<(offset + n) {
+                let r = pick(20)
+                buffer[i] = r == 0 ? (noNewline ? 120 : 10) : r < 4 ? 1 : UInt8(96 + r)
+            }
+            var found = 0
+            let length = buffer.withUnsafeBufferPointer { b in
+                seps.withUnsafeMutableBufferPointer { s in
+                    herd_csv_split_line(b.baseAddress! + offset, b.baseAddress! + offset + n, 1, s.baseAddress!, maxSeps, &found)
+                }
+            }
+            // Plain loop.
+            var expectedLength = 0
+            var expected: [UInt32] = []
+            while expectedLength < n && buffer[offset + expectedLength] != 10 {
+                if buffer[offset + expectedLength] == 1 { expected.append(UInt32(expectedLength)) }
+                expectedLength += 1
+            }
+            XCTAssertEqual(length, expectedLength)
+            XCTAssertEqual(found, expected.count)
+            XCTAssertEqual(Array(seps.prefix(min(found, maxSeps))), Array(expected.prefix(maxSeps)))
         }
     }
 }
