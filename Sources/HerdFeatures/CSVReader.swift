@@ -353,6 +353,14 @@ final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
     /// Drops everything after the first `n` values.
     func truncate(_ n: Int) { count = n }
 
+    /// Room before the buffer must grow.
+    @inline(__always)
+    var capacityLeft: Int { capacity - count }
+
+    /// Counts `n` more values, already written past the end (`n <= capacityLeft`).
+    @inline(__always)
+    func skip(_ n: Int) { count += n }
+
     var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: base, count: count) }
 
     private func grow(_ needed: Int) {
@@ -363,6 +371,24 @@ final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
         base.deallocate()
         base = bigger
         capacity = c
+    }
+}
+
+extension Buffer where T == UInt8 {
+    /// Appends `n` bytes from `p`; up to 32 bytes with one unaligned 32-byte load and store
+    /// when `p + 32` is still readable (before `limit`) and there is room for 32.
+    ///
+    /// NOTE: RecSys ids are 32 bytes and flags a few: a `memmove` call per value cost more
+    /// than the copy.
+    @inline(__always)
+    func append(_ p: UnsafePointer<UInt8>, _ n: Int, readableUntil limit: UnsafePointer<UInt8>) {
+        if n <= 32 && limit - p >= 32 && capacityLeft >= 32 {
+            let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD32<UInt8>.self)
+            UnsafeMutableRawPointer(base + count).storeBytes(of: v, as: SIMD32<UInt8>.self)
+            skip(n)
+        } else {
+            append(p, n)
+        }
     }
 }
 
@@ -453,6 +479,9 @@ final class ColumnBuilder: @unchecked Sendable {
     let bytes = Buffer<UInt8>(capacity: 256)
     let stringOffsets = Buffer<Int>()
     let nulls = Buffer<Int32>()
+    /// The end of this part's bytes: string values copied from before `readLimit - 32` may be
+    /// read 32 bytes at a time (`Buffer.append(_:_:readableUntil:)`).
+    var readLimit = UnsafePointer<UInt8>(bitPattern: 1)!
     /// Where a skipped column's (never written) slots point.
     private let own: UnsafeMutableRawPointer?
 
@@ -465,10 +494,6 @@ final class ColumnBuilder: @unchecked Sendable {
     }
 
     deinit { own?.deallocate() }
-
-    struct Mark {
-        var rows, ints, doubles, strings, bytes, nulls: Int
-    }
 
     /// Lines parsed before `reserveLike` extrapolates a part's sizes from them.
     static let sampleLines = 64
@@ -489,17 +514,25 @@ final class ColumnBuilder: @unchecked Sendable {
         }
     }
 
-    var mark: Mark {
-        Mark(rows: rows, ints: ints.count, doubles: doubles.count, strings: stringOffsets.count, bytes: bytes.count, nulls: nulls.count)
-    }
-
-    func rollback(to m: Mark) {
-        rows = m.rows
-        ints.truncate(m.ints)
-        doubles.truncate(m.doubles)
-        stringOffsets.truncate(m.strings)
-        bytes.truncate(m.bytes)
-        nulls.truncate(m.nulls)
+    /// Drops everything appended since row `row` began (a malformed row): the row slots are
+    /// simply overwritten by the next row, and the variable-sized values end where row
+    /// `row - 1` ended (its slot).
+    ///
+    /// NOTE: derived from the slots instead of a saved mark per column per line (24 columns ×
+    /// 6 counters saved on every RecSys line cost more than the rare rollback).
+    func rollback(toRow row: Int) {
+        rows = row
+        if nulls.count > 0 && nulls.last == Int32(truncatingIfNeeded: row) { nulls.truncate(nulls.count - 1) }
+        guard type != .int64 && type != .double else { return }
+        let end = row == 0 ? 0 : slots.load(fromByteOffset: 8 * (row - 1), as: Int.self)
+        switch type {
+        case .string: bytes.truncate(end)
+        case .int64List: ints.truncate(end)
+        case .doubleList: doubles.truncate(end)
+        default:
+            stringOffsets.truncate(end + 1)
+            bytes.truncate(stringOffsets.last)
+        }
     }
 
     /// List elements appended.
@@ -534,14 +567,14 @@ final class ColumnBuilder: @unchecked Sendable {
     /// A string value (one row of a string column).
     @inline(__always)
     func appendString(_ p: UnsafePointer<UInt8>, _ n: Int) {
-        bytes.append(p, n)
+        bytes.append(p, n, readableUntil: readLimit)
         endRow(bytes.count)
     }
 
     /// A string list element.
     @inline(__always)
     func appendElement(_ p: UnsafePointer<UInt8>, _ n: Int) {
-        bytes.append(p, n)
+        bytes.append(p, n, readableUntil: readLimit)
         stringOffsets.append(bytes.count)
     }
 
@@ -666,7 +699,7 @@ struct LineParser: Sendable {
         // NOTE: unretained references: the hot loop would otherwise retain and release a
         // builder for every field (a fifth of the parse time). `builders` keeps them alive.
         let refs = builders.map { Unmanaged.passUnretained($0) }
-        let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields
+        let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields (≥ 32: read 32 bytes at a time)
         let seps = Buffer<UInt32>(capacity: specs.count)  // a line's separator offsets (unquoted)
         var lines = 0, skipped = 0, rows = 0
         var errors: [LocalError] = []
@@ -674,7 +707,7 @@ struct LineParser: Sendable {
             return PartResult(columns: builders, rows: 0, lines: 0, skipped: 0, errors: [])
         }
         let end = start + bytes.count
-        var marks = builders.map(\.mark)
+        for b in builders { b.readLimit = end }
         var p = start
         var sized = lineCount <= 2 * ColumnBuilder.sampleLines
         while p < end {
@@ -697,10 +730,9 @@ struct LineParser: Sendable {
             let line = lines
             lines += 1
             if e > p {
-                for c in builders.indices { marks[c] = builders[c].mark }
                 let failure = quote == nil ? parseSplitLine(p, e, seps.base, found, refs) : parseLine(p, e, refs, scratch)
                 if let reason = failure {
-                    for c in builders.indices { builders[c].rollback(to: marks[c]) }
+                    for c in builders.indices where !skips[c] { builders[c].rollback(toRow: rows) }
                     skipped += 1
                     if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
                     if stopAtFirstError { break }
