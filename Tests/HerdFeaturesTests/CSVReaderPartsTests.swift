@@ -208,4 +208,30 @@ final class CSVReaderPartsTests: XCTestCase {
             XCTAssertEqual(Array(seps.prefix(min(found, maxSeps))), Array(expected.prefix(maxSeps)))
         }
     }
+
+    /// `NumberParsing.int64` (eight digits per step) against `Int64(String)`: every length up to
+    /// 21, signs, a non-digit at every position, values at and past the Int64 limits.
+    func testInt64ParsingEqualsTheStandardLibrary() {
+        var rng = SplitMix64(seed: 13)
+        func pick(_ k: Int) -> Int { Int(rng.next() % UInt64(k)) }
+        func parse(_ s: String) -> Int64? { var s = s; return s.withUTF8 { NumberParsing.int64($0.baseAddress!, $0.count) } }
+        var cases = ["9223372036854775807", "9223372036854775808", "-9223372036854775808", "-9223372036854775809",
+                     "18446744073709551615", "18446744073709551616", "99999999", "00000000", "+12345678", "-0"]
+        for _ in 0..<50000 {
+            var s = (0..<(1 + pick(21))).map { _ in String(pick(10)) }.joined()
+            if pick(3) == 0 { s = (pick(2) == 0 ? "-" : "+") + s }
+            if pick(4) == 0 {  // one non-digit byte somewhere (":" and "/" sit next to the digits)
+                var bytes = Array(s.utf8)
+                bytes[pick(bytes.count)] = [47, 58, 32, 97, 0, 255][pick(6)]
+                s = String(decoding: bytes, as: UTF8.self)
+            }
+            cases.append(s)
+        }
+        for s in cases where !s.utf8.contains(255) {  // (255 is not valid UTF-8; covered below)
+            XCTAssertEqual(parse(s), Int64(s), s)
+        }
+        var bytes = Array("12345678".utf8)
+        bytes[3] = 255
+        XCTAssertNil(bytes.withUnsafeBufferPointer { NumberParsing.int64($0.baseAddress!, $0.count) })
+    }
 }
