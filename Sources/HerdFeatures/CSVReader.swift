@@ -1,3 +1,4 @@
+import CHerdKernels
 import Foundation
 import HerdData
 import HerdTensor
@@ -152,14 +153,25 @@ public struct CSVReader: Sendable {
         // (`ColumnBuilder.nulls` holds Int32 row numbers).
         var parts = cut(body, target: min(max(partBytes, body.count / (64 * Parallel.threads) + 1), 1 << 30))
         if parts.isEmpty { parts = [UnsafeRawBufferPointer(start: nil, count: 0)] }
+        // Lines per part (a memchr pass), so every part knows where its rows go in the final
+        // per-row arrays before it is parsed.
+        let partLines = countLines(parts)
+        let partLineBase = prefixSums(partLines)
+        // NOTE: each column's per-row array (scalar values; end offsets of strings and lists) is
+        // allocated once at the file's line count and written in place by the parsers: no
+        // per-part buffer whose pages are faulted in and then copied (see `RowSlots`).
+        let slots = specs.map { $0.skip ? nil : RowSlots(type: $0.type, lines: partLineBase.last!) }
         let parser = LineParser(
             specs: specs, separator: separator, quote: quote, maxListLength: maxListLength, stopAtFirstError: onError == .fail)
         var results = [PartResult?](repeating: nil, count: parts.count)
         results.withUnsafeMutableBufferPointer { out in
             let o = UncheckedSendable(out)
             Parallel.forEach(parts.count) { i in
-                o.value[i] = parser.parse(parts[i])
-                // NOTE: the part's values are copied into its builders; its pages of the file
+                let builders = specs.indices.map { c in
+                    ColumnBuilder(type: specs[c].type, rowSlots: slots[c]?.slot(partLineBase[i]))
+                }
+                o.value[i] = parser.parse(parts[i], lines: partLines[i], into: builders)
+                // NOTE: the part's values are copied out (builders, row slots); its pages of the file
                 // need not stay resident (the whole input would otherwise count in the peak RSS).
                 file.release(parts[i])
             }
@@ -181,18 +193,20 @@ public struct CSVReader: Sendable {
             lines += r.lines
             parsedRows += r.rows
         }
+        let partRows = results.map { $0!.rows }
         // Builders by column, then by part.
         var built: [[ColumnBuilder]] = (0..<specs.count).map { c in results.map { $0!.columns[c] } }
         results = []
         let narrow = schema == nil && inferTypes
-        // NOTE: columns are assembled one at a time, each with its parts copied in parallel into
-        // arrays allocated once at their final size: one dominant column (RecSys text tokens)
-        // would otherwise leave the other core idle, and growing arrays fault in pages twice.
-        // A column's builders are freed as soon as it is assembled, so the peak is the parsed
-        // data plus one column, not twice the data.
+        // NOTE: columns are assembled one at a time, each with its parts' variable-sized values
+        // (string bytes, list elements) copied in parallel into arrays allocated once at their
+        // final size: one dominant column (RecSys text tokens) would otherwise leave the other
+        // core idle, and growing arrays fault in pages twice. A column's builders are freed as
+        // soon as it is assembled, so the peak is the parsed data plus one column, not twice the
+        // data.
         let kept = specs.indices.filter { !specs[$0].skip }
         let columns = kept.map { c -> Column in
-            let merged = ColumnBuilder.assemble(built[c])
+            let merged = ColumnBuilder.assemble(built[c], slots[c]!, lineBase: partLineBase, rows: partRows)
             built[c] = []
             return narrow ? inferType(merged) : merged
         }
@@ -218,6 +232,36 @@ public struct CSVReader: Sendable {
         }
         return parts
     }
+}
+
+/// The lines of each part as `LineParser.parse` walks them: its newlines, plus one when the part
+/// does not end with a newline (the file's last line).
+func countLines(_ parts: [UnsafeRawBufferPointer]) -> [Int] {
+    var counts = [Int](repeating: 0, count: parts.count)
+    counts.withUnsafeMutableBufferPointer { out in
+        let o = UncheckedSendable(out)
+        Parallel.forEach(parts.count) { i in
+            let part = parts[i]
+            guard let start = part.baseAddress, part.count > 0 else { return }
+            let end = start + part.count
+            var n = 0
+            var scan = start
+            while let nl = memchr(scan, 10, end - scan) {
+                n += 1
+                scan = UnsafeRawPointer(nl) + 1
+            }
+            o.value[i] = n + (part[part.count - 1] == 10 ? 0 : 1)
+        }
+    }
+    return counts
+}
+
+/// `[0, c0, c0 + c1, …]`: where each count's range starts, then the total.
+func prefixSums(_ counts: [Int]) -> [Int] {
+    var out = [0]
+    out.reserveCapacity(counts.count + 1)
+    for c in counts { out.append(out.last! + c) }
+    return out
 }
 
 /// Narrows a string column to int64 or double when every non-null value parses as one.
@@ -309,6 +353,14 @@ final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
     /// Drops everything after the first `n` values.
     func truncate(_ n: Int) { count = n }
 
+    /// Room before the buffer must grow.
+    @inline(__always)
+    var capacityLeft: Int { capacity - count }
+
+    /// Counts `n` more values, already written past the end (`n <= capacityLeft`).
+    @inline(__always)
+    func skip(_ n: Int) { count += n }
+
     var buffer: UnsafeBufferPointer<T> { UnsafeBufferPointer(start: base, count: count) }
 
     private func grow(_ needed: Int) {
@@ -322,46 +374,131 @@ final class Buffer<T: BitwiseCopyable>: @unchecked Sendable {
     }
 }
 
-/// Growable storage for one column of one part, with rollback to the start of a bad row.
+extension Buffer where T == UInt8 {
+    /// Appends `n` bytes from `p`; up to 32 bytes with one unaligned 32-byte load and store
+    /// when `p + 32` is still readable (before `limit`) and there is room for 32.
+    ///
+    /// NOTE: RecSys ids are 32 bytes and flags a few: a `memmove` call per value cost more
+    /// than the copy.
+    @inline(__always)
+    func append(_ p: UnsafePointer<UInt8>, _ n: Int, readableUntil limit: UnsafePointer<UInt8>) {
+        if n <= 32 && limit - p >= 32 && capacityLeft >= 32 {
+            let v = UnsafeRawPointer(p).loadUnaligned(as: SIMD32<UInt8>.self)
+            UnsafeMutableRawPointer(base + count).storeBytes(of: v, as: SIMD32<UInt8>.self)
+            skip(n)
+        } else {
+            append(p, n)
+        }
+    }
+}
+
+/// One column's final per-row array, allocated at the file's line count (an upper bound on its
+/// rows) and filled in place by the parsers of all parts, each from the slot of its first line.
 ///
 /// ```
+/// int64 / double        ints / doubles [lines]      the row's value (0 for a null)
+/// string / list types   offsets        [lines + 1]  offsets[0] = 0; slot 1 + i: the end of row
+///                                                   i's bytes (lists: elements), counted from
+///                                                   the start of its part until `assemble`
+/// ```
+///
+/// NOTE: the arrays are created with every slot counted as initialized (plain 8-byte values,
+/// never read before they are written) so that their pages are first touched by the parser that
+/// writes them; `base` is the storage's address, taken at creation. The array is neither copied
+/// nor resized until every parser is done, so its storage stays where it was.
+final class RowSlots: @unchecked Sendable {
+    let type: ColumnType
+    var ints: [Int64] = []
+    var doubles: [Double] = []
+    var offsets: [Int] = []
+    private(set) var base: UnsafeMutableRawPointer
+
+    init(type: ColumnType, lines: Int) {
+        self.type = type
+        var p: UnsafeMutableRawPointer?
+        switch type {
+        case .int64:
+            ints = [Int64](unsafeUninitializedCapacity: max(lines, 1)) { buf, n in
+                p = UnsafeMutableRawPointer(buf.baseAddress!)
+                n = lines
+            }
+        case .double:
+            doubles = [Double](unsafeUninitializedCapacity: max(lines, 1)) { buf, n in
+                p = UnsafeMutableRawPointer(buf.baseAddress!)
+                n = lines
+            }
+        default:
+            offsets = [Int](unsafeUninitializedCapacity: lines + 1) { buf, n in
+                buf[0] = 0
+                p = UnsafeMutableRawPointer(buf.baseAddress! + 1)
+                n = lines + 1
+            }
+        }
+        base = p!
+    }
+
+    /// The slot of line `line` (row slots of a part start at its first line).
+    func slot(_ line: Int) -> UnsafeMutableRawPointer { base + 8 * line }
+
+    /// Moves each part's rows (written from slot `lineBase[p]`) down to row `rowBase[p]` and
+    /// drops the slots left over (blank lines, skipped rows).
+    func compact(lineBase: [Int], rows: [Int]) {
+        let rowBase = prefixSums(rows)
+        let total = rowBase.last!
+        for p in rows.indices where rowBase[p] != lineBase[p] && rows[p] > 0 {
+            memmove(base + 8 * rowBase[p], base + 8 * lineBase[p], 8 * rows[p])  // down: in file order
+        }
+        switch type {
+        case .int64: ints.removeLast(ints.count - total)
+        case .double: doubles.removeLast(doubles.count - total)
+        default: offsets.removeLast(offsets.count - 1 - total)
+        }
+    }
+}
+
+/// One column of one part: its rows go straight into the column's `RowSlots`; the
+/// variable-sized values (string bytes, list elements) grow here. Rolls back to the start of a
+/// bad row.
+///
+/// ```
+/// row slots      [rows]          scalar values, or the end offset (in this part) of each row's
+///                                bytes / elements
 /// nulls          [null rows]     the rows (in this part) whose field was empty
-/// listOffsets    [rows + 1]      list columns: elements of row i are offsets[i] ..< offsets[i+1]
-/// ints/doubles   [elements]      int64 / double values (or list elements)
-/// stringOffsets  [elements + 1]  string values (or list elements) in `bytes`
+/// ints/doubles   [elements]      int64 / double list elements
+/// stringOffsets  [elements + 1]  string list elements in `bytes`
+/// bytes          [bytes]         string values, or string list elements, back to back
 /// ```
 final class ColumnBuilder: @unchecked Sendable {
     let type: ColumnType
+    /// Slot of this part's first row in the column's `RowSlots` (8 bytes per row).
+    let slots: UnsafeMutableRawPointer
+    /// Rows written.
+    private(set) var rows = 0
     let ints = Buffer<Int64>()
     let doubles = Buffer<Double>()
     let bytes = Buffer<UInt8>(capacity: 256)
     let stringOffsets = Buffer<Int>()
-    let listOffsets = Buffer<Int>()
     let nulls = Buffer<Int32>()
+    /// The end of this part's bytes: string values copied from before `readLimit - 32` may be
+    /// read 32 bytes at a time (`Buffer.append(_:_:readableUntil:)`).
+    var readLimit = UnsafePointer<UInt8>(bitPattern: 1)!
+    /// Where a skipped column's (never written) slots point.
+    private let own: UnsafeMutableRawPointer?
 
-    init(type: ColumnType) {
+    /// `rowSlots` nil: a skipped column, never written.
+    init(type: ColumnType, rowSlots: UnsafeMutableRawPointer?) {
         self.type = type
+        own = rowSlots == nil ? .allocate(byteCount: 8, alignment: 8) : nil
+        slots = rowSlots ?? own!
         stringOffsets.append(0)
-        listOffsets.append(0)
     }
 
-    struct Mark {
-        var ints, doubles, strings, lists, nulls: Int
-    }
-
-    func reserve(rows: Int) {
-        switch type {
-        case .int64: ints.reserve(rows)
-        case .double: doubles.reserve(rows)
-        case .string: stringOffsets.reserve(rows + 1)
-        default: listOffsets.reserve(rows + 1)
-        }
-    }
+    deinit { own?.deallocate() }
 
     /// Lines parsed before `reserveLike` extrapolates a part's sizes from them.
     static let sampleLines = 64
 
-    /// Reserves room for `rows` rows, the variable-sized parts (string bytes, list elements)
+    /// Reserves room for `rows` rows' variable-sized values (string bytes, list elements),
     /// extrapolated from the first `sampleRows` rows with a 25 % margin; a wrong guess only
     /// costs the regrowth it would have cost anyway.
     func reserveLike(sampleRows: Int, rows: Int) {
@@ -369,54 +506,97 @@ final class ColumnBuilder: @unchecked Sendable {
         func scaled(_ n: Int) -> Int { n * rows / sampleRows + n * rows / (4 * sampleRows) + 16 }
         if type == .string || type.element == .string { bytes.reserve(scaled(bytes.count)) }
         if type.isList {
-            let elements = listOffsets.last
             switch type.element! {
-            case .int64: ints.reserve(scaled(elements))
-            case .double: doubles.reserve(scaled(elements))
-            default: stringOffsets.reserve(scaled(elements) + 1)
+            case .int64: ints.reserve(scaled(ints.count))
+            case .double: doubles.reserve(scaled(doubles.count))
+            default: stringOffsets.reserve(scaled(stringOffsets.count - 1) + 1)
             }
         }
     }
 
-    var mark: Mark {
-        Mark(ints: ints.count, doubles: doubles.count, strings: stringOffsets.count, lists: listOffsets.count, nulls: nulls.count)
-    }
-
-    func rollback(to m: Mark) {
-        ints.truncate(m.ints)
-        doubles.truncate(m.doubles)
-        stringOffsets.truncate(m.strings)
-        bytes.truncate(stringOffsets.last)
-        listOffsets.truncate(m.lists)
-        nulls.truncate(m.nulls)
-    }
-
-    /// Rows appended: the values of a scalar column, the lists of a list column.
+    /// Drops everything appended since row `row` began (a malformed row): the row slots are
+    /// simply overwritten by the next row, and the variable-sized values end where row
+    /// `row - 1` ended (its slot).
     ///
-    /// NOTE: no per-row validity flag is stored (one load and store per field in the parser's
-    /// hot loop); the null rows are listed in `nulls` instead.
-    @inline(__always)
-    var rows: Int {
+    /// NOTE: derived from the slots instead of a saved mark per column per line (24 columns ×
+    /// 6 counters saved on every RecSys line cost more than the rare rollback).
+    func rollback(toRow row: Int) {
+        rows = row
+        if nulls.count > 0 && nulls.last == Int32(truncatingIfNeeded: row) { nulls.truncate(nulls.count - 1) }
+        guard type != .int64 && type != .double else { return }
+        let end = row == 0 ? 0 : slots.load(fromByteOffset: 8 * (row - 1), as: Int.self)
         switch type {
+        case .string: bytes.truncate(end)
+        case .int64List: ints.truncate(end)
+        case .doubleList: doubles.truncate(end)
+        default:
+            stringOffsets.truncate(end + 1)
+            bytes.truncate(stringOffsets.last)
+        }
+    }
+
+    /// List elements appended.
+    @inline(__always)
+    var elements: Int {
+        switch type.element {
         case .int64: return ints.count
         case .double: return doubles.count
-        case .string: return stringOffsets.count - 1
-        default: return listOffsets.count - 1
+        default: return stringOffsets.count - 1
         }
     }
 
     @inline(__always)
+    func appendInt(_ v: Int64) {
+        slots.storeBytes(of: v, toByteOffset: 8 * rows, as: Int64.self)
+        rows += 1
+    }
+
+    @inline(__always)
+    func appendDouble(_ v: Double) {
+        slots.storeBytes(of: v, toByteOffset: 8 * rows, as: Double.self)
+        rows += 1
+    }
+
+    /// Ends a row of a string or list column at `end` (bytes or elements of this part).
+    @inline(__always)
+    func endRow(_ end: Int) {
+        slots.storeBytes(of: end, toByteOffset: 8 * rows, as: Int.self)
+        rows += 1
+    }
+
+    /// A string value (one row of a string column).
+    @inline(__always)
     func appendString(_ p: UnsafePointer<UInt8>, _ n: Int) {
-        bytes.append(p, n)
+        bytes.append(p, n, readableUntil: readLimit)
+        endRow(bytes.count)
+    }
+
+    /// A string list element.
+    @inline(__always)
+    func appendElement(_ p: UnsafePointer<UInt8>, _ n: Int) {
+        bytes.append(p, n, readableUntil: readLimit)
         stringOffsets.append(bytes.count)
     }
 
-    /// The column made of `parts` in order (all of one type), copied in parallel.
-    static func assemble(_ parts: [ColumnBuilder]) -> Column {
+    /// A null row: value 0, empty string or empty list.
+    @inline(__always)
+    func appendNull() {
+        nulls.append(Int32(truncatingIfNeeded: rows))
+        switch type {
+        case .int64: appendInt(0)
+        case .double: appendDouble(0)
+        case .string: endRow(bytes.count)
+        default: endRow(elements)
+        }
+    }
+
+    /// The column made of `parts` in order (all of one type, `rows[p]` rows each, written to
+    /// `slots` from line `lineBase[p]`); variable-sized values copied in parallel.
+    static func assemble(_ parts: [ColumnBuilder], _ slots: RowSlots, lineBase: [Int], rows: [Int]) -> Column {
         let type = parts[0].type
-        let rows = parts.map(\.rows)
         let rowBase = prefixSums(rows)
         let totalRows = rowBase.last!
+        slots.compact(lineBase: lineBase, rows: rows)
         var validity: Validity?
         if parts.contains(where: { $0.nulls.count > 0 }) {
             var v = Validity(count: totalRows, valid: true)
@@ -425,29 +605,39 @@ final class ColumnBuilder: @unchecked Sendable {
             }
             validity = v
         }
-        let element = type.element ?? type
-        let elementCounts = type.isList ? parts.map { $0.listOffsets.last } : rows
-        let elementBase = prefixSums(elementCounts)
-        let flat: ColumnData
-        switch element {
-        case .int64: flat = .int64(gatherParts(parts.map(\.ints), elementBase))
-        case .double: flat = .double(gatherParts(parts.map(\.doubles), elementBase))
-        default:
-            let byteBase = prefixSums(parts.map(\.bytes.count))
-            let bytes = gatherParts(parts.map(\.bytes), byteBase)
-            let offsets = gatherOffsets(parts.map(\.stringOffsets), elementBase, byteBase)
-            flat = .string(StringData(offsets: offsets, bytes: bytes))
+        switch type {
+        case .int64: return Column(type: type, data: .int64(slots.ints), validity: validity)
+        case .double: return Column(type: type, data: .double(slots.doubles), validity: validity)
+        default: break
         }
-        let data = type.isList
-            ? ColumnData.list(offsets: gatherOffsets(parts.map(\.listOffsets), rowBase, elementBase), values: flat)
-            : flat
-        return Column(type: type, data: data, validity: validity)
-    }
-
-    private static func prefixSums(_ counts: [Int]) -> [Int] {
-        var out = [0]
-        for c in counts { out.append(out.last! + c) }
-        return out
+        let byteBase = prefixSums(parts.map(\.bytes.count))
+        var flat: ColumnData?
+        var valueBase = byteBase
+        if type.isList {
+            valueBase = prefixSums(parts.map(\.elements))
+            switch type.element! {
+            case .int64: flat = .int64(gatherParts(parts.map(\.ints), valueBase))
+            case .double: flat = .double(gatherParts(parts.map(\.doubles), valueBase))
+            default:
+                let bytes = gatherParts(parts.map(\.bytes), byteBase)
+                let offsets = gatherOffsets(parts.map(\.stringOffsets), valueBase, byteBase)
+                flat = .string(StringData(offsets: offsets, bytes: bytes))
+            }
+        }
+        // Row offsets: shifted in place from part-relative to column-relative.
+        var offsets = slots.offsets
+        slots.offsets = []
+        offsets.withUnsafeMutableBufferPointer { o in
+            let out = UncheckedSendable(o)
+            Parallel.forEach(parts.count) { p in
+                let shift = valueBase[p]
+                guard shift != 0 else { return }
+                for i in (rowBase[p] + 1)..<(rowBase[p + 1] + 1) { out.value[i] += shift }
+            }
+        }
+        if let flat { return Column(type: type, data: .list(offsets: offsets, values: flat), validity: validity) }
+        let bytes = gatherParts(parts.map(\.bytes), byteBase)
+        return Column(type: type, data: .string(StringData(offsets: offsets, bytes: bytes)), validity: validity)
     }
 
     /// `parts` back to back (`base[p]` = where part p starts; `base.last` = total).
@@ -504,28 +694,20 @@ struct LineParser: Sendable {
         skips = specs.map(\.skip)
     }
 
-    func parse(_ bytes: UnsafeRawBufferPointer) -> PartResult {
-        let builders = specs.map { ColumnBuilder(type: $0.type) }
+    /// Parses `bytes` (`lines` lines, see `countLines`) into `builders` (one per spec).
+    func parse(_ bytes: UnsafeRawBufferPointer, lines lineCount: Int, into builders: [ColumnBuilder]) -> PartResult {
         // NOTE: unretained references: the hot loop would otherwise retain and release a
         // builder for every field (a fifth of the parse time). `builders` keeps them alive.
         let refs = builders.map { Unmanaged.passUnretained($0) }
-        let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields
+        let scratch = Buffer<UInt8>(capacity: 256)  // unescaped quoted fields (≥ 32: read 32 bytes at a time)
+        let seps = Buffer<UInt32>(capacity: specs.count)  // a line's separator offsets (unquoted)
         var lines = 0, skipped = 0, rows = 0
         var errors: [LocalError] = []
         guard let start = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count > 0 else {
             return PartResult(columns: builders, rows: 0, lines: 0, skipped: 0, errors: [])
         }
         let end = start + bytes.count
-        // Reserve one slot per line for scalar columns (a memchr pass is far cheaper than
-        // regrowing arrays and faulting their pages in twice).
-        var lineCount = 1
-        var scan = UnsafeRawPointer(start)
-        while let nl = memchr(scan, 10, UnsafeRawPointer(end) - scan) {
-            lineCount += 1
-            scan = UnsafeRawPointer(nl) + 1
-        }
-        for c in builders.indices where !skips[c] { builders[c].reserve(rows: lineCount) }
-        var marks = builders.map(\.mark)
+        for b in builders { b.readLimit = end }
         var p = start
         var sized = lineCount <= 2 * ColumnBuilder.sampleLines
         while p < end {
@@ -536,15 +718,21 @@ struct LineParser: Sendable {
                 sized = true
                 for c in builders.indices where !skips[c] { builders[c].reserveLike(sampleRows: lines, rows: lineCount) }
             }
-            let nl = memchr(p, 10, end - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+            let nl: UnsafePointer<UInt8>
+            var found = 0
+            if quote == nil {
+                nl = p + herd_csv_split_line(p, end, separator, seps.base, specs.count, &found)
+            } else {
+                nl = memchr(p, 10, end - p).map { UnsafePointer($0.assumingMemoryBound(to: UInt8.self)) } ?? end
+            }
             var e = nl
             if e > p && e[-1] == 13 { e -= 1 }
             let line = lines
             lines += 1
             if e > p {
-                for c in builders.indices { marks[c] = builders[c].mark }
-                if let reason = parseLine(p, e, refs, scratch) {
-                    for c in builders.indices { builders[c].rollback(to: marks[c]) }
+                let failure = quote == nil ? parseSplitLine(p, e, seps.base, found, refs) : parseLine(p, e, refs, scratch)
+                if let reason = failure {
+                    for c in builders.indices where !skips[c] { builders[c].rollback(toRow: rows) }
                     skipped += 1
                     if errors.count < CSVReader.sampleLimit { errors.append(LocalError(line: line, reason: reason)) }
                     if stopAtFirstError { break }
@@ -555,6 +743,29 @@ struct LineParser: Sendable {
             p = nl + 1
         }
         return PartResult(columns: builders, rows: rows, lines: lines, skipped: skipped, errors: errors)
+    }
+
+    /// Parses one unquoted line (without its newline) whose separators `herd_csv_split_line`
+    /// found (`found` of them, the first `specs.count` offsets in `seps`); returns the reason
+    /// when it is malformed (the same reason, for the same first problem, as `parseLine`).
+    @inline(__always)
+    private func parseSplitLine(
+        _ lineStart: UnsafePointer<UInt8>, _ lineEnd: UnsafePointer<UInt8>, _ seps: UnsafeMutablePointer<UInt32>, _ found: Int,
+        _ builders: [Unmanaged<ColumnBuilder>]
+    ) -> String? {
+        let n = specs.count
+        var start = lineStart
+        for c in 0..<n {
+            if c == found && c < n - 1 { return "expected \(n) fields, found \(c + 1)" }
+            let next = c < found ? lineStart + Int(seps[c]) : lineEnd
+            if !skips[c] {
+                let reason = builders[c]._withUnsafeGuaranteedRef { parseField(c, start, next - start, $0) }
+                if let reason { return reason }
+            }
+            start = next + 1
+        }
+        if found > n - 1 { return "expected \(n) fields, found \(found + 1)" }
+        return nil
     }
 
     /// Parses one line (without its newline); returns the reason when it is malformed.
@@ -605,7 +816,7 @@ struct LineParser: Sendable {
             if !skips[c] {
                 let reason = builders[c]._withUnsafeGuaranteedRef { b -> String? in
                     if quotedEmpty && types[c] == .string {
-                        b.stringOffsets.append(b.bytes.count)
+                        b.endRow(b.bytes.count)
                         return nil
                     }
                     return parseField(c, start, len, b)
@@ -630,22 +841,16 @@ struct LineParser: Sendable {
     private func parseField(_ c: Int, _ p: UnsafePointer<UInt8>, _ len: Int, _ b: ColumnBuilder) -> String? {
         let type = types[c]
         if len == 0 {
-            b.nulls.append(Int32(truncatingIfNeeded: b.rows))
-            switch type {
-            case .int64: b.ints.append(0)
-            case .double: b.doubles.append(0)
-            case .string: b.stringOffsets.append(b.bytes.count)
-            default: b.listOffsets.append(b.listOffsets.last)
-            }
+            b.appendNull()
             return nil
         }
         switch type {
         case .int64:
             guard let v = NumberParsing.int64(p, len) else { return cannotParse(c, p, len, as: "int64") }
-            b.ints.append(v)
+            b.appendInt(v)
         case .double:
             guard let v = NumberParsing.double(p, len) else { return cannotParse(c, p, len, as: "double") }
-            b.doubles.append(v)
+            b.appendDouble(v)
         case .string:
             b.appendString(p, len)
         default:
@@ -666,7 +871,7 @@ struct LineParser: Sendable {
                     guard let v = NumberParsing.double(s, q - s) else { return cannotParse(c, s, q - s, as: "double list element") }
                     b.doubles.append(v)
                 default:
-                    b.appendString(s, q - s)
+                    b.appendElement(s, q - s)
                 }
                 if q >= end { break }
                 s = q + 1
@@ -674,7 +879,7 @@ struct LineParser: Sendable {
             if let m = maxListLength, count > m {
                 return "column '\(specs[c].name)': list of \(count) elements exceeds the maximum list length \(m)"
             }
-            b.listOffsets.append(b.listOffsets.last + count)
+            b.endRow(b.elements)
         }
         return nil
     }

@@ -14,6 +14,14 @@ enum NumberParsing {
         }
         guard i < n, n - i <= 19 else { return n - i > 19 ? slowInt64(p, n) : nil }
         var v: Int64 = 0
+        // NOTE: eight digits per step (timestamps have ten): one load, one check, three
+        // multiplies, instead of a multiply-add chain per digit. Wrapping arithmetic gives the
+        // same value modulo 2^64 as the digit loop, so the overflow test below still holds.
+        while n - i >= 8 {
+            guard let eight = eightDigits(UnsafeRawPointer(p + i).loadUnaligned(as: UInt64.self)) else { return nil }
+            v = v &* 100_000_000 &+ Int64(eight)
+            i += 8
+        }
         while i < n {
             let d = p[i] &- 48
             guard d < 10 else { return nil }
@@ -23,6 +31,19 @@ enum NumberParsing {
         // 19 digits can exceed Int64.max: the wrapped value is then negative.
         if v < 0 { return negative && v == .min ? v : nil }
         return negative ? -v : v
+    }
+
+    /// The value of 8 ASCII digits loaded little-endian (first digit in the low byte), or nil
+    /// when a byte is not a digit.
+    @inline(__always)
+    static func eightDigits(_ word: UInt64) -> UInt64? {
+        // Each byte 0x30...0x39: high nibble 3, and adding 6 does not carry into the high nibble.
+        let highNibbles = (word & 0xF0F0_F0F0_F0F0_F0F0) | (((word &+ 0x0606_0606_0606_0606) & 0xF0F0_F0F0_F0F0_F0F0) >> 4)
+        guard highNibbles == 0x3333_3333_3333_3333 else { return nil }
+        var x = word & 0x0F0F_0F0F_0F0F_0F0F
+        x = (x &* (10 << 8 + 1)) >> 8 & 0x00FF_00FF_00FF_00FF         // pairs: 10·d0 + d1
+        x = (x &* (100 << 16 + 1)) >> 16 & 0x0000_FFFF_0000_FFFF      // quads
+        return (x &* (10000 << 32 + 1)) >> 32                          // all eight
     }
 
     private static func slowInt64(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int64? {
