@@ -14,8 +14,8 @@ FastAPI on uvicorn, redis-py, faiss-cpu and PyTorch, over the same workspace.
   GET /healthz
 
 Subcommands:
-  load   W --redis URL [--prefix P]   writes W/features/{user,item}.herdtable rows into Redis under the
-                                      twin's own keys ({P}user:{id}, {P}item:{id}; pickled tuples)
+  load   W --redis URL [--prefix P]   writes W/features/{user,item}.herdtable rows (and {user,item}_unseen
+                                      rows, keyed by their row key) into Redis under the twin's own keys ({P}user:{id}, {P}item:{id}; pickled tuples)
   serve  W --redis URL --port N [--workers 2] [--index auto|flat|ivf|hnsw]
   check  W --redis URL --herd URL [--users 5] [--canK 50]
                                       asks Herd's recommender for a few users, scores the same (user,
@@ -101,16 +101,31 @@ def cmd_load(a) -> int:
         r.set(f"{a.prefix}schema:{kind}", json.dumps({"names": names, "types": types, "key": key}))
         pipe = r.pipeline(transaction=False)
         batch = {}
-        for row in zip(*cols):
-            batch[f"{a.prefix}{kind}:{row[k]}"] = pickle.dumps(row, protocol=5)
-            if len(batch) == 5000:
-                pipe.mset(batch)
-                batch = {}
+
+        def put(rows_keys):
+            nonlocal batch
+            for rk, row in rows_keys:
+                batch[f"{a.prefix}{kind}:{rk}"] = pickle.dumps(row, protocol=5)
+                if len(batch) == 5000:
+                    pipe.mset(batch)
+                    batch = {}
+
+        put((row[k], row) for row in zip(*cols))
+        # NOTE: as `herd nearline` does: entities unseen in training (W/features/<kind>_unseen.herdtable,
+        # key column 0) go in under their row key `<key>_key` (numbered after the index), which is how
+        # the embeddings and the ANN index name them.
+        unseen_path = os.path.join(a.workspace, "features", f"{kind}_unseen.herdtable")
+        unseen = 0
+        if os.path.exists(unseen_path):
+            unames, _, unseen, ucols = table_rows(unseen_path)
+            rk = ucols[unames.index(key + "_key")]
+            pick = [ucols[unames.index(c)] for c in names]
+            put(zip(rk, zip(*pick)))
         if batch:
             pipe.mset(batch)
         pipe.execute()
-        total += n
-        log(f"{kind}: {n} rows ({len(names)} columns) -> {a.prefix}{kind}:<{key}>")
+        total += n + unseen
+        log(f"{kind}: {n} rows ({len(names)} columns) -> {a.prefix}{kind}:<{key}>, {unseen} unseen -> <{key}_key>")
     secs = time.perf_counter() - t0
     print(json.dumps({"rows": total, "seconds": secs, "rows_per_s": total / secs}))
     return 0
