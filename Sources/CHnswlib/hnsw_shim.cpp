@@ -157,19 +157,24 @@ static std::priority_queue<std::pair<float, hnswlib::labeltype>> search_knn(cons
     return result;
 }
 
+// Writes a search's answer best first into `labels`/`distances`; returns how many there are.
+static long drain_best_first(std::priority_queue<std::pair<float, hnswlib::labeltype>> result, int64_t *labels,
+                             float *distances) {
+    long found = static_cast<long>(result.size());
+    for (long i = found - 1; i >= 0; i--) {  // the queue pops the worst first
+        labels[i] = static_cast<int64_t>(result.top().second);
+        distances[i] = result.top().first;
+        result.pop();
+    }
+    return found;
+}
+
 extern "C" long herd_hnsw_search(herd_hnsw *index, const float *query, size_t k, size_t ef, int64_t *labels,
                                  float *distances, char *error) {
     try {
         if (ef < k) ef = k;
         std::shared_lock<std::shared_mutex> shared(index->lock);
-        auto result = search_knn(*index->graph, query, k, ef);
-        long found = static_cast<long>(result.size());
-        for (long i = found - 1; i >= 0; i--) {  // the queue pops the worst first
-            labels[i] = static_cast<int64_t>(result.top().second);
-            distances[i] = result.top().first;
-            result.pop();
-        }
-        return found;
+        return drain_best_first(search_knn(*index->graph, query, k, ef), labels, distances);
     } catch (const std::exception &e) {
         set_error(error, e.what());
         return -1;
@@ -184,14 +189,7 @@ extern "C" long herd_hnsw_search_reference(herd_hnsw *index, const float *query,
         std::unique_lock<std::shared_mutex> exclusive(index->lock);
         index->graph->setEf(ef);
         index->ef = ef;
-        auto result = index->graph->searchKnn(query, k);
-        long found = static_cast<long>(result.size());
-        for (long i = found - 1; i >= 0; i--) {
-            labels[i] = static_cast<int64_t>(result.top().second);
-            distances[i] = result.top().first;
-            result.pop();
-        }
-        return found;
+        return drain_best_first(index->graph->searchKnn(query, k), labels, distances);
     } catch (const std::exception &e) {
         set_error(error, e.what());
         return -1;
