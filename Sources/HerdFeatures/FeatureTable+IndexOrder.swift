@@ -65,6 +65,29 @@ extension FeatureTable {
         }
         var prefix2 = [UInt64](unsafeUninitializedCapacity: kept) { _, m in m = kept }
         var keys2 = [Int32](unsafeUninitializedCapacity: kept) { _, m in m = kept }
+        /// One stable counting-sort pass: record `i` moves to slot `start[digit(prefix, key)]` (then
+        /// incremented) of the spare arrays, which become the current ones.
+        @inline(__always) func scatter(_ start: inout [Int], _ digit: (UInt64, Int32) -> Int) {
+            prefix.withUnsafeBufferPointer { p in
+                keys.withUnsafeBufferPointer { k in
+                    prefix2.withUnsafeMutableBufferPointer { p2 in
+                        keys2.withUnsafeMutableBufferPointer { k2 in
+                            start.withUnsafeMutableBufferPointer { st in
+                                for i in 0..<kept {
+                                    let v = digit(p[i], k[i])
+                                    let at = st[v]
+                                    st[v] = at + 1
+                                    p2[at] = p[i]
+                                    k2[at] = k[i]
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            swap(&prefix, &prefix2)
+            swap(&keys, &keys2)
+        }
         // The 8 byte histograms in one pass.
         var hist = [Int](repeating: 0, count: 8 * 256)
         prefix.withUnsafeBufferPointer { p in
@@ -83,25 +106,8 @@ extension FeatureTable {
                 start[v] = s
                 s += h[(d << 8) + v]
             }
-            prefix.withUnsafeBufferPointer { p in
-                keys.withUnsafeBufferPointer { k in
-                    prefix2.withUnsafeMutableBufferPointer { p2 in
-                        keys2.withUnsafeMutableBufferPointer { k2 in
-                            start.withUnsafeMutableBufferPointer { st in
-                                for i in 0..<kept {
-                                    let v = Int(truncatingIfNeeded: (p[i] >> UInt64(d * 8)) & 0xFF)
-                                    let at = st[v]
-                                    st[v] = at + 1
-                                    p2[at] = p[i]
-                                    k2[at] = k[i]
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            swap(&prefix, &prefix2)
-            swap(&keys, &keys2)
+            let shift = UInt64(d * 8)
+            scatter(&start) { p, _ in Int(truncatingIfNeeded: (p >> shift) & 0xFF) }
         }
         // The count pass: descending, so bucket `buckets` first.
         var countStart = [Int](repeating: 0, count: buckets + 1)
@@ -114,25 +120,7 @@ extension FeatureTable {
             countStart[b] = s
             s += c
         }
-        prefix.withUnsafeBufferPointer { p in
-            keys.withUnsafeBufferPointer { k in
-                prefix2.withUnsafeMutableBufferPointer { p2 in
-                    keys2.withUnsafeMutableBufferPointer { k2 in
-                        countStart.withUnsafeMutableBufferPointer { st in
-                            for i in 0..<kept {
-                                let b = bucket(Int(k[i]))
-                                let at = st[b]
-                                st[b] = at + 1
-                                p2[at] = p[i]
-                                k2[at] = k[i]
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        swap(&prefix, &prefix2)
-        swap(&keys, &keys2)
+        scatter(&countStart) { _, k in bucket(Int(k)) }
 
         keys.withUnsafeMutableBufferPointer { k in
             prefix.withUnsafeBufferPointer { p in
