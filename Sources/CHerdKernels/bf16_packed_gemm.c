@@ -87,7 +87,7 @@ void block(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, in
             __m512 v = bias ? _mm512_add_ps(acc[r][q], bv) : acc[r][q];
             // ReLU as Swift's max(v, 0): 0 where 0 >= v, so NaN stays NaN and -0 becomes 0.
             if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_setzero_ps(), v, _CMP_GE_OQ), _mm512_setzero_ps());
-            _mm512_mask_storeu_ps(c + r * ldc + col, mask, v);
+            if (c) _mm512_mask_storeu_ps(c + r * ldc + col, mask, v);
             if (out) {
                 // Round to nearest even in integer arithmetic, as BF16.roundBits does (NaN kept
                 // a NaN), so the fused output equals rounding the stored FP32 values.
@@ -135,7 +135,7 @@ void herd_bf16_gemm_packed_epilogue(int64_t m, int64_t n, int64_t k, const uint1
         const uint16_t *wp = packed + p0 * pairs * 32;
         for (int64_t r0 = 0; r0 < m; r0 += 6) {
             int mr = (int)(m - r0 < 6 ? m - r0 : 6);
-            dispatch(a + r0 * lda, lda, wp, pairs, k, c + r0 * ldc, ldc, p0 * 16, n, bias, relu,
+            dispatch(a + r0 * lda, lda, wp, pairs, k, c ? c + r0 * ldc : NULL, ldc, p0 * 16, n, bias, relu,
                      out ? out + r0 * ldo : NULL, ldo, mr, np);
         }
     }

@@ -97,10 +97,12 @@ struct BenchRanking: ParsableCommand {
                 for (k, l) in mlp.activeLayers.dropLast().enumerated() {
                     guard let y = l.lastOutput else { continue }
                     let rows = y.rows, cols = y.columns
+                    // A layer feeding a BF16 layer may leave only its rounded output (`omitsFP32Output`).
+                    let rounded = l.omitsFP32Output ? l.lastOutputBF16 : nil
                     var zeros = 0, dead = 0
                     for c in 0..<cols {
                         var z = 0
-                        for r in 0..<rows where y[r, c] == 0 { z += 1 }
+                        for r in 0..<rows where (rounded.map { $0[r * cols + c] } ?? y[r, c]) == 0 { z += 1 }
                         zeros += z
                         if z == rows { dead += 1 }
                     }

@@ -69,10 +69,23 @@ public final class Linear: @unchecked Sendable {
     var uniformPlans: [UniformColumnsPlan] = []
     var gatheredInput: Tensor?
     var shared: [Float] = []
+    /// With `hoistsUniformColumns` on the fused path: this batch's nonzero non-uniform indicator
+    /// entries per row (offsets `[B + 1]`, columns, values), the kernel's sparse terms.
+    var sparseRowStart: [Int32] = []
+    var sparseTermColumns: [Int32] = []
+    var sparseTermValues: [Float] = []
     /// Whether forward also leaves its output rounded to BF16 (`lastOutputBF16`), written by the
     /// bias/activation epilogue — set by `MLP` when the next layer is BF16 and reads this output
     /// directly (no batch norm or dropout between), so that layer does not round it again.
     public var emitsBF16Output = false
+    /// Inference only (frozen layers, with `emitsBF16Output`): the fused kernels write only the
+    /// rounded output, not the FP32 one — `forward`'s returned tensor (and `lastOutput`) then has
+    /// the right shape but stale values. Set by `MLP.freezeForInference` on layers whose output
+    /// only feeds the next BF16 layer, which reads `lastOutputBF16`.
+    ///
+    /// NOTE: the FP32 stores were ≈ 8 % of the fused first layer's time at a 512-row batch
+    /// (2 MB per forward, beyond L2) and are never read when the next layer is BF16.
+    public var omitsFP32Output = false
 
     /// A layer with DLRM's initialisation: `W ~ N(0, 2/(I+O))`, `b ~ N(0, 1/O)`.
     public init(name: String, inputs: Int, outputs: Int, activation: Activation, precision: Precision = .fp32, rng: inout SplitMix64) {
@@ -101,6 +114,7 @@ public final class Linear: @unchecked Sendable {
         bias = Parameter(name: other.bias.name, value: other.bias.value)
         indicatorColumns = other.indicatorColumns
         emitsBF16Output = other.emitsBF16Output
+        omitsFP32Output = other.omitsFP32Output
         isFrozen = other.isFrozen
         frozenWeightBF16 = other.frozenWeightBF16
         packedWeight = other.packedWeight
@@ -177,7 +191,8 @@ public final class Linear: @unchecked Sendable {
                     if let o = outputBF16, o.capacity >= b * outputs, o.packed { ob = o } else { ob = BF16Buffer(capacity: b * outputs, packed: true) }
                     outputBF16 = ob
                 }
-                pw.multiply(m: b, a: xb, lda: inputs, bias: bias.value.data, relu: activation == .relu, c: y.data, ldc: outputs, output: ob)
+                pw.multiply(m: b, a: xb, lda: inputs, bias: bias.value.data, relu: activation == .relu,
+                            c: omitsFP32Output && ob != nil ? nil : y.data, ldc: outputs, output: ob)
                 return y
             } else {
                 let wb: BF16Buffer

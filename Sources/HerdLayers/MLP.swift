@@ -83,6 +83,8 @@ public final class MLP: @unchecked Sendable {
         if norms.isEmpty { layers[0].hoistsUniformColumns = hoist }
         for l in layers { l.freezeForInference() }
         if !norms.isEmpty && foldedLayers == nil { foldedLayers = foldBatchNorm(hoistUniformColumns: hoist) }
+        // A frozen layer feeding a BF16 layer directly writes only the rounded output that layer reads.
+        for l in layers + (foldedLayers ?? []) where l.emitsBF16Output { l.omitsFP32Output = true }
     }
 
     /// Inference only (`freezeForInference` with batch norm): the layers with each batch norm

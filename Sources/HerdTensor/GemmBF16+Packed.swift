@@ -49,13 +49,15 @@ public final class PackedBF16Weight: @unchecked Sendable {
     /// `C[M, N] = act(A[M, K] · Wᵀ + bias)` (C overwritten, row stride `ldc`) with the epilogue
     /// on the accumulators: `bias [N]` added, ReLU when `relu`, and with `output` the result also
     /// rounded to BF16 into it (`[M, N]` contiguous, 16-bit; its count becomes `M·N`) — the next
-    /// BF16 layer's input, equal to rounding `C` afterwards. Requires `available`.
+    /// BF16 layer's input, equal to rounding `C` afterwards. `c` nil (only with `output`): the FP32
+    /// result is not stored. Requires `available`.
     public func multiply(m: Int, a: BF16Buffer, lda: Int, bias: UnsafePointer<Float>, relu: Bool,
-                         c: UnsafeMutablePointer<Float>, ldc: Int, output: BF16Buffer?) {
+                         c: UnsafeMutablePointer<Float>?, ldc: Int, output: BF16Buffer?) {
         precondition(Self.available, "PackedBF16Weight.multiply needs a CPU with avx512_bf16")
         precondition(a.packed && (output?.packed ?? true), "PackedBF16Weight.multiply reads and writes 16-bit BF16 operands")
         precondition(lda >= k && ldc >= n && (m == 0 || a.count >= (m - 1) * lda + k), "PackedBF16Weight.multiply: bad operand shapes")
         precondition((output?.capacity ?? Int.max) >= m * n, "PackedBF16Weight.multiply: output buffer too small")
+        precondition(c != nil || output != nil, "PackedBF16Weight.multiply: no output")
         guard m > 0 else { return }
         herd_bf16_gemm_packed_epilogue(Int64(m), Int64(n), Int64(k), a.raw.assumingMemoryBound(to: UInt16.self), Int64(lda), storage,
                                        bias, relu ? 1 : 0, c, Int64(ldc), output?.raw.assumingMemoryBound(to: UInt16.self), Int64(n))

@@ -14,7 +14,7 @@ import Foundation
 public final class PackedF32Weight: @unchecked Sendable {
     public let n: Int
     public let k: Int
-    private let storage: UnsafeMutablePointer<Float>
+    let storage: UnsafeMutablePointer<Float>
 
     /// Whether the CPU runs the packed kernel (`avx512f`); `HERD_F32_PACKED=0` turns it off.
     public static let available: Bool = {

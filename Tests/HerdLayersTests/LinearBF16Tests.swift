@@ -130,6 +130,25 @@ final class LinearBF16Tests: XCTestCase {
         XCTAssertNil(plain.layers[0].lastOutputBF16)
     }
 
+    /// A frozen MLP's layers feeding a BF16 layer write only the rounded output
+    /// (`omitsFP32Output`): the logits equal those of the same frozen MLP writing both.
+    func testFrozenLayersOmitTheFP32OutputTheNextLayerDoesNotRead() {
+        var r1 = SplitMix64(seed: 8), r2 = SplitMix64(seed: 8)
+        let lean = MLP(name: "m", sizes: [72, 96, 80, 64, 1], lastActivation: .none, precision: .bf16, rng: &r1)
+        let full = MLP(name: "m", sizes: [72, 96, 80, 64, 1], lastActivation: .none, precision: .bf16, rng: &r2)
+        lean.freezeForInference()
+        full.freezeForInference()
+        XCTAssertEqual(lean.layers.map(\.omitsFP32Output), [true, true, false, false])
+        for l in full.layers { l.omitsFP32Output = false }
+        let replica = MLP(sharing: lean)
+        for rows in [1, 7, 50] {
+            let x = randomTensor([rows, 72], seed: UInt64(rows))
+            let y = full.forward(x).array
+            XCTAssertEqual(lean.forward(x).array, y, "\(rows) rows")
+            XCTAssertEqual(replica.forward(x).array, y, "\(rows) rows: replica")
+        }
+    }
+
     /// By default only layers at least 64 wide on both sides run in BF16; batch norm or dropout
     /// between layers turns the output hand-off off.
     func testNarrowLayersStayFP32() {

@@ -115,9 +115,50 @@ final class LinearUniformColumnsTests: XCTestCase {
         l.hoistsUniformColumns = true
         l.emitsBF16Output = true
         l.freezeForInference()
-        let x = input(rows: 8, uniform: [0, 2, 4], userGroup: true, seed: 5)
-        XCTAssertLessThanOrEqual(maxAbsDifference(l.forward(x).array, reference(l, x)), 1e-5)
-        XCTAssertGreaterThan(l.lastHoistedColumns, 0)
-        XCTAssertEqual(l.lastOutputBF16?.count, 8 * outputs)
+        for (rows, uniform) in [(8, [0, 2, 4]), (13, Array(0..<12)), (4, Array(0..<40))] {
+            let x = input(rows: rows, uniform: uniform, userGroup: true, seed: UInt64(rows))
+            let y = l.forward(x).array
+            XCTAssertLessThanOrEqual(maxAbsDifference(y, reference(l, x)), 1e-5, "\(rows) rows")
+            XCTAssertGreaterThan(l.lastHoistedColumns, 0)
+            // The rounded output is this layer's own output rounded (fused or not).
+            let ob = l.lastOutputBF16
+            XCTAssertEqual(ob?.count, rows * outputs)
+            if let ob { XCTAssertEqual((0..<(rows * outputs)).map { ob[$0] }, y.map { BF16.rounded($0) }, "\(rows) rows") }
+        }
+    }
+
+    /// Indicator columns holding counts (not only 0/1) are scaled by their value on every path.
+    func testIndicatorCountsAreScaled() {
+        let hoisted = layer(.relu, indicators: true, hoist: true)
+        let x = input(rows: 11, uniform: [0, 1], userGroup: true, seed: 9)
+        for s in 0..<11 { x[s, indicators.lowerBound + 6 + s % 6] = Float(s % 3) + 0.5 }
+        XCTAssertLessThanOrEqual(maxAbsDifference(hoisted.forward(x).array, reference(hoisted, x)), 1e-5)
+    }
+
+    /// `omitsFP32Output` (set by `MLP.freezeForInference` when the next layer reads the rounded
+    /// output): the same rounded output as a layer that also writes FP32, on every batch shape.
+    func testOmittingTheFP32OutputKeepsTheRoundedOutput() throws {
+        func make(omits: Bool) -> Linear {
+            var rng = SplitMix64(seed: 21)
+            let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: .relu, rng: &rng)
+            l.indicatorColumns = indicators
+            l.hoistsUniformColumns = true
+            l.emitsBF16Output = true
+            l.freezeForInference()
+            l.omitsFP32Output = omits
+            return l
+        }
+        let full = make(omits: false), lean = make(omits: true), replica = Linear(sharing: lean)
+        XCTAssertTrue(replica.omitsFP32Output)
+        for (rows, uniform) in [(8, [0, 2, 4]), (13, Array(0..<12)), (4, Array(0..<40)), (1, [])] {
+            let x = input(rows: rows, uniform: uniform, userGroup: true, seed: UInt64(rows + 3))
+            _ = full.forward(x)
+            _ = lean.forward(x)
+            _ = replica.forward(x)
+            let a = try XCTUnwrap(full.lastOutputBF16), b = try XCTUnwrap(lean.lastOutputBF16), r = try XCTUnwrap(replica.lastOutputBF16)
+            XCTAssertEqual(b.count, rows * outputs)
+            XCTAssertEqual((0..<(rows * outputs)).map { b[$0] }, (0..<(rows * outputs)).map { a[$0] }, "\(rows) rows")
+            XCTAssertEqual((0..<(rows * outputs)).map { r[$0] }, (0..<(rows * outputs)).map { a[$0] }, "\(rows) rows: replica")
+        }
     }
 }

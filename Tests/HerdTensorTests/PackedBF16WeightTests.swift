@@ -82,6 +82,13 @@ final class PackedBF16WeightTests: XCTestCase {
                     if let out {
                         XCTAssertEqual(out.count, m * n, what)
                         XCTAssertEqual((0..<(m * n)).map { out[$0].bitPattern }, expected.map { BF16.rounded($0).bitPattern }, what)
+                        // Without C: the same rounded output, C untouched.
+                        let only = BF16Buffer(capacity: m * n, packed: true)
+                        bias.withUnsafeBufferPointer { bp in
+                            packed.multiply(m: m, a: ab, lda: k, bias: bp.baseAddress!, relu: relu, c: nil, ldc: n, output: only)
+                        }
+                        XCTAssertEqual(only.count, m * n, what)
+                        XCTAssertEqual((0..<(m * n)).map { only[$0].bitPattern }, expected.map { BF16.rounded($0).bitPattern }, "\(what), no C")
                     }
                 }
             }

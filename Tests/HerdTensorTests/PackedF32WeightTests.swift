@@ -61,4 +61,83 @@ final class PackedF32WeightTests: XCTestCase {
             }
         }
     }
+
+    /// `multiplySparse`: the product, each row's sparse terms (rows of a transposed weight scaled
+    /// by their values), bias and ReLU, into FP32 and/or BF16 — against a plain double loop, with
+    /// K = 0 (no product), rows without terms, counts as values, and N / M off the block sizes.
+    func testSparseTermsAndBF16OutputMatchPlainLoop() throws {
+        try XCTSkipUnless(PackedF32Weight.available, "no avx512f (or HERD_F32_PACKED=0): the packed kernel is not used here")
+        var rng = SplitMix64(seed: 77)
+        for (m, n, k) in [(1, 16, 1), (7, 37, 0), (6, 64, 27), (13, 100, 5), (50, 1024, 27), (200, 48, 3), (5, 17, 12)] {
+            let tRows = 30
+            let a = (0..<(m * max(k, 1))).map { _ in rng.nextGaussian() }, w = (0..<(n * max(k, 1))).map { _ in rng.nextGaussian() }
+            let wt = (0..<(tRows * (n + 3))).map { _ in rng.nextGaussian() }, ldt = n + 3
+            let bias = (0..<n).map { _ in rng.nextGaussian() }
+            // Row i has i % 4 terms (0: none), values 1 (one-hot) or a count.
+            var rowStart: [Int32] = [0], cols: [Int32] = [], vals: [Float] = []
+            for i in 0..<m {
+                for t in 0..<(i % 4) {
+                    cols.append(Int32(rng.next() % UInt64(tRows)))
+                    vals.append(t == 2 ? Float(rng.next() % 5) + 0.5 : 1)
+                }
+                rowStart.append(Int32(cols.count))
+            }
+            let packed = k == 0 ? nil : w.withUnsafeBufferPointer { PackedF32Weight($0.baseAddress!, ldw: k, n: n, k: k) }
+            for relu in [false, true] {
+                for (writeC, withBF16) in [(true, false), (true, true), (false, true)] {
+                    var c = [Float](repeating: .nan, count: m * n)
+                    let out: BF16Buffer? = withBF16 ? BF16Buffer(capacity: m * n, packed: true) : nil
+                    a.withUnsafeBufferPointer { ap in
+                        wt.withUnsafeBufferPointer { tp in
+                            bias.withUnsafeBufferPointer { bp in
+                                rowStart.withUnsafeBufferPointer { rp in
+                                    cols.withUnsafeBufferPointer { cp in
+                                        vals.withUnsafeBufferPointer { vp in
+                                            c.withUnsafeMutableBufferPointer { cb in
+                                                PackedF32Weight.multiplySparse(m: m, n: n, weight: packed, a: ap.baseAddress, lda: k,
+                                                                               rowStart: rp.baseAddress, columns: cp.baseAddress, values: vp.baseAddress,
+                                                                               transposed: tp.baseAddress, ldt: ldt, bias: bp.baseAddress, relu: relu,
+                                                                               c: writeC ? cb.baseAddress : nil, ldc: n, output: out)
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    let what = "[\(m), \(n), \(k)] relu \(relu) c \(writeC) bf16 \(withBF16)"
+                    var expected: [Double] = [], magnitude: [Double] = []
+                    for i in 0..<m {
+                        for j in 0..<n {
+                            var ref = Double(bias[j]), mag = abs(ref)
+                            for p in 0..<k { let t = Double(a[i * k + p]) * Double(w[j * k + p]); ref += t; mag += abs(t) }
+                            for e in Int(rowStart[i])..<Int(rowStart[i + 1]) {
+                                let t = Double(vals[e]) * Double(wt[Int(cols[e]) * ldt + j]); ref += t; mag += abs(t)
+                            }
+                            expected.append(relu ? max(ref, 0) : ref)
+                            magnitude.append(mag)
+                        }
+                    }
+                    if writeC {
+                        for e in 0..<(m * n) {
+                            XCTAssertEqual(Double(c[e]), expected[e], accuracy: 1e-7 * Double(k + 5) * magnitude[e] + 1e-30, "\(what) at \(e)")
+                        }
+                    } else {
+                        XCTAssertTrue(c.allSatisfy(\.isNaN), "\(what): c untouched")
+                    }
+                    if let out {
+                        XCTAssertEqual(out.count, m * n, what)
+                        for e in 0..<(m * n) {
+                            if writeC {
+                                XCTAssertEqual(out[e], BF16.rounded(c[e]), "\(what): BF16 = rounded FP32 at \(e)")
+                            } else {
+                                // Within half a BF16 ulp (2⁻⁹ relative) of the exact result, plus FP32 summation error.
+                                XCTAssertEqual(Double(out[e]), expected[e], accuracy: abs(expected[e]) / 256 + 1e-6 * Double(k + 5) * magnitude[e] + 1e-30, "\(what) at \(e)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

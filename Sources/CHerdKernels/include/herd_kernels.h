@@ -24,7 +24,8 @@ void herd_bf16_gemm_packed(int64_t m, int64_t n, int64_t k, const uint16_t *a, i
 int herd_bf16_packed_available(void);
 /// `herd_bf16_gemm_packed` with a fused epilogue: `C = act(A · Wᵀ + bias)` (`bias` NULL: none;
 /// `relu` nonzero: ReLU) and, when `out` is not NULL, `C` also rounded to BF16 (nearest even)
-/// into `out` (row stride `ldo`): the next BF16 layer's input, without a pass of its own.
+/// into `out` (row stride `ldo`): the next BF16 layer's input, without a pass of its own; `c`
+/// NULL: only `out` is written.
 void herd_bf16_gemm_packed_epilogue(int64_t m, int64_t n, int64_t k, const uint16_t *a, int64_t lda,
                                     const uint16_t *packed, const float *bias, int relu, float *c, int64_t ldc,
                                     uint16_t *out, int64_t ldo);
@@ -39,6 +40,18 @@ void herd_f32_pack_weight(const float *w, int64_t ldw, int64_t n, int64_t k, flo
 void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
                           const float *bias, int relu, float *c, int64_t ldc);
 int herd_f32_packed_available(void);
+/// `herd_f32_gemm_packed` with sparse terms and a BF16 output (serving's first layer):
+/// `C[i, :] = act(A[i, :] · Wᵀ + Σ_{e ∈ row_start[i] ..< row_start[i+1]} sparse_vals[e] · wt[sparse_cols[e], :] + bias)`
+/// with `wt` a row-major `[*, ldwt]` matrix (the transposed weight of the sparse columns, `n`
+/// columns read per row), the A·Wᵀ terms first (K order), then the sparse terms in order, then
+/// the bias. `k` may be 0 (then `a` and `packed` are unused and may be NULL); `row_start` NULL:
+/// no sparse terms (`row_start` holds `m + 1` entries, indexing `sparse_cols` / `sparse_vals`).
+/// `c` NULL: no FP32 store; `out` not NULL: the result also rounded to BF16 (nearest even, as
+/// `herd_bf16_gemm_packed_epilogue` does) into `out` (row stride `ldo`).
+void herd_f32_gemm_packed_sparse(int64_t m, int64_t n, int64_t k, const float *a, int64_t lda, const float *packed,
+                                 const int32_t *row_start, const int32_t *sparse_cols, const float *sparse_vals,
+                                 const float *wt, int64_t ldwt, const float *bias, int relu, float *c, int64_t ldc,
+                                 uint16_t *out, int64_t ldo);
 
 /// FP32 GEMM through oneDNN's matmul primitive (oneDNN 2.x, `libdnnl.so.2` loaded on first use; the
 /// package does not link it), row-major: `C[M, N] = alpha · op(A) · op(B) + beta · C`, or
