@@ -38,7 +38,7 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Ranking model: a model name under W/models (its latest version) or an export directory.") var model = "wnd"
     @Option(help: "Deadline for the feature store per request, in milliseconds; a slower store gives a degraded answer.") var timeoutMs = 1000
     @Option(help: "Rows per ranking forward (micro-batch); a request's candidates are ranked in forwards of at most this many rows.") var microBatch = 256
-    @Option(help: "Threads running recommend calls (0 = dispatch's global queue, about one per core). Default: the global queue with the embedded store, 2 × cores with Redis (a thread waiting on a round trip leaves its core to another request).")
+    @Option(help: "Threads running recommend calls (0 = dispatch's global queue, about one per core). Default: the global queue with the embedded store, 2 × cores with Redis (a thread waiting on a round trip leaves its core to another request). With threads, the HTTP server's request handling runs on them too (fewer thread hand-offs).")
     var requestThreads: Int?
     @Option(help: "Most rows of concurrent requests ranked in one forward (default 1: each request ranks alone; e.g. 512 coalesces).") var coalesceRows = RecommenderConfig().coalesceRows
     @Option(help: "GEMM precision of the ranking model: fp32 (default) or bf16 (BF16 operands, FP32 accumulation; weights rounded once at load).") var precision = "fp32"
