@@ -37,6 +37,10 @@ public struct RecommenderServer {
         /// one per core); nil = automatic: the global queue with the embedded store, whose calls
         /// never wait, and 2 × cores otherwise (a Redis round trip then overlaps another request's work).
         public var requestThreads: Int?
+        /// Whether the HTTP server's tasks run on the request threads too (so a request is parsed,
+        /// answered and written on one of them: two thread hand-offs instead of four); false: they
+        /// run on Swift's cooperative pool and hand the pipeline to the request threads.
+        public var httpOnRequestThreads = true
 
         public init(workspace: Workspace) { self.workspace = workspace }
     }
@@ -165,7 +169,8 @@ public struct RecommenderServer {
         // request then costs two thread hand-offs instead of four (see `BlockingPool`). Only its
         // tasks: the gRPC server and the services in `before` keep Swift's cooperative pool
         // (split mode's clients are awaited from the request threads through `blocking`).
-        let http: any Service = requestPool.map { OnExecutor(service: app, executor: $0) } ?? app
+        let pool = configuration.httpOnRequestThreads ? requestPool : nil
+        let http: any Service = pool.map { OnExecutor(service: app, executor: $0) } ?? app
         var services: [any Service] = before + [http]
         if let grpcPort = configuration.grpcPort {
             services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(),

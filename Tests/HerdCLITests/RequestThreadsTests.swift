@@ -81,12 +81,17 @@ final class RequestThreadsTests: XCTestCase {
         defer { dispatch.stop() }
         let pooled = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "3"])
         defer { pooled.stop() }
+        // The pipeline on request threads, the HTTP tasks on the cooperative pool (the hand-off path).
+        let handedOff = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "2", "--disable-http-on-request-threads"])
+        defer { handedOff.stop() }
         for u in users.prefix(12) {
             let a = try http("GET", "\(dispatch.base)/recommender/recommend/\(u)?k=8&canK=50").object()
-            let b = try http("GET", "\(pooled.base)/recommender/recommend/\(u)?k=8&canK=50").object()
-            XCTAssertEqual(b["source"] as? String, "ranked", "\(b)")
-            XCTAssertEqual(b["ids"] as? [Int], a["ids"] as? [Int], "user \(u)")
-            XCTAssertEqual(b["probs"] as? [Double], a["probs"] as? [Double], "user \(u)")
+            for s in [pooled, handedOff] {
+                let b = try http("GET", "\(s.base)/recommender/recommend/\(u)?k=8&canK=50").object()
+                XCTAssertEqual(b["source"] as? String, "ranked", "\(b)")
+                XCTAssertEqual(b["ids"] as? [Int], a["ids"] as? [Int], "user \(u)")
+                XCTAssertEqual(b["probs"] as? [Double], a["probs"] as? [Double], "user \(u)")
+            }
         }
         XCTAssertEqual(try http("GET", "\(pooled.base)/readyz").status, 200)
         XCTAssertEqual(try http("GET", "\(pooled.base)/recommender/recommend/1?k=0").status, 400)
