@@ -35,7 +35,13 @@ public enum RecommenderRoutes {
     /// `requestThreads`: threads that run the recommend pipeline (nil: dispatch's global queue, about
     /// one thread per core — right when nothing in the pipeline waits; see `BlockingPool`).
     public static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics, requestThreads: Int? = nil) {
-        let pool = requestThreads.map { BlockingPool(threads: $0, name: "herd-recommend") }
+        add(to: router, live: live, metrics: metrics, pool: requestThreads.map { BlockingPool(threads: $0, name: "herd-recommend") })
+    }
+
+    /// `pool`: the threads that run the recommend pipeline (nil: dispatch's global queue); a request
+    /// whose task already runs on them (`RecommenderServer.run` prefers them for the HTTP server's
+    /// tasks) runs it in place.
+    static func add(to router: Router<BasicRequestContext>, live: LiveRecommender, metrics: ServerMetrics, pool: BlockingPool?) {
         router.get("/recommender/recommend/:id") { request, context -> Response in
             let t0 = ContinuousClock.now
             let response = await recommend(request, context, live, metrics, pool)
@@ -138,7 +144,8 @@ public enum RecommenderRoutes {
         let canK = canKValue ?? max(50, k)
         do {
             // NOTE: `recommend` blocks (store round trips, GEMMs); it runs on a dispatch thread (or the
-            // request threads) so the event loops and Swift's cooperative pool keep serving other connections.
+            // request threads, in place when this task runs on them) so the event loops and Swift's
+            // cooperative pool keep serving other connections.
             let work = { @Sendable () throws -> (Recommendation, FeatureRows?) in
                 let a = try recommender.recommend(userID: userID.encoded, k: k, canK: canK)
                 let rows = details && !a.ids.isEmpty ? try? recommender.context?.store.get(kind: .item, ids: a.ids) : nil

@@ -37,6 +37,10 @@ public struct RecommenderServer {
         /// one per core); nil = automatic: the global queue with the embedded store, whose calls
         /// never wait, and 2 × cores otherwise (a Redis round trip then overlaps another request's work).
         public var requestThreads: Int?
+        /// Whether the HTTP server's tasks run on the request threads too (so a request is parsed,
+        /// answered and written on one of them: two thread hand-offs instead of four); false: they
+        /// run on Swift's cooperative pool and hand the pipeline to the request threads.
+        public var httpOnRequestThreads = true
 
         public init(workspace: Workspace) { self.workspace = workspace }
     }
@@ -49,6 +53,9 @@ public struct RecommenderServer {
     /// The workspace's exports for TF-Serving-style REST (`/v1/models/…`).
     public let registry: ModelRegistry
     let logger: Logger
+    /// The threads running HTTP recommend calls (`resolvedRequestThreads`; nil: dispatch's global
+    /// queue), and the HTTP server's tasks while `run` serves.
+    let requestPool: BlockingPool?
 
     /// Loads everything the recommender needs (errors name the missing file and the command that writes it).
     public init(configuration: Configuration, log: @escaping (String) -> Void) throws {
@@ -65,6 +72,7 @@ public struct RecommenderServer {
             if let ids { sink("recommender: raw ids mapped through \(c.workspace.fittedPipeline.lastPathComponent) (user key \(ids.userKey)\(ids.mapsUsers ? "" : " not categorified"), item key \(ids.itemKey))") }
             return (r, ids)
         }
+        requestPool = Self.requestPool(configuration, live.current)
     }
 
     /// The admin token in `path` (surrounding whitespace dropped); a clear error when it is missing or empty.
@@ -112,6 +120,7 @@ public struct RecommenderServer {
         self.configuration = configuration
         (logger, registry) = Self.loggerAndRegistry(configuration)
         live = LiveRecommender(recommender, rawIDs: rawIDs)
+        requestPool = Self.requestPool(configuration, recommender)
     }
 
     /// The gRPC services: the Recommender (answering with the live recommender, so it follows
@@ -127,15 +136,21 @@ public struct RecommenderServer {
 
     /// `configuration.requestThreads` with nil resolved for the store loaded at start (nil result:
     /// dispatch's global queue).
-    public var resolvedRequestThreads: Int? {
+    public var resolvedRequestThreads: Int? { Self.requestThreads(configuration, recommender) }
+
+    static func requestThreads(_ configuration: Configuration, _ recommender: Recommender) -> Int? {
         if let n = configuration.requestThreads { return n > 0 ? n : nil }
         return recommender.context?.store is EmbeddedFeatureStore ? nil : 2 * ProcessInfo.processInfo.activeProcessorCount
+    }
+
+    static func requestPool(_ configuration: Configuration, _ recommender: Recommender) -> BlockingPool? {
+        requestThreads(configuration, recommender).map { BlockingPool(threads: $0, name: "herd-recommend") }
     }
 
     /// The router, for in-process tests and embedding in another application.
     public func router() -> Router<BasicRequestContext> {
         let router = Router()
-        RecommenderRoutes.add(to: router, live: live, metrics: metrics, requestThreads: resolvedRequestThreads)
+        RecommenderRoutes.add(to: router, live: live, metrics: metrics, pool: requestPool)
         TFServingRoutes.add(to: router, registry: registry, metrics: metrics)
         AdminRoutes.add(to: router, server: self)
         return router
@@ -150,7 +165,13 @@ public struct RecommenderServer {
             configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "herd"),
             onServerRunning: { channel in onListening(channel.localAddress?.port ?? 0) },
             logger: logger)
-        var services: [any Service] = before + [app]
+        // NOTE: with request threads, the HTTP server's tasks (one per connection) run on them: a
+        // request then costs two thread hand-offs instead of four (see `BlockingPool`). Only its
+        // tasks: the gRPC server and the services in `before` keep Swift's cooperative pool
+        // (split mode's clients are awaited from the request threads through `blocking`).
+        let pool = configuration.httpOnRequestThreads ? requestPool : nil
+        let http: any Service = pool.map { OnExecutor(service: app, executor: $0) } ?? app
+        var services: [any Service] = before + [http]
         if let grpcPort = configuration.grpcPort {
             services.append(GRPCServerService(host: configuration.host, port: grpcPort, services: grpcServices(),
                                               interceptors: [metrics.grpcInterceptor], onListening: onGRPCListening))
@@ -158,6 +179,16 @@ public struct RecommenderServer {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) },
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+}
+
+/// Runs a service's tasks on `executor` (task executor preference: its child tasks inherit it).
+struct OnExecutor<S: Service>: Service {
+    let service: S
+    let executor: any TaskExecutor
+
+    func run() async throws {
+        try await withTaskExecutorPreference(executor) { try await service.run() }
     }
 }
 

@@ -1,0 +1,120 @@
+import Foundation
+@testable import HerdServer
+import XCTest
+
+/// `herd serve`'s request threads (`BlockingPool`) as a task executor: tasks that prefer it run on
+/// its threads, blocking work runs in place there, nothing is lost under concurrency; and a server
+/// whose HTTP tasks run on them answers as one on dispatch's queue and drains on SIGTERM.
+final class RequestThreadsTests: XCTestCase {
+    func testTasksPreferringThePoolRunOnItsThreadsAndBlockingWorkRunsInPlace() async throws {
+        let pool = BlockingPool(threads: 3, name: "test-pool")
+        let other = BlockingPool(threads: 1, name: "test-other")
+        XCTAssertFalse(pool.isCurrent, "the test's thread is not the pool's")
+        // From outside: `run` hops to a pool thread.
+        let outside = try await pool.run { pool.isCurrent && !other.isCurrent }
+        XCTAssertTrue(outside)
+        let onOther = try await other.run { pool.isCurrent }
+        XCTAssertFalse(onOther, "another pool's thread is not this pool's")
+
+        let (onPool, inPlace, children) = try await withTaskExecutorPreference(pool) { () async throws -> (Bool, Bool, [Bool]) in
+            let onPool = pool.isCurrent
+            let caller = pthread_self()
+            let inPlace = try await pool.run { pthread_equal(pthread_self(), caller) != 0 }
+            let children = await withTaskGroup(of: Bool.self) { group in
+                for _ in 0..<8 { group.addTask { await Task.yield(); return pool.isCurrent } }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            return (onPool, inPlace, children)
+        }
+        XCTAssertTrue(onPool, "a task preferring the pool runs on its threads")
+        XCTAssertTrue(inPlace, "run on a pool thread runs on the calling thread")
+        XCTAssertEqual(children, Array(repeating: true, count: 8), "child tasks inherit the preference")
+    }
+
+    /// Many tasks on few threads, each suspending and blocking, mixed with plain submitted jobs: every
+    /// one finishes with its own result.
+    func testNoWorkIsLostUnderConcurrency() async throws {
+        let pool = BlockingPool(threads: 3, name: "test-load")
+        let n = 400
+        let submitted = NSLock()
+        nonisolated(unsafe) var plain = 0
+        let plainDone = DispatchSemaphore(value: 0)
+        for _ in 0..<n {
+            pool.submit {
+                submitted.withLock { plain += 1 }
+                plainDone.signal()
+            }
+        }
+        let results = try await withTaskExecutorPreference(pool) {
+            try await withThrowingTaskGroup(of: (Int, Int, Bool).self) { group in
+                for i in 0..<n {
+                    group.addTask {
+                        await Task.yield()
+                        let r = try await pool.run { () -> Int in
+                            if i % 7 == 0 { usleep(200) }  // a blocking wait, as a store round trip
+                            return i * i
+                        }
+                        return (i, r, pool.isCurrent)
+                    }
+                }
+                var out: [(Int, Int, Bool)] = []
+                for try await r in group { out.append(r) }
+                return out
+            }
+        }
+        XCTAssertEqual(results.count, n)
+        XCTAssertEqual(Set(results.map(\.0)), Set(0..<n))
+        for (i, r, onPool) in results {
+            XCTAssertEqual(r, i * i)
+            XCTAssertTrue(onPool)
+        }
+        for _ in 0..<n { XCTAssertEqual(plainDone.wait(timeout: .now() + 10), .success) }
+        XCTAssertEqual(submitted.withLock { plain }, n)
+    }
+
+    /// `herd serve` with request threads (its HTTP tasks on them) answers exactly as with dispatch's
+    /// queue, under concurrent keep-alive load without errors, and exits cleanly on SIGTERM.
+    func testServeOnRequestThreadsAnswersAsOnDispatchAndDrains() throws {
+        let ws = try ServeFixture.workspace()
+        let (users, _) = try ServeFixture.users(ws)
+        let dispatch = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "0"])
+        defer { dispatch.stop() }
+        let pooled = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "3"])
+        defer { pooled.stop() }
+        // The pipeline on request threads, the HTTP tasks on the cooperative pool (the hand-off path).
+        let handedOff = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "2", "--disable-http-on-request-threads"])
+        defer { handedOff.stop() }
+        for u in users.prefix(12) {
+            let a = try http("GET", "\(dispatch.base)/recommender/recommend/\(u)?k=8&canK=50").object()
+            for s in [pooled, handedOff] {
+                let b = try http("GET", "\(s.base)/recommender/recommend/\(u)?k=8&canK=50").object()
+                XCTAssertEqual(b["source"] as? String, "ranked", "\(b)")
+                XCTAssertEqual(b["ids"] as? [Int], a["ids"] as? [Int], "user \(u)")
+                XCTAssertEqual(b["probs"] as? [Double], a["probs"] as? [Double], "user \(u)")
+            }
+        }
+        XCTAssertEqual(try http("GET", "\(pooled.base)/readyz").status, 200)
+        XCTAssertEqual(try http("GET", "\(pooled.base)/recommender/recommend/1?k=0").status, 400)
+
+        let idsFile = try CLIFixtures.scratch("request-threads-ids").appendingPathComponent("ids.txt")
+        try users.prefix(50).map(String.init).joined(separator: "\n").write(to: idsFile, atomically: true, encoding: .utf8)
+        let load = try HerdBinary.run(["loadtest", "--url", "\(pooled.base)/recommender/recommend/{id}?k=10&canK=50",
+                                       "--ids", idsFile.path, "--concurrency", "12", "--duration", "1", "--warmup", "0", "--json"])
+        let summary = try assertSucceededJSON(load)
+        XCTAssertEqual(summary["errors"] as? Int, 0, load.transcript)
+        let requests = summary["requests"] as? Int ?? 0
+        XCTAssertGreaterThan(requests, 0)
+        let metrics = try http("GET", "\(pooled.base)/metrics").text
+        let answered = metrics.split(separator: "\n").first { $0.hasPrefix("herd_http_requests_total{route=\"/recommender/recommend\",status=\"200\"}") }
+        XCTAssertGreaterThanOrEqual(Int(answered?.split(separator: " ").last ?? "") ?? -1, requests + 12, metrics)
+
+        // SIGTERM while requests are in flight: a clean exit within the drain.
+        let inFlight = try HerdBinary.start(["loadtest", "--url", "\(pooled.base)/recommender/recommend/{id}?k=10&canK=50",
+                                             "--ids", idsFile.path, "--concurrency", "8", "--duration", "3", "--warmup", "0"])
+        defer { if inFlight.isRunning { kill(inFlight.pid, SIGKILL) } }
+        usleep(500_000)
+        pooled.stop()
+        XCTAssertFalse(pooled.process.isRunning)
+        _ = inFlight.wait(timeout: 20)
+    }
+}
