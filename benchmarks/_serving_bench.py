@@ -29,6 +29,8 @@ PY_WORKERS = int(os.environ.get("PY_WORKERS", 2))
 PRECISIONS = os.environ.get("PRECISIONS", "fp32 bf16").split()
 # TWIN_BF16=1 adds the twin ranking under torch.autocast(bfloat16) (`py_serving.py serve --bf16`).
 TWIN_BF16 = os.environ.get("TWIN_BF16", "1") == "1"
+# HERD_SERVE_ARGS: extra flags for every `herd serve` (e.g. "--disable-http-on-request-threads" for an A/B).
+HERD_SERVE_ARGS = os.environ.get("HERD_SERVE_ARGS", "").split()
 CHECK_USERS = int(os.environ.get("CHECK_USERS", 5 if QUICK else 50))
 WS = os.environ.get("WORKSPACE", os.path.join(RESULTS, f"serving-ws-{ROWS}-{USERS}-{ITEMS}"))
 procs: list[subprocess.Popen] = []
@@ -207,7 +209,7 @@ def main() -> int:
         def herd(name: str, store: str, precision: str) -> str:
             port, log = free_port(), f"{tmp}/{name}.log"
             p = start([HERD, "serve", "--workspace", WS, "--port", str(port), "--grpc-port=-1", "--redis", store,
-                       "--precision", precision], log)
+                       "--precision", precision] + HERD_SERVE_ARGS, log)
             wait_http(f"http://127.0.0.1:{port}/healthz", p, log)
             return f"http://127.0.0.1:{port}"
 
@@ -363,7 +365,7 @@ def main() -> int:
                                 "ranking_executed_fraction_of_roofline": rk.get("executed_fraction_of_roofline")}
     doc = {"benchmark": "serving", "stamp": STAMP, "quick": QUICK, "workspace": WS, "users": len(u["ids"]), "items": item_count,
            "rows": ROWS, "oracle": {k: meta.get(k) for k in ("users", "items")}, "nearline": near, "twin_load": twin_load,
-           "twin_check": check, "bf16_quality": quality, "precisions": PRECISIONS, "gemm_roofline_gflops": roof, "kernels": kern, "busy_pct_start": busy_start, "busy_pct_end": busy_end,
+           "twin_check": check, "bf16_quality": quality, "precisions": PRECISIONS, "herd_serve_args": HERD_SERVE_ARGS, "gemm_roofline_gflops": roof, "kernels": kern, "busy_pct_start": busy_start, "busy_pct_end": busy_end,
            "noisy": max(busy_start, busy_end) > 10, "results": results, "summary": summary, "py_workers": PY_WORKERS}
     path = os.path.join(RESULTS, f"serving-{STAMP}.json")
     json.dump(doc, open(path, "w"), indent=1)
