@@ -6,19 +6,6 @@ import XCTest
 /// Frozen FP32 `Linear` layers multiply with their weight packed once (`PackedF32Weight`, bias and
 /// ReLU fused): checked against a plain double-precision loop and the same layer unfrozen.
 final class LinearPackedF32Tests: XCTestCase {
-    /// `act(x·Wᵀ + b)` in Double.
-    func reference(_ l: Linear, _ x: Tensor) -> [Float] {
-        var y: [Float] = []
-        for s in 0..<x.rows {
-            for o in 0..<l.outputs {
-                var a = Double(l.bias.value[o])
-                for c in 0..<l.inputs { a += Double(x[s, c]) * Double(l.weight.value[o * l.inputs + c]) }
-                y.append(Float(l.activation == .relu ? max(a, 0) : a))
-            }
-        }
-        return y
-    }
-
     func testFrozenForwardMatchesThePlainLoopAndTheUnfrozenLayer() throws {
         try XCTSkipUnless(PackedF32Weight.available, "no avx512f: frozen layers keep the plain GEMM")
         for (inputs, outputs) in [(40, 37), (64, 16), (130, 100), (7, 1)] {
@@ -36,7 +23,7 @@ final class LinearPackedF32Tests: XCTestCase {
                         let x = randomTensor([rows, inputs], seed: UInt64(rows))
                         let what = "[\(inputs) → \(outputs)] \(act) bf16 out \(emitsBF16) rows \(rows)"
                         let y = frozen.forward(x).array
-                        XCTAssertLessThanOrEqual(maxAbsDifference(y, reference(frozen, x)), 1e-4, what)
+                        XCTAssertLessThanOrEqual(maxAbsDifference(y, linearReference(frozen, x)), 1e-4, what)
                         XCTAssertLessThanOrEqual(maxAbsDifference(y, plain.forward(x).array), 1e-4, what)
                         XCTAssertEqual(replica.forward(x).array, y, "\(what): replica")
                         if emitsBF16 {

@@ -26,19 +26,6 @@ final class LinearUniformColumnsTests: XCTestCase {
         return x
     }
 
-    /// `act(x·Wᵀ + b)` in Double.
-    func reference(_ l: Linear, _ x: Tensor) -> [Float] {
-        var y: [Float] = []
-        for s in 0..<x.rows {
-            for o in 0..<l.outputs {
-                var a = Double(l.bias.value[o])
-                for c in 0..<l.inputs { a += Double(x[s, c]) * Double(l.weight.value[o * l.inputs + c]) }
-                y.append(Float(l.activation == .relu ? max(a, 0) : a))
-            }
-        }
-        return y
-    }
-
     func layer(_ act: Activation, indicators: Bool, hoist: Bool) -> Linear {
         var rng = SplitMix64(seed: 21)
         let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: act, rng: &rng)
@@ -64,7 +51,7 @@ final class LinearUniformColumnsTests: XCTestCase {
                 for (k, c) in cases.enumerated() {
                     let x = input(rows: c.rows, uniform: c.uniform, userGroup: c.userGroup, seed: UInt64(k + 1))
                     let what = "\(act), indicators \(withIndicators), case \(k)"
-                    let expected = reference(plain, x)
+                    let expected = linearReference(plain, x)
                     let y = hoisted.forward(x).array
                     XCTAssertLessThanOrEqual(maxAbsDifference(y, expected), 1e-5, what)
                     XCTAssertLessThanOrEqual(maxAbsDifference(y, plain.forward(x).array), 1e-5, what)
@@ -91,7 +78,7 @@ final class LinearUniformColumnsTests: XCTestCase {
         for round in 0..<3 {
             for (k, u) in [[0, 1], [3], Array(30..<40), [0, 1]].enumerated() {
                 let x = input(rows: 16, uniform: u, userGroup: k % 2 == 0, seed: UInt64(10 * round + k))
-                XCTAssertLessThanOrEqual(maxAbsDifference(hoisted.forward(x).array, reference(hoisted, x)), 1e-5, "round \(round), \(u)")
+                XCTAssertLessThanOrEqual(maxAbsDifference(hoisted.forward(x).array, linearReference(hoisted, x)), 1e-5, "round \(round), \(u)")
             }
         }
     }
@@ -118,7 +105,7 @@ final class LinearUniformColumnsTests: XCTestCase {
         for (rows, uniform) in [(8, [0, 2, 4]), (13, Array(0..<12)), (4, Array(0..<40))] {
             let x = input(rows: rows, uniform: uniform, userGroup: true, seed: UInt64(rows))
             let y = l.forward(x).array
-            XCTAssertLessThanOrEqual(maxAbsDifference(y, reference(l, x)), 1e-5, "\(rows) rows")
+            XCTAssertLessThanOrEqual(maxAbsDifference(y, linearReference(l, x)), 1e-5, "\(rows) rows")
             XCTAssertGreaterThan(l.lastHoistedColumns, 0)
             // The rounded output is this layer's own output rounded (fused or not).
             let ob = l.lastOutputBF16
@@ -132,7 +119,7 @@ final class LinearUniformColumnsTests: XCTestCase {
         let hoisted = layer(.relu, indicators: true, hoist: true)
         let x = input(rows: 11, uniform: [0, 1], userGroup: true, seed: 9)
         for s in 0..<11 { x[s, indicators.lowerBound + 6 + s % 6] = Float(s % 3) + 0.5 }
-        XCTAssertLessThanOrEqual(maxAbsDifference(hoisted.forward(x).array, reference(hoisted, x)), 1e-5)
+        XCTAssertLessThanOrEqual(maxAbsDifference(hoisted.forward(x).array, linearReference(hoisted, x)), 1e-5)
     }
 
     /// `omitsFP32Output` (set by `MLP.freezeForInference` when the next layer reads the rounded

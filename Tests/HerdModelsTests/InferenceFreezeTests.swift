@@ -44,6 +44,19 @@ final class InferenceFreezeTests: XCTestCase {
 
     func probabilities(_ m: any RankingModel, _ b: Batch) -> [Float] { m.forward(b).array.map(Kernels.sigmoid) }
 
+    /// Two models of `config()` (with `batchNorm`, at `precision`) holding the same random weights,
+    /// both in inference mode: the reference first, the one to freeze second.
+    func modelPair(batchNorm: Bool = true, precision: Precision = .fp32) throws -> (any RankingModel, any RankingModel) {
+        var cfg = config()
+        cfg.batchNorm = batchNorm
+        let c = try ModelConfig.wnd(cfg).with(precision: precision)
+        let reference = try c.build(), other = try c.build()
+        randomizeWeights(reference)
+        try other.loadWeights(Dictionary(uniqueKeysWithValues: reference.namedWeights))
+        for m in [reference, other] { m.setMode(.inference) }
+        return (reference, other)
+    }
+
     /// Without batch norm the frozen forward is the per-forward path exactly, except that frozen
     /// FP32 layers multiply on their packed weight (`PackedF32Weight`, AVX-512): another summation
     /// order, so within float rounding; with batch norm, the norms are folded into the Linears
@@ -54,14 +67,7 @@ final class InferenceFreezeTests: XCTestCase {
     func testFrozenForwardEqualsPerForwardPathAndReplicasShareIt() throws {
         for batchNorm in [false, true] {
             for precision in Precision.allCases {
-                var cfg = config()
-                cfg.batchNorm = batchNorm
-                let c = try ModelConfig.wnd(cfg).with(precision: precision)
-                let live = try c.build(), frozen = try c.build()
-                randomizeWeights(live)
-                try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
-                live.setMode(.inference)
-                frozen.setMode(.inference)
+                let (live, frozen) = try modelPair(batchNorm: batchNorm, precision: precision)
                 // NOTE: the plain frozen path here; hoisting is compared with it below.
                 frozen.freezeForInference(hoistUniformColumns: false)
                 let replica = frozen.replica()
@@ -106,20 +112,14 @@ final class InferenceFreezeTests: XCTestCase {
     func testHoistingUniformColumnsMatchesThePlainFrozenPath() throws {
         for batchNorm in [false, true] {
             for precision in Precision.allCases {
-                var cfg = config()
-                cfg.batchNorm = batchNorm
-                let c = try ModelConfig.wnd(cfg).with(precision: precision)
-                let plain = try c.build(), hoisted = try c.build()
-                randomizeWeights(plain)
-                try hoisted.loadWeights(Dictionary(uniqueKeysWithValues: plain.namedWeights))
-                for m in [plain, hoisted] { m.setMode(.inference) }
+                let (plain, hoisted) = try modelPair(batchNorm: batchNorm, precision: precision)
                 plain.freezeForInference(hoistUniformColumns: false)
                 hoisted.freezeForInference()
                 let replica = hoisted.replica()
                 replica.setMode(.inference)
                 let what = "\(precision), batch norm \(batchNorm)"
                 for (rows, seed, isRequest) in [(200, UInt64(1), true), (64, 2, true), (2, 3, true), (50, 4, false), (1, 5, true)] {
-                    let b = isRequest ? request(rows: rows, seed: seed) : batch(rows: rows, tableSizes: cfg.tableSizes, seed: seed)
+                    let b = isRequest ? request(rows: rows, seed: seed) : batch(rows: rows, tableSizes: config().tableSizes, seed: seed)
                     let expected = plain.forward(b).array
                     let got = hoisted.forward(b).array
                     let scale = max(1, expected.map(abs).max()!)
@@ -139,10 +139,7 @@ final class InferenceFreezeTests: XCTestCase {
 
     /// Training mode on a frozen model's replica does not use the folded layers (batch statistics).
     func testFoldedLayersServeOnlyInferenceMode() throws {
-        let c = try ModelConfig.wnd(config())
-        let live = try c.build(), frozen = try c.build()
-        randomizeWeights(live)
-        try frozen.loadWeights(Dictionary(uniqueKeysWithValues: live.namedWeights))
+        let (live, frozen) = try modelPair()
         frozen.freezeForInference()
         let b = batch(rows: 64, tableSizes: config().tableSizes, seed: 4)
         live.setMode(.training(step: 0, shard: 0))
