@@ -29,7 +29,7 @@ PY_WORKERS = int(os.environ.get("PY_WORKERS", 2))
 PRECISIONS = os.environ.get("PRECISIONS", "fp32 bf16").split()
 # TWIN_BF16=1 adds the twin ranking under torch.autocast(bfloat16) (`py_serving.py serve --bf16`).
 TWIN_BF16 = os.environ.get("TWIN_BF16", "1") == "1"
-# HERD_SERVE_ARGS: extra flags for every `herd serve` (e.g. "--disable-http-on-request-threads" for an A/B).
+# HERD_SERVE_ARGS: extra flags for every `herd serve` (e.g. "--enable-http-on-request-threads" for an A/B).
 HERD_SERVE_ARGS = os.environ.get("HERD_SERVE_ARGS", "").split()
 CHECK_USERS = int(os.environ.get("CHECK_USERS", 5 if QUICK else 50))
 WS = os.environ.get("WORKSPACE", os.path.join(RESULTS, f"serving-ws-{ROWS}-{USERS}-{ITEMS}"))

@@ -15,7 +15,7 @@
 #      ITEMS, REBUILD=1 (regenerate the workspace), EMBEDDED=0 (skip Herd on its embedded store),
 #      PY_WORKERS (uvicorn workers, default 2 = cores), ITEM_CACHE (rows of the `herd-cache` stack's
 #      near cache, Redis + `?item_cache=N`, reported beside plain Redis; default 200000, 0 = no such stack).
-#      HERD_SERVE_ARGS (extra `herd serve` flags for every Herd stack, e.g. --disable-http-on-request-threads).
+#      HERD_SERVE_ARGS (extra `herd serve` flags for every Herd stack, e.g. --enable-http-on-request-threads).
 set -euo pipefail
 source "$(dirname "$0")/_common.sh"
 cd "$ROOT"

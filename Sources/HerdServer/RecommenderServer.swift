@@ -38,9 +38,15 @@ public struct RecommenderServer {
         /// never wait, and 2 × cores otherwise (a Redis round trip then overlaps another request's work).
         public var requestThreads: Int?
         /// Whether the HTTP server's tasks run on the request threads too (so a request is parsed,
-        /// answered and written on one of them: two thread hand-offs instead of four); false: they
-        /// run on Swift's cooperative pool and hand the pipeline to the request threads.
-        public var httpOnRequestThreads = true
+        /// answered and written on one of them: two thread hand-offs instead of four); false (the
+        /// default): they run on Swift's cooperative pool and hand the pipeline to the request threads.
+        ///
+        /// NOTE: opt-in because, measured quietly (benchmarks/README.md, 2026-12-06), it saved
+        /// ≈ 2.3 context switches per request but gained ≤ 4 % q/s, and under a closed-loop load at
+        /// saturation its p99 was 2–3× the hand-off path's (canK 200 FP32, 16 connections: 82 against
+        /// 33 ms): the pool's one FIFO queue puts a running request's continuations behind newly
+        /// accepted connections' work.
+        public var httpOnRequestThreads = false
 
         public init(workspace: Workspace) { self.workspace = workspace }
     }

@@ -79,10 +79,10 @@ final class RequestThreadsTests: XCTestCase {
         let (users, _) = try ServeFixture.users(ws)
         let dispatch = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "0"])
         defer { dispatch.stop() }
-        let pooled = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "3"])
+        let pooled = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "3", "--enable-http-on-request-threads"])
         defer { pooled.stop() }
         // The pipeline on request threads, the HTTP tasks on the cooperative pool (the hand-off path).
-        let handedOff = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "2", "--disable-http-on-request-threads"])
+        let handedOff = try ServeProcess(["--workspace", ws.root.path, "--request-threads", "2"])
         defer { handedOff.stop() }
         for u in users.prefix(12) {
             let a = try http("GET", "\(dispatch.base)/recommender/recommend/\(u)?k=8&canK=50").object()
