@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "avx512_epilogue.h"
 #define HERD_BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 #define HERD_HAS_BF16_KERNEL 1
 #else
@@ -84,20 +85,8 @@ void block(const uint16_t *a, int64_t lda, const uint16_t *wp, int64_t pairs, in
         __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
         __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
         for (int r = 0; r < MR; r++) {
-            __m512 v = bias ? _mm512_add_ps(acc[r][q], bv) : acc[r][q];
-            // ReLU as Swift's max(v, 0): 0 where 0 >= v, so NaN stays NaN and -0 becomes 0.
-            if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_setzero_ps(), v, _CMP_GE_OQ), _mm512_setzero_ps());
-            if (c) _mm512_mask_storeu_ps(c + r * ldc + col, mask, v);
-            if (out) {
-                // Round to nearest even in integer arithmetic, as BF16.roundBits does (NaN kept
-                // a NaN), so the fused output equals rounding the stored FP32 values.
-                __m512i u = _mm512_castps_si512(v);
-                __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-                __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-                __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-                rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-                _mm256_mask_storeu_epi16(out + r * ldo + col, mask, _mm512_cvtepi32_epi16(rounded));
-            }
+            herd_epilogue16(bias ? _mm512_add_ps(acc[r][q], bv) : acc[r][q], mask, relu, c ? c + r * ldc + col : NULL,
+                            out ? out + r * ldo + col : NULL);
         }
     }
 }

@@ -12,6 +12,7 @@
 
 #if defined(__x86_64__) && (defined(__clang__) || defined(__GNUC__))
 #include <immintrin.h>
+#include "avx512_epilogue.h"
 #define HERD_F32_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
 #define HERD_HAS_F32_KERNEL 1
 #else
@@ -96,20 +97,8 @@ void block(const float *a, int64_t lda, const float *wp, int64_t k, const int32_
         __mmask16 mask = masks[q];
         __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
         for (int r = 0; r < MR; r++) {
-            __m512 v = _mm512_add_ps(acc[r][q], bv);
-            // ReLU as Swift's max(v, 0): 0 where 0 >= v, so NaN stays NaN and -0 becomes 0.
-            if (relu) v = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(_mm512_setzero_ps(), v, _CMP_GE_OQ), _mm512_setzero_ps());
-            if (c) _mm512_mask_storeu_ps(c + r * ldc + col, mask, v);
-            if (out) {
-                // Round to nearest even in integer arithmetic, as BF16.roundBits does (NaN kept a
-                // NaN), so the stored BF16 equals rounding the FP32 result (see bf16_packed_gemm.c).
-                __m512i u = _mm512_castps_si512(v);
-                __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-                __m512i rounded = _mm512_srli_epi32(_mm512_add_epi32(_mm512_add_epi32(u, _mm512_set1_epi32(0x7FFF)), lsb), 16);
-                __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-                rounded = _mm512_mask_mov_epi32(rounded, nan, _mm512_or_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(0x40)));
-                _mm256_mask_storeu_epi16(out + r * ldo + col, mask, _mm512_cvtepi32_epi16(rounded));
-            }
+            herd_epilogue16(_mm512_add_ps(acc[r][q], bv), mask, relu, c ? c + r * ldc + col : NULL,
+                            out ? out + r * ldo + col : NULL);
         }
     }
 }

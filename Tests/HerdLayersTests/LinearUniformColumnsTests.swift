@@ -26,11 +26,12 @@ final class LinearUniformColumnsTests: XCTestCase {
         return x
     }
 
-    func layer(_ act: Activation, indicators: Bool, hoist: Bool) -> Linear {
+    func layer(_ act: Activation, indicators: Bool, hoist: Bool, emitsBF16: Bool = false) -> Linear {
         var rng = SplitMix64(seed: 21)
         let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: act, rng: &rng)
         if indicators { l.indicatorColumns = self.indicators }
         l.hoistsUniformColumns = hoist
+        l.emitsBF16Output = emitsBF16
         l.freezeForInference()
         return l
     }
@@ -96,12 +97,7 @@ final class LinearUniformColumnsTests: XCTestCase {
     /// Feeding a BF16 layer (`emitsBF16Output`): the hoisted path fills the rounded output too
     /// (its values are checked end to end by the BF16 W&D in `InferenceFreezeTests`).
     func testBF16OutputIsFilled() {
-        var rng = SplitMix64(seed: 21)
-        let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: .relu, rng: &rng)
-        l.indicatorColumns = indicators
-        l.hoistsUniformColumns = true
-        l.emitsBF16Output = true
-        l.freezeForInference()
+        let l = layer(.relu, indicators: true, hoist: true, emitsBF16: true)
         for (rows, uniform) in [(8, [0, 2, 4]), (13, Array(0..<12)), (4, Array(0..<40))] {
             let x = input(rows: rows, uniform: uniform, userGroup: true, seed: UInt64(rows))
             let y = l.forward(x).array
@@ -126,12 +122,7 @@ final class LinearUniformColumnsTests: XCTestCase {
     /// output): the same rounded output as a layer that also writes FP32, on every batch shape.
     func testOmittingTheFP32OutputKeepsTheRoundedOutput() throws {
         func make(omits: Bool) -> Linear {
-            var rng = SplitMix64(seed: 21)
-            let l = Linear(name: "l", inputs: inputs, outputs: outputs, activation: .relu, rng: &rng)
-            l.indicatorColumns = indicators
-            l.hoistsUniformColumns = true
-            l.emitsBF16Output = true
-            l.freezeForInference()
+            let l = layer(.relu, indicators: true, hoist: true, emitsBF16: true)
             l.omitsFP32Output = omits
             return l
         }
