@@ -137,6 +137,25 @@ func assertSucceededJSON(_ run: HerdRun, file: StaticString = #filePath, line: U
     return try run.lastJSON(file: file, line: line)
 }
 
+/// `ids` one per line in a scratch file named after `scratch` (a `herd loadtest --ids` file).
+func idsFile(_ ids: [String], scratch: String) throws -> URL {
+    let url = try CLIFixtures.scratch(scratch).appendingPathComponent("ids.txt")
+    try ids.joined(separator: "\n").write(to: url, atomically: true, encoding: .utf8)
+    return url
+}
+
+/// A one-second closed-loop `herd loadtest` of `base`'s recommend route (k 10, canK 50) that must
+/// answer some requests and no errors; returns its JSON summary.
+@discardableResult
+func assertCleanLoadTest(base: String, ids: URL, concurrency: Int, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+    let load = try HerdBinary.run(["loadtest", "--url", "\(base)/recommender/recommend/{id}?k=10&canK=50",
+                                   "--ids", ids.path, "--concurrency", "\(concurrency)", "--duration", "1", "--warmup", "0", "--json"])
+    let summary = try assertSucceededJSON(load, file: file, line: line)
+    XCTAssertEqual(summary["errors"] as? Int, 0, load.transcript, file: file, line: line)
+    XCTAssertGreaterThan(summary["requests"] as? Int ?? 0, 0, file: file, line: line)
+    return summary
+}
+
 /// Asserts a clean failure: non-zero exit (not a signal), no crash output, and `expected` in stderr.
 func assertFailsCleanly(_ run: HerdRun, mentioning expected: [String], file: StaticString = #filePath, line: UInt = #line) {
     XCTAssertFalse(run.timedOut, run.transcript, file: file, line: line)

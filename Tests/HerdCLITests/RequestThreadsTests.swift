@@ -96,21 +96,15 @@ final class RequestThreadsTests: XCTestCase {
         XCTAssertEqual(try http("GET", "\(pooled.base)/readyz").status, 200)
         XCTAssertEqual(try http("GET", "\(pooled.base)/recommender/recommend/1?k=0").status, 400)
 
-        let idsFile = try CLIFixtures.scratch("request-threads-ids").appendingPathComponent("ids.txt")
-        try users.prefix(50).map(String.init).joined(separator: "\n").write(to: idsFile, atomically: true, encoding: .utf8)
-        let load = try HerdBinary.run(["loadtest", "--url", "\(pooled.base)/recommender/recommend/{id}?k=10&canK=50",
-                                       "--ids", idsFile.path, "--concurrency", "12", "--duration", "1", "--warmup", "0", "--json"])
-        let summary = try assertSucceededJSON(load)
-        XCTAssertEqual(summary["errors"] as? Int, 0, load.transcript)
-        let requests = summary["requests"] as? Int ?? 0
-        XCTAssertGreaterThan(requests, 0)
+        let ids = try idsFile(users.prefix(50).map(String.init), scratch: "request-threads-ids")
+        let requests = try assertCleanLoadTest(base: pooled.base, ids: ids, concurrency: 12)["requests"] as? Int ?? 0
         let metrics = try http("GET", "\(pooled.base)/metrics").text
         let answered = metrics.split(separator: "\n").first { $0.hasPrefix("herd_http_requests_total{route=\"/recommender/recommend\",status=\"200\"}") }
         XCTAssertGreaterThanOrEqual(Int(answered?.split(separator: " ").last ?? "") ?? -1, requests + 12, metrics)
 
         // SIGTERM while requests are in flight: a clean exit within the drain.
         let inFlight = try HerdBinary.start(["loadtest", "--url", "\(pooled.base)/recommender/recommend/{id}?k=10&canK=50",
-                                             "--ids", idsFile.path, "--concurrency", "8", "--duration", "3", "--warmup", "0"])
+                                             "--ids", ids.path, "--concurrency", "8", "--duration", "3", "--warmup", "0"])
         defer { if inFlight.isRunning { kill(inFlight.pid, SIGKILL) } }
         usleep(500_000)
         pooled.stop()

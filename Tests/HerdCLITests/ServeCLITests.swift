@@ -83,13 +83,8 @@ final class ServeCLITests: XCTestCase {
         XCTAssertTrue(page.body.contains("/recommender/recommend/"), page.body)
 
         // A short load test through the real client: no errors.
-        let idsFile = try CLIFixtures.scratch("serve-ids").appendingPathComponent("ids.txt")
-        try users.prefix(50).map(String.init).joined(separator: "\n").write(to: idsFile, atomically: true, encoding: .utf8)
-        let load = try HerdBinary.run(["loadtest", "--url", "http://127.0.0.1:\(port)/recommender/recommend/{id}?k=10&canK=50",
-                                       "--ids", idsFile.path, "--concurrency", "2", "--duration", "1", "--warmup", "0", "--json"])
-        let summary = try assertSucceededJSON(load)
-        XCTAssertEqual(summary["errors"] as? Int, 0, load.transcript)
-        XCTAssertGreaterThan(summary["requests"] as? Int ?? 0, 0)
+        let loadIDs = try idsFile(users.prefix(50).map(String.init), scratch: "serve-ids")
+        let summary = try assertCleanLoadTest(base: "http://127.0.0.1:\(port)", ids: loadIDs, concurrency: 2)
 
         let metrics = try get(port, "/metrics").body
         XCTAssertTrue(metrics.contains("herd_http_requests_total"), metrics)

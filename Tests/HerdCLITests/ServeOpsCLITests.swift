@@ -227,10 +227,9 @@ final class ServeOpsCLITests: XCTestCase {
         // Reload under load: a new ranking version is picked up, the index comes back from disk
         // with the item (the add saved it), and no request in flight fails.
         try FileManager.default.copyItem(at: ws.model("wnd", version: 1), to: ws.model("wnd", version: 2))
-        let idsFile = try CLIFixtures.scratch("serveops-admin-ids").appendingPathComponent("ids.txt")
-        try userIDs.prefix(50).map(String.init).joined(separator: "\n").write(to: idsFile, atomically: true, encoding: .utf8)
+        let loadIDs = try idsFile(userIDs.prefix(50).map(String.init), scratch: "serveops-admin-ids")
         let load = try HerdBinary.start(["loadtest", "--url", "\(server.base)/recommender/recommend/{id}?k=10&canK=50",
-                                         "--ids", idsFile.path, "--concurrency", "2", "--duration", "3", "--warmup", "0", "--json"])
+                                         "--ids", loadIDs.path, "--concurrency", "2", "--duration", "3", "--warmup", "0", "--json"])
         usleep(500_000)
         for _ in 0..<3 {
             let reloaded = try http("POST", "\(server.base)/admin/reload", headers: auth)
