@@ -139,6 +139,24 @@ public final class MLP: @unchecked Sendable {
     public var lastHoistedColumns: Int { activeLayers[0].lastHoistedColumns }
     /// The Linears the current mode's forward runs (the folded ones in inference mode when frozen
     /// with batch norm), e.g. to inspect their outputs.
+    /// Inference only (after `freezeForInference`): gives the first layer that inference runs a
+    /// row cache of `bytes` (`Linear.rowCache`; 0: none) when it hoists uniform columns, and
+    /// returns that cache. Call before making replicas (they share it).
+    @discardableResult
+    public func setRowCache(bytes: Int) -> RowContributionCache? {
+        let first = (foldedLayers ?? layers)[0]
+        guard first.isFrozen, first.hoistsUniformColumns, bytes > 0 else {
+            first.rowCache = nil
+            return nil
+        }
+        let cache = RowContributionCache(outputs: first.outputs, capacityBytes: bytes)
+        first.rowCache = cache
+        return cache
+    }
+
+    /// The row cache of the first layer inference runs (nil: none).
+    public var rowCache: RowContributionCache? { (foldedLayers ?? layers)[0].rowCache }
+
     public var activeLayers: [Linear] { mode == .inference ? foldedLayers ?? layers : layers }
 
     /// The mode `setMode` set last.

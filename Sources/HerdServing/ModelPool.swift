@@ -1,5 +1,6 @@
 import Foundation
 import HerdData
+import HerdLayers
 import HerdModels
 import HerdTensor
 
@@ -20,8 +21,13 @@ public final class ModelPool: @unchecked Sendable {
     /// `prepared` replicas are made up front (at least one). The model is frozen for inference
     /// first (`RankingModel.freezeForInference`: BF16 weights rounded once, shared by replicas),
     /// so it must not be trained afterwards.
-    public init(model: any RankingModel, prepared: Int = Parallel.threads, maxIdle: Int? = nil) {
+    ///
+    /// `rowCacheBytes`: the budget of the first layer's row cache (`RankingModel.setRowCache`,
+    /// shared by the replicas; 0: none).
+    public init(model: any RankingModel, prepared: Int = Parallel.threads, maxIdle: Int? = nil,
+                rowCacheBytes: Int = ModelPool.defaultRowCacheBytes) {
         model.freezeForInference()
+        model.setRowCache(bytes: rowCacheBytes)
         self.model = model
         let n = max(1, prepared)
         self.maxIdle = max(n, maxIdle ?? 2 * n)
@@ -32,6 +38,12 @@ public final class ModelPool: @unchecked Sendable {
         }
         created = n
     }
+
+    /// The default row-cache budget (`init`'s `rowCacheBytes`).
+    public static let defaultRowCacheBytes = 256 << 20
+
+    /// Hits, misses and size of the first layer's row cache (nil: none).
+    public var rowCacheStats: RowContributionCache.Stats? { model.rowCache?.stats }
 
     /// Replicas made so far (for tests and logs).
     public var replicasCreated: Int { lock.withLock { created } }
