@@ -15,6 +15,7 @@ final class RowCacheScratch {
     var missValues: [Float] = []
     var missRaw: [Float] = []
     var rows: [UnsafePointer<Float>] = []
+    var seen = Set<ObjectIdentifier>()
 }
 
 /// The first layer's row cache on the fused hoisting path (`rowCache`, inference only):
@@ -118,9 +119,11 @@ extension Linear {
         sc.missRaw.withUnsafeBufferPointer { rawb in
             let raw = rawb.baseAddress!
             sc.rows.removeAll(keepingCapacity: true)
-            var k = 0
+            sc.seen.removeAll(keepingCapacity: true)
+            var k = 0, repeated = 0
             for s in 0..<b {
                 if let e = sc.found[s] {
+                    if !sc.seen.insert(ObjectIdentifier(e)).inserted { repeated += 1 }
                     sc.rows.append(UnsafePointer(e.values))
                 } else {
                     sc.rows.append(raw + k * o)
@@ -134,8 +137,8 @@ extension Linear {
                 }
             }
             // The misses' raw rows into the cache (entries made outside its lock).
+            var new: [RowContributionCache.Entry] = []
             if m > 0 {
-                var new: [RowContributionCache.Entry] = []
                 new.reserveCapacity(m)
                 sc.keys.withUnsafeBufferPointer { kb in
                     for (k, s) in sc.missRows.enumerated() {
@@ -143,8 +146,8 @@ extension Linear {
                                                               values: raw + k * o, count: o))
                     }
                 }
-                cache.insert(new)
             }
+            cache.insert(new, repeatedInBatch: repeated)
         }
         // NOTE: release the hit entries now (an evicted entry's memory lives while referenced).
         sc.found.removeAll(keepingCapacity: true)

@@ -42,6 +42,9 @@ public final class RowContributionCache: @unchecked Sendable {
     /// Counters since creation.
     public struct Stats: Sendable, Equatable {
         public var hits = 0, misses = 0, insertions = 0, evictions = 0
+        /// Hit rows whose entry an earlier row of the same batch also hit (rows a batch repeats
+        /// exactly at the first layer, hence through the whole MLP).
+        public var repeatedInBatch = 0
         /// Entries held and their bytes (as budgeted).
         public var entries = 0, bytes = 0
         public var hitRate: Double { hits + misses == 0 ? 0 : Double(hits) / Double(hits + misses) }
@@ -115,9 +118,10 @@ public final class RowContributionCache: @unchecked Sendable {
 
     /// Inserts entries made outside the lock (`Entry(hash:key:values:count:)`), evicting as the
     /// budget requires; an entry whose key is already held (another lane's) is dropped.
-    func insert(_ new: [Entry]) {
-        guard !new.isEmpty else { return }
+    func insert(_ new: [Entry], repeatedInBatch: Int = 0) {
+        guard !new.isEmpty || repeatedInBatch > 0 else { return }
         lock.withLock {
+            counters.repeatedInBatch += repeatedInBatch
             for e in new {
                 let need = entryBytes(keyWords: e.key.count)
                 guard need <= capacityBytes else { continue }

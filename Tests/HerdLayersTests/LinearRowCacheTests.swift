@@ -143,6 +143,12 @@ final class LinearRowCacheTests: XCTestCase {
         let plain = layer(.relu, cacheBytes: nil)
         assertBitEqual(l.forward(other).array, plain.forward(other).array, "other user")
         XCTAssertEqual(try XCTUnwrap(l.rowCache).stats.hits, 10)
+        XCTAssertEqual(try XCTUnwrap(l.rowCache).stats.repeatedInBatch, 0)
+        // A batch listing one item twice: both rows hit one entry, the second counted as repeated.
+        let twice = batch(c, user: 0, items: [3, 3, 0])
+        assertBitEqual(l.forward(twice).array, plain.forward(twice).array, "item twice")
+        XCTAssertEqual(try XCTUnwrap(l.rowCache).stats.hits, 13)
+        XCTAssertEqual(try XCTUnwrap(l.rowCache).stats.repeatedInBatch, 1)
     }
 
     /// Replicas share the cache; concurrent forwards give what serial uncached forwards give.
