@@ -32,6 +32,14 @@ extension RankingModel {
         rowCacheMLP?.setRowCache(bytes: bytes)
     }
 
+    /// Inference only (after `freezeForInference`, before `replica()`): whether the deep MLP of
+    /// W&D, DeepFM or DCN runs a batch's repeated rows once (`MLP.dedupesRows`; logits within
+    /// float rounding of the full batch's, see `MLP+DistinctRows.swift`). Replicas made afterwards
+    /// inherit it.
+    public func setDedupesRows(_ on: Bool) {
+        rowCacheMLP?.dedupesRows = on
+    }
+
     /// The first-layer row cache (`setRowCache`), nil if none.
     public var rowCache: RowContributionCache? { rowCacheMLP?.rowCache }
 

@@ -24,10 +24,13 @@ public final class ModelPool: @unchecked Sendable {
     ///
     /// `rowCacheBytes`: the budget of the first layer's row cache (`RankingModel.setRowCache`,
     /// shared by the replicas; 0: none).
+    /// `dedupesRows`: the deep MLP runs a batch's repeated rows once (`RankingModel.setDedupesRows`;
+    /// logits within float rounding of ranking every row).
     public init(model: any RankingModel, prepared: Int = Parallel.threads, maxIdle: Int? = nil,
-                rowCacheBytes: Int = ModelPool.defaultRowCacheBytes) {
+                rowCacheBytes: Int = ModelPool.defaultRowCacheBytes, dedupesRows: Bool = true) {
         model.freezeForInference()
         model.setRowCache(bytes: rowCacheBytes)
+        model.setDedupesRows(dedupesRows)
         self.model = model
         let n = max(1, prepared)
         self.maxIdle = max(n, maxIdle ?? 2 * n)
