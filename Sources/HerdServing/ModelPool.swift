@@ -43,7 +43,13 @@ public final class ModelPool: @unchecked Sendable {
     }
 
     /// The default row-cache budget (`init`'s `rowCacheBytes`).
-    public static let defaultRowCacheBytes = 256 << 20
+    ///
+    /// NOTE: on the serving workspace the recommend load (random users, canK 50 or 200) touches
+    /// only ≈ 50–165 distinct first-layer rows (≈ 0.7 MB; recall returns popular items, many with
+    /// equal feature rows): every budget ≥ 1 MB hits 100 % after warm-up. Random candidates (`herd
+    /// bench ranking`) need ≈ 4.3 KB per distinct row (O = 1024). 64 MB holds ≈ 15k rows; memory
+    /// is taken only as rows are cached.
+    public static let defaultRowCacheBytes = 64 << 20
 
     /// Hits, misses and size of the first layer's row cache (nil: none).
     public var rowCacheStats: RowContributionCache.Stats? { model.rowCache?.stats }
