@@ -95,10 +95,19 @@ void block(const float *a, int64_t lda, const float *wp, int64_t k, const int32_
     for (int q = 0; q < NP; q++) {
         int64_t col = col0 + 16 * q;
         __mmask16 mask = masks[q];
-        __m512 bv = bias ? _mm512_maskz_loadu_ps(mask, bias + col) : _mm512_setzero_ps();
-        for (int r = 0; r < MR; r++) {
-            herd_epilogue16(_mm512_add_ps(acc[r][q], bv), mask, relu, c ? c + r * ldc + col : NULL,
-                            out ? out + r * ldo + col : NULL);
+        // NOTE: no bias: the accumulators stored as they are (not + 0, which turns -0 into +0), so
+        // a row computed without bias and given it later (`herd_f32_rows_bias_epilogue`, serving's
+        // row cache) ends bit for bit as if the bias had been added here.
+        if (bias) {
+            __m512 bv = _mm512_maskz_loadu_ps(mask, bias + col);
+            for (int r = 0; r < MR; r++) {
+                herd_epilogue16(_mm512_add_ps(acc[r][q], bv), mask, relu, c ? c + r * ldc + col : NULL,
+                                out ? out + r * ldo + col : NULL);
+            }
+        } else {
+            for (int r = 0; r < MR; r++) {
+                herd_epilogue16(acc[r][q], mask, relu, c ? c + r * ldc + col : NULL, out ? out + r * ldo + col : NULL);
+            }
         }
     }
 }
@@ -150,6 +159,27 @@ void herd_f32_gemm_packed(int64_t m, int64_t n, int64_t k, const float *a, int64
     herd_f32_gemm_packed_sparse(m, n, k, a, lda, packed, NULL, NULL, NULL, NULL, 0, bias, relu, c, ldc, NULL, 0);
 }
 
+HERD_F32_TARGET
+void herd_f32_rows_bias_epilogue(int64_t m, int64_t n, const float *const *rows, const float *bias, int relu, float *c,
+                                 int64_t ldc, uint16_t *out, int64_t ldo) {
+    for (int64_t i = 0; i < m; i++) {
+        const float *row = rows[i];
+        // NOTE: the rows lie apart (cache entries, possibly out of L2): the next row's first lines
+        // are fetched while this one is finished (the hardware prefetcher follows within a row).
+        if (i + 1 < m) {
+            const char *next = (const char *)rows[i + 1];
+            for (int64_t b = 0; b < 512 && b < n * 4; b += 64) _mm_prefetch(next + b, _MM_HINT_T0);
+        }
+        for (int64_t col = 0; col < n; col += 16) {
+            int64_t left = n - col;
+            __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            __m512 v = _mm512_maskz_loadu_ps(mask, row + col);
+            if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask, bias + col));
+            herd_epilogue16(v, mask, relu, c ? c + i * ldc + col : NULL, out ? out + i * ldo + col : NULL);
+        }
+    }
+}
+
 int herd_f32_packed_available(void) {
     __builtin_cpu_init();
     // NOTE: avx512bw and avx512vl for the BF16 output's 16-bit stores (every AVX-512 server CPU has them).
@@ -169,6 +199,11 @@ void herd_f32_gemm_packed_sparse(int64_t m, int64_t n, int64_t k, const float *a
                                  uint16_t *out, int64_t ldo) {
     (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)row_start; (void)sparse_cols; (void)sparse_vals;
     (void)wt; (void)ldwt; (void)bias; (void)relu; (void)c; (void)ldc; (void)out; (void)ldo;
+}
+
+void herd_f32_rows_bias_epilogue(int64_t m, int64_t n, const float *const *rows, const float *bias, int relu, float *c,
+                                 int64_t ldc, uint16_t *out, int64_t ldo) {
+    (void)m; (void)n; (void)rows; (void)bias; (void)relu; (void)c; (void)ldc; (void)out; (void)ldo;
 }
 
 int herd_f32_packed_available(void) { return 0; }

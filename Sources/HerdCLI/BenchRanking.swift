@@ -16,7 +16,7 @@ import HerdTraining
 struct BenchRanking: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ranking",
-        abstract: "Ranking-stage rows/s of the workspace's W&D on request-shaped batches (one user, canK candidates): hoisted vs plain first layer.",
+        abstract: "Ranking-stage rows/s of the workspace's W&D on request-shaped batches (one user, canK candidates): hoisted vs plain first layer (and hoisted with the row cache).",
         discussion: """
             Requests: users drawn from W/embeddings/user.safetensors, canK candidates drawn from the item embeddings' ids, \
             their rows read from the workspace's feature store (herd nearline) and assembled like herd serve's ranking \
@@ -34,6 +34,8 @@ struct BenchRanking: ParsableCommand {
     @Option(help: "GEMM precision: fp32 or bf16.") var precision: Precision = .fp32
     @Option(help: "Random seed for users and candidates.") var seed: UInt64 = 1
     @Option(help: "Concurrent requests (each on its own replica); default: the worker threads.") var workers = Parallel.threads
+    @Option(help: "A third variant, hoisted with the first-layer row cache of this many MB (herd serve --ranking-cache-mb; 0 = no such variant). Its hit rate here is the bench's: the same requests repeat every pass.")
+    var rankingCacheMb = RecommenderConfig().rankingCacheBytes >> 20
     @Flag(help: "Print one JSON object as the last line.") var json = false
 
     func validate() throws {
@@ -57,6 +59,9 @@ struct BenchRanking: ParsableCommand {
         let input = RankingInput(spec: spec, userSchema: userSchema, itemSchema: itemSchema)
         plainExport.model.freezeForInference(hoistUniformColumns: false)
         hoistedExport.model.freezeForInference(hoistUniformColumns: true)
+        let cachedExport = rankingCacheMb > 0 ? try ModelExport.load(from: exportURL, precision: precision) : nil
+        cachedExport?.model.freezeForInference(hoistUniformColumns: true)
+        let rowCache = cachedExport?.model.setRowCache(bytes: rankingCacheMb << 20)
 
         var rng = SplitMix64(seed: seed)
         var batches: [Batch] = []
@@ -76,7 +81,8 @@ struct BenchRanking: ParsableCommand {
         func replicas(_ m: any RankingModel) -> [any RankingModel] {
             (0..<workers).map { _ in let r = m.replica(); r.setMode(.inference); return r }
         }
-        let variants: [(name: String, replicas: [any RankingModel])] = [("plain", replicas(plainExport.model)), ("hoisted", replicas(hoistedExport.model))]
+        var variants: [(name: String, replicas: [any RankingModel])] = [("plain", replicas(plainExport.model)), ("hoisted", replicas(hoistedExport.model))]
+        if let cachedExport, rowCache != nil { variants.append(("cached", replicas(cachedExport.model))) }
 
         // Executed multiply-adds per row and a check that both variants agree, on every request.
         var executed: [String: Double] = [:]
@@ -90,9 +96,16 @@ struct BenchRanking: ParsableCommand {
             }
             executed[name] = Double(macs) / Double(requests * canK)
         }
+        // The cold pass (the executed-MAC pass above) misses every row not seen before.
+        let coldStats = rowCache?.stats
+        var cachedDiffers = 0
         for b in batches {
             let p = variants[0].replicas[0].forward(b).array, h = variants[1].replicas[0].forward(b).array
             maxDiff = max(maxDiff, zip(p, h).map { abs($0 - $1) }.max() ?? 0)
+            if variants.count > 2 {
+                // The row cache is exact: the cached logits equal the hoisted ones bit for bit.
+                cachedDiffers += zip(variants[2].replicas[0].forward(b).array, h).filter { $0.bitPattern != $1.bitPattern }.count
+            }
             if let mlp = Self.mlp(variants[0].replicas[0]) {
                 for (k, l) in mlp.activeLayers.dropLast().enumerated() {
                     guard let y = l.lastOutput else { continue }
@@ -113,6 +126,7 @@ struct BenchRanking: ParsableCommand {
             }
         }
 
+        let warmStats = rowCache?.stats
         let before = MachineLoad.sample()
         var seconds: [String: [Double]] = [:], cpu: [String: [Double]] = [:]
         func processCPU() -> Double {
@@ -145,6 +159,16 @@ struct BenchRanking: ParsableCommand {
         for (k, s) in stats.enumerated() {
             print(String(format: "layer %d output: %.1f%% zeros, %.1f%% of columns 0 in every row of a request", k, 100 * s.zeros, 100 * s.deadColumns))
         }
+        var cacheOut: [String: Any] = [:]
+        if let rowCache, let coldStats, let warmStats {
+            let s = rowCache.stats
+            let timedHits = s.hits - warmStats.hits, timedMisses = s.misses - warmStats.misses
+            print(String(format: "row cache %d MB: cold pass %.1f%% hits; timed passes %.1f%% hits (%d hits, %d misses); %d entries, %.1f MB; cached logits differing from hoisted: %d",
+                         rankingCacheMb, 100 * coldStats.hitRate, 100 * Double(timedHits) / Double(max(1, timedHits + timedMisses)), timedHits, timedMisses,
+                         s.entries, Double(s.bytes) / 1048576, cachedDiffers))
+            cacheOut = ["mb": rankingCacheMb, "cold_hit_rate": coldStats.hitRate, "timed_hits": timedHits, "timed_misses": timedMisses,
+                        "entries": s.entries, "bytes": s.bytes, "differing_logits": cachedDiffers]
+        }
         var out: [String: Any] = ["model": plainExport.config.kind.rawValue, "precision": precision.rawValue, "cank": canK, "requests": requests,
                                   "workers": workers, "dense_mflop_per_row": 2 * dense / 1e6, "max_abs_logit_diff": Double(maxDiff),
                                   "others_busy": others ?? -1]
@@ -160,6 +184,7 @@ struct BenchRanking: ParsableCommand {
                          "cpu_ms_per_request": bestCPU * 1e3 / Double(requests),
                          "dense_equivalent_gflops": rows * 2 * dense / 1e9, "executed_gflops": rows * 2 * ex / 1e9]
         }
+        if !cacheOut.isEmpty { out["row_cache"] = cacheOut }
         if json { print(jsonLine(out)) }
     }
 

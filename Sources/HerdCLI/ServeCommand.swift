@@ -44,6 +44,10 @@ struct Serve: AsyncParsableCommand {
     var httpOnRequestThreads = false
     @Option(help: "Most rows of concurrent requests ranked in one forward (default 1: each request ranks alone; e.g. 512 coalesces).") var coalesceRows = RecommenderConfig().coalesceRows
     @Option(help: "GEMM precision of the ranking model: fp32 (default) or bf16 (BF16 operands, FP32 accumulation; weights rounded once at load).") var precision = "fp32"
+    @Option(help: "Memory for the ranking model's first-layer row cache, in MB (0 = none): each candidate item's share of the first layer is kept and reused by later requests ranking that item (exact; FP32 first layers hoisting the user's columns, e.g. W&D, in either precision).")
+    var rankingCacheMb = RecommenderConfig().rankingCacheBytes >> 20
+    @Flag(inversion: .prefixedEnableDisable, help: "Rank a request's candidates whose ranking features are all equal (different items, same feature row) through the deep MLP once (W&D, DeepFM, DCN; the same probabilities within float rounding).")
+    var rankingDedupe = RecommenderConfig().rankingDedupesRows
     @Option(help: "File holding the bearer token for POST /admin/reload and /admin/items (without it they answer 403).") var adminTokenFile: String?
     @Option(help: "More TF-Serving models, NAME=DIR[,NAME=DIR…]: an export directory, a herd train --out directory, or a directory of version subdirectories.") var models: String?
 
@@ -54,6 +58,7 @@ struct Serve: AsyncParsableCommand {
         guard Precision(rawValue: precision) != nil else { throw ValidationError("--precision must be fp32 or bf16, got '\(precision)'") }
         guard microBatch > 0 else { throw ValidationError("--micro-batch must be positive, got \(microBatch)") }
         if let requestThreads, requestThreads < 0 || requestThreads > 1024 { throw ValidationError("--request-threads must be in 0…1024, got \(requestThreads)") }
+        guard rankingCacheMb >= 0 && rankingCacheMb <= 1 << 20 else { throw ValidationError("--ranking-cache-mb must be in 0…1048576, got \(rankingCacheMb)") }
         guard coalesceRows > 0 else { throw ValidationError("--coalesce-rows must be positive, got \(coalesceRows)") }
         if let service {
             guard SplitRole(rawValue: service) != nil else {
@@ -85,6 +90,8 @@ struct Serve: AsyncParsableCommand {
         c.requestThreads = requestThreads
         c.httpOnRequestThreads = httpOnRequestThreads
         c.recommender.rankingPrecision = Precision(rawValue: precision) ?? .fp32
+        c.recommender.rankingCacheBytes = rankingCacheMb << 20
+        c.recommender.rankingDedupesRows = rankingDedupe
         c.recommender.defaultTimeout = .milliseconds(timeoutMs)
         c.adminToken = try adminTokenFile.map(RecommenderServer.readAdminToken)
         c.models = try models.map(RecommenderServer.parseModels) ?? [:]

@@ -32,6 +32,8 @@ extension Linear {
         let gemmWeight: [Float]
         /// `gemmWeight` packed for `PackedF32Weight` (AVX-512 CPUs, `O ≥ 16`), else nil.
         let packedGemmWeight: PackedF32Weight?
+        /// This plan's id in `rowCache` (and which cache gave it; a nil id: not cached).
+        var rowCacheID: (cache: ObjectIdentifier, id: UInt32?)?
 
         init(denseUniform: [Bool], indicators: Range<Int>?, weight: UnsafePointer<Float>, inputs: Int, outputs: Int) {
             self.denseUniform = denseUniform
@@ -208,7 +210,7 @@ extension Linear {
     /// The fused path of `forwardHoistingUniformColumns` (`PackedF32Weight.multiplySparse`):
     /// collects each row's nonzero non-uniform indicator entries and runs the kernel. Returns the
     /// row adds' multiply–adds.
-    private func forwardFused(_ x: Tensor, _ y: Tensor, xg: Tensor?, plan p: UniformColumnsPlan, sparseColumns: [Int]) -> Int {
+    func forwardFused(_ x: Tensor, _ y: Tensor, xg: Tensor?, plan p: UniformColumnsPlan, sparseColumns: [Int]) -> Int {
         let b = x.rows, n = inputs, o = outputs
         sparseRowStart.removeAll(keepingCapacity: true)
         sparseTermColumns.removeAll(keepingCapacity: true)
@@ -228,6 +230,9 @@ extension Linear {
             outputBF16 = ob
         }
         let terms = sparseTermColumns.count
+        if let cache = rowCache, let id = rowCacheID(p, cache) {
+            return forwardFusedCached(b, y, xg: xg, plan: p, id: id, cache: cache, output: ob)
+        }
         weightT.withUnsafeBufferPointer { wt in
             shared.withUnsafeBufferPointer { sh in
                 sparseRowStart.withUnsafeBufferPointer { rs in

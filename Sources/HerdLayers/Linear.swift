@@ -74,6 +74,12 @@ public final class Linear: @unchecked Sendable {
     var sparseRowStart: [Int32] = []
     var sparseTermColumns: [Int32] = []
     var sparseTermValues: [Float] = []
+    /// Inference only, with `hoistsUniformColumns` on the fused path: each row's contribution
+    /// before bias (`xg·Wgᵀ + Σ sparse terms`) cached by exactly what produced it, shared by
+    /// replicas made afterwards (nil: none). See `Linear+RowCache.swift`.
+    public var rowCache: RowContributionCache?
+    /// This replica's buffers for `rowCache` (keys, misses).
+    var rowCacheScratch: RowCacheScratch?
     /// Whether forward also leaves its output rounded to BF16 (`lastOutputBF16`), written by the
     /// bias/activation epilogue — set by `MLP` when the next layer is BF16 and reads this output
     /// directly (no batch norm or dropout between), so that layer does not round it again.
@@ -122,6 +128,7 @@ public final class Linear: @unchecked Sendable {
         if other.isFrozen { indicatorWeightT = other.indicatorWeightT }
         hoistsUniformColumns = other.hoistsUniformColumns
         if other.isFrozen { weightT = other.weightT }
+        rowCache = other.rowCache
     }
 
     /// Inference only: derives once what every forward would otherwise derive from the weight —

@@ -54,6 +54,7 @@ public final class MLP: @unchecked Sendable {
         dropouts = other.dropouts.map { Dropout(rate: $0.rate, seed: $0.seed) }
         mode = other.mode
         foldedLayers = other.foldedLayers?.map { Linear(sharing: $0) }
+        dedupesRows = other.dedupesRows
     }
 
     public var parameters: [Parameter] { layers.flatMap(\.parameters) + norms.flatMap(\.parameters) }
@@ -137,6 +138,24 @@ public final class MLP: @unchecked Sendable {
     /// how many input columns its first layer hoisted (`Linear.hoistsUniformColumns`).
     public var lastForwardMACs: Int { activeLayers.reduce(0) { $0 + $1.lastForwardMACs } }
     public var lastHoistedColumns: Int { activeLayers[0].lastHoistedColumns }
+    /// Inference only (after `freezeForInference`): gives the first layer that inference runs a
+    /// row cache of `bytes` (`Linear.rowCache`; 0: none) when it hoists uniform columns, and
+    /// returns that cache. Call before making replicas (they share it).
+    @discardableResult
+    public func setRowCache(bytes: Int) -> RowContributionCache? {
+        let first = (foldedLayers ?? layers)[0]
+        guard first.isFrozen, first.hoistsUniformColumns, bytes > 0 else {
+            first.rowCache = nil
+            return nil
+        }
+        let cache = RowContributionCache(outputs: first.outputs, capacityBytes: bytes)
+        first.rowCache = cache
+        return cache
+    }
+
+    /// The row cache of the first layer inference runs (nil: none).
+    public var rowCache: RowContributionCache? { (foldedLayers ?? layers)[0].rowCache }
+
     /// The Linears the current mode's forward runs (the folded ones in inference mode when frozen
     /// with batch norm), e.g. to inspect their outputs.
     public var activeLayers: [Linear] { mode == .inference ? foldedLayers ?? layers : layers }
@@ -145,9 +164,20 @@ public final class MLP: @unchecked Sendable {
     public private(set) var mode: ForwardMode = .inference
     /// Inference only: the layers with the batch norms folded in (see `foldBatchNorm`).
     private var foldedLayers: [Linear]?
+    /// Inference only: rows of a batch equal to an earlier row run once (see `MLP+DistinctRows.swift`).
+    public var dedupesRows = false
+    /// With `dedupesRows`: the distinct rows gathered and the output scattered back.
+    var distinctInput: Tensor?
+    var distinctOutput: Tensor?
 
     /// `x [B, sizes.first]` → `[B, sizes.last]` (owned by the last layer).
     public func forward(_ x: Tensor) -> Tensor {
+        if dedupesRows && mode == .inference && x.rows > 2, let d = Self.distinctRows(x) { return forwardDistinct(x, d) }
+        return forwardRows(x)
+    }
+
+    /// `forward` on every row of `x` as it is.
+    func forwardRows(_ x: Tensor) -> Tensor {
         if mode == .inference, let folded = foldedLayers {
             var h = x
             var hb: BF16Buffer? = nil

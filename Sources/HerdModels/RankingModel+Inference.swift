@@ -23,6 +23,35 @@ extension RankingModel {
         }
     }
 
+    /// Inference only (after `freezeForInference`, before `replica()`): a row cache of `bytes`
+    /// (0: none) for the hoisting first layer of the deep MLP (W&D, DeepFM, DCN; see
+    /// `Linear+RowCache.swift`), shared by replicas made afterwards. Returns it (nil: none — no
+    /// such layer, or it does not hoist).
+    @discardableResult
+    public func setRowCache(bytes: Int) -> RowContributionCache? {
+        rowCacheMLP?.setRowCache(bytes: bytes)
+    }
+
+    /// Inference only (after `freezeForInference`, before `replica()`): whether the deep MLP of
+    /// W&D, DeepFM or DCN runs a batch's repeated rows once (`MLP.dedupesRows`; logits within
+    /// float rounding of the full batch's, see `MLP+DistinctRows.swift`). Replicas made afterwards
+    /// inherit it.
+    public func setDedupesRows(_ on: Bool) {
+        rowCacheMLP?.dedupesRows = on
+    }
+
+    /// The first-layer row cache (`setRowCache`), nil if none.
+    public var rowCache: RowContributionCache? { rowCacheMLP?.rowCache }
+
+    private var rowCacheMLP: MLP? {
+        switch self {
+        case let m as WideAndDeep: return m.deepArch
+        case let m as DeepFM: return m.deepArch
+        case let m as DCN: return m.deepArch
+        default: return nil
+        }
+    }
+
     /// The MLPs whose layers `freezeForInference` freezes.
     var inferenceMLPs: [MLP] {
         switch self {

@@ -1,5 +1,6 @@
 import Foundation
 import HerdFeatures
+import HerdLayers
 
 /// How the ranking table of one request is assembled from a user row and candidate item rows:
 /// the ranking spec's columns, each taken from the item rows, the user row, or 0 (unknown).
@@ -68,5 +69,22 @@ public struct RankingInput: Sendable {
             }
         }
         return try FeatureTable(columns)
+    }
+}
+
+extension LocalRanking {
+    /// The first-layer row cache's counters in Prometheus text (`RowContributionCache.Stats`, since
+    /// the model was loaded; empty without a cache), for `/metrics`.
+    public var rowCacheMetrics: String {
+        guard let s = rowCacheStats else { return "" }
+        let counters = [("herd_ranking_row_cache_hits_total", "Candidate rows whose first-layer share came from the row cache.", s.hits),
+                        ("herd_ranking_row_cache_misses_total", "Candidate rows computed (and cached) by the first layer.", s.misses),
+                        ("herd_ranking_row_cache_evictions_total", "Row cache entries dropped to stay within its budget.", s.evictions),
+                        ("herd_ranking_row_cache_repeated_in_batch_total", "Hit rows equal at the first layer to an earlier row of the same forward.", s.repeatedInBatch)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) counter\n\($0.0) \($0.2)\n" }.joined()
+        let gauges = [("herd_ranking_row_cache_entries", "Rows held in the row cache.", s.entries),
+                      ("herd_ranking_row_cache_bytes", "Bytes the row cache holds (as budgeted).", s.bytes)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) gauge\n\($0.0) \($0.2)\n" }.joined()
+        return counters + gauges
     }
 }

@@ -56,6 +56,12 @@ public struct RecommenderConfig: Sendable {
     public var defaultTimeout: Duration = .seconds(1)
     /// Model replicas made at start (more are made under load).
     public var replicas = Parallel.threads
+    /// Byte budget of the ranking model's first-layer row cache (`ModelPool`'s `rowCacheBytes`,
+    /// shared by the replicas; FP32 first layers that hoist the user's columns; 0: none).
+    public var rankingCacheBytes = ModelPool.defaultRowCacheBytes
+    /// Whether ranking runs a request's candidate rows that are equal (every ranking feature)
+    /// through the deep MLP once (`ModelPool`'s `dedupesRows`; probabilities within float rounding).
+    public var rankingDedupesRows = true
     /// Popular items kept for cold start (the largest canK served to unknown users).
     public var popularItems = 1000
     /// After a store failure or timeout, `readiness` reports degraded for this long.
@@ -129,7 +135,7 @@ public final class Recommender: @unchecked Sendable {
               let itemSchema = try context.itemSchema ?? context.store.schema(kind: .item) else {
             throw ServingError("the feature store \(context.store.spec) holds no user or item rows: run `herd nearline` first")
         }
-        let pool = ModelPool(model: context.ranking.model, prepared: config.replicas)
+        let pool = ModelPool(model: context.ranking.model, prepared: config.replicas, rowCacheBytes: config.rankingCacheBytes, dedupesRows: config.rankingDedupesRows)
         let backends = RecommenderBackends(
             recall: LocalRecall(userEmbeddings: context.userEmbeddings, index: context.index),
             features: LocalFeatures(store: context.store),

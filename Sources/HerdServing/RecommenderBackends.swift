@@ -2,6 +2,7 @@ import Dispatch
 import Foundation
 import HerdData
 import HerdFeatures
+import HerdLayers
 import HerdTensor
 
 /// The recall stage as the recommender sees it: in process (`LocalRecall`) or a Recall service
@@ -144,6 +145,8 @@ public struct LocalRanking: RankingBackend {
     public let microBatch: Int
     /// Coalesces concurrent requests (nil: each request ranks alone).
     public let batcher: RankingBatcher?
+    /// Hits, misses and size of the ranking model's first-layer row cache (nil: none).
+    public var rowCacheStats: RowContributionCache.Stats? { pool.rowCacheStats }
 
     public init(pool: ModelPool, spec: BatchSpec, microBatch: Int, coalesceRows: Int = RecommenderConfig().coalesceRows) {
         self.pool = pool

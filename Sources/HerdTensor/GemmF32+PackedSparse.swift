@@ -40,3 +40,23 @@ extension PackedF32Weight {
         output?.setCount(m * n)
     }
 }
+
+extension PackedF32Weight {
+    /// The epilogue of `multiplySparse` on rows computed without bias (`bias: nil`, `relu: false`,
+    /// FP32 store), each row `i` of `[M, N]` read from `rows[i]`: `act(rows[i] + bias)`
+    /// (CHerdKernels' `herd_f32_rows_bias_epilogue`) stored as FP32 into row `i` of `c` (row stride
+    /// `ldc`) unless nil and rounded to BF16 into `output` (`[M, N]`, 16-bit, its count becomes
+    /// `M·N`) unless nil — bit for bit what `multiplySparse` with that bias writes. Requires `available`.
+    public static func rowsBiasEpilogue(m: Int, n: Int, rows: UnsafePointer<UnsafePointer<Float>>, bias: UnsafePointer<Float>?, relu: Bool,
+                                        c: UnsafeMutablePointer<Float>?, ldc: Int, output: BF16Buffer?) {
+        precondition(available, "PackedF32Weight.rowsBiasEpilogue needs a CPU with avx512f")
+        precondition(c == nil || ldc >= n, "PackedF32Weight.rowsBiasEpilogue: ldc < N")
+        precondition(output.map { $0.packed && $0.capacity >= m * n } ?? true, "PackedF32Weight.rowsBiasEpilogue: the output must be a 16-bit BF16Buffer of M·N elements")
+        guard m > 0 else { return }
+        rows.withMemoryRebound(to: UnsafePointer<Float>?.self, capacity: m) { rp in
+            herd_f32_rows_bias_epilogue(Int64(m), Int64(n), rp, bias, relu ? 1 : 0, c, Int64(ldc),
+                                        output?.raw.assumingMemoryBound(to: UInt16.self), Int64(n))
+        }
+        output?.setCount(m * n)
+    }
+}

@@ -137,6 +137,62 @@ final class InferenceFreezeTests: XCTestCase {
         }
     }
 
+    /// A request whose rows `distinct..<b` repeat rows `0..<distinct` (every feature).
+    func repeatedRequest(rows b: Int, distinct: Int, seed: UInt64) -> Batch {
+        let r = request(rows: b, seed: seed)
+        var ids = r.sparse.ids
+        for s in distinct..<b {
+            for f in 0..<r.sparse.features { ids[f * b + s] = ids[f * b + s % distinct] }
+            for c in 0..<r.dense.columns { r.dense[s, c] = r.dense[s % distinct, c] }
+        }
+        return Batch(dense: r.dense, sparse: KeyedJagged(oneHot: ids, features: r.sparse.features, batchSize: b), labels: [])
+    }
+
+    /// The first-layer row cache (`setRowCache`) leaves the hoisted path's logits unchanged bit for
+    /// bit; the deep MLP's repeated-row dedupe (`setDedupesRows`, with the cache) within float
+    /// rounding (the logit layer's OpenBLAS product sums in an order that depends on the row
+    /// count) — FP32 and BF16, with and without batch norm, on replicas too.
+    func testRowCacheAndDedupeKeepTheHoistedLogits() throws {
+        for batchNorm in [false, true] {
+            for precision in Precision.allCases {
+                let hoisted = try modelPair(batchNorm: batchNorm, precision: precision).0
+                let (cached, deduped) = try modelPair(batchNorm: batchNorm, precision: precision)
+                try cached.loadWeights(Dictionary(uniqueKeysWithValues: hoisted.namedWeights))
+                try deduped.loadWeights(Dictionary(uniqueKeysWithValues: hoisted.namedWeights))
+                for m in [hoisted, cached, deduped] { m.freezeForInference() }
+                let cache = cached.setRowCache(bytes: 1 << 20)
+                deduped.setRowCache(bytes: 1 << 20)
+                deduped.setDedupesRows(true)
+                let replica = cached.replica(), dedupedReplica = deduped.replica()
+                for r in [replica, dedupedReplica] { r.setMode(.inference) }
+                XCTAssertTrue((dedupedReplica as! WideAndDeep).deepArch.dedupesRows)
+                let what = "\(precision), batch norm \(batchNorm)"
+                for round in 0..<2 {
+                    for (rows, distinct, seed) in [(200, 7, UInt64(1)), (64, 64, 2), (5, 1, 3), (2, 1, 4), (1, 1, 5), (30, 3, 6), (50, 49, 7)] {
+                        let b = repeatedRequest(rows: rows, distinct: distinct, seed: seed)
+                        let expected = hoisted.forward(b).array
+                        let c = "\(what), round \(round), \(rows) rows, \(distinct) distinct"
+                        XCTAssertEqual(cached.forward(b).array.map(\.bitPattern), expected.map(\.bitPattern), c)
+                        XCTAssertEqual(replica.forward(b).array.map(\.bitPattern), expected.map(\.bitPattern), "\(c): replica")
+                        let scale = max(1, expected.map(abs).max()!)
+                        let d = deduped.forward(b).array
+                        XCTAssertLessThanOrEqual(maxAbsDifference(d, expected), 1e-5 * scale, "\(c): deduped")
+                        XCTAssertEqual(dedupedReplica.forward(b).array.map(\.bitPattern), d.map(\.bitPattern), "\(c): deduped replica")
+                        // Equal rows get equal logits.
+                        for s in distinct..<rows { XCTAssertEqual(d[s].bitPattern, d[s % distinct].bitPattern, "\(c): row \(s)") }
+                    }
+                }
+                if let cache {
+                    XCTAssertGreaterThan(cache.stats.hits, 0, what)
+                    XCTAssertTrue(replica.rowCache === cache, what)
+                }
+                if PackedF32Weight.available && (hoisted as! WideAndDeep).deepArch.activeLayers[0].precision == .fp32 {
+                    XCTAssertNotNil(cache, "\(what): the hoisting first layer gets the cache")
+                }
+            }
+        }
+    }
+
     /// Training mode on a frozen model's replica does not use the folded layers (batch statistics).
     func testFoldedLayersServeOnlyInferenceMode() throws {
         let (live, frozen) = try modelPair()

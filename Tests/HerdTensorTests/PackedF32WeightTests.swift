@@ -140,4 +140,85 @@ final class PackedF32WeightTests: XCTestCase {
             }
         }
     }
+
+    /// `multiplySparse` without bias writes its raw accumulators (checked against a plain loop);
+    /// `rowsBiasEpilogue` over those rows (in any order) then equals `multiplySparse` with the bias
+    /// bit for bit, FP32 and BF16 (the first layer's row cache relies on it).
+    func testRawRowsThenEpilogueEqualTheFusedKernelBitForBit() throws {
+        try XCTSkipUnless(PackedF32Weight.available, "no avx512f (or HERD_F32_PACKED=0): the packed kernel is not used here")
+        var rng = SplitMix64(seed: 91)
+        for (m, n, k) in [(1, 16, 1), (7, 37, 0), (13, 100, 5), (50, 1024, 27), (6, 17, 12)] {
+            let tRows = 20, ldt = n + 5
+            let a = (0..<(m * max(k, 1))).map { _ in rng.nextGaussian() }, w = (0..<(n * max(k, 1))).map { _ in rng.nextGaussian() }
+            let wt = (0..<(tRows * ldt)).map { _ in rng.nextGaussian() }
+            var bias = (0..<n).map { _ in rng.nextGaussian() }
+            bias[0] = -0.0
+            var rowStart: [Int32] = [0], cols: [Int32] = [], vals: [Float] = []
+            for i in 0..<m {
+                for t in 0..<(i % 3) {
+                    cols.append(Int32(rng.next() % UInt64(tRows)))
+                    vals.append(t == 1 ? 2.5 : 1)
+                }
+                rowStart.append(Int32(cols.count))
+            }
+            let packed = k == 0 ? nil : w.withUnsafeBufferPointer { PackedF32Weight($0.baseAddress!, ldw: k, n: n, k: k) }
+            func run(bias b: [Float]?, relu: Bool, out: BF16Buffer?) -> [Float] {
+                var c = [Float](repeating: .nan, count: m * n)
+                a.withUnsafeBufferPointer { ap in
+                    wt.withUnsafeBufferPointer { tp in
+                        rowStart.withUnsafeBufferPointer { rp in
+                            cols.withUnsafeBufferPointer { cp in
+                                vals.withUnsafeBufferPointer { vp in
+                                    c.withUnsafeMutableBufferPointer { cb in
+                                      (b ?? [1]).withUnsafeBufferPointer { bb in
+                                        let bp = b == nil ? nil : bb.baseAddress
+                                        PackedF32Weight.multiplySparse(m: m, n: n, weight: packed, a: ap.baseAddress, lda: k,
+                                                                       rowStart: rp.baseAddress, columns: cp.baseAddress, values: vp.baseAddress,
+                                                                       transposed: tp.baseAddress, ldt: ldt, bias: bp, relu: relu,
+                                                                       c: cb.baseAddress, ldc: n, output: out)
+                                      }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                return c
+            }
+            let raw = run(bias: nil, relu: false, out: nil)
+            for i in 0..<m {
+                for j in 0..<n {
+                    var ref = 0.0, mag = 0.0
+                    for p in 0..<k { let t = Double(a[i * k + p]) * Double(w[j * k + p]); ref += t; mag += abs(t) }
+                    for e in Int(rowStart[i])..<Int(rowStart[i + 1]) { let t = Double(vals[e]) * Double(wt[Int(cols[e]) * ldt + j]); ref += t; mag += abs(t) }
+                    XCTAssertEqual(Double(raw[i * n + j]), ref, accuracy: 1e-7 * Double(k + 5) * mag + 1e-30, "raw [\(m), \(n), \(k)] at \(i), \(j)")
+                }
+            }
+            // Rows fed to the epilogue in reverse order (as a cache's scattered rows would be).
+            let order = Array((0..<m).reversed())
+            for relu in [false, true] {
+                let fusedOut = BF16Buffer(capacity: m * n, packed: true), epiOut = BF16Buffer(capacity: m * n, packed: true)
+                let fused = run(bias: bias, relu: relu, out: fusedOut)
+                var epi = [Float](repeating: .nan, count: m * n)
+                raw.withUnsafeBufferPointer { rb in
+                    let rows = order.map { rb.baseAddress! + $0 * n }
+                    rows.withUnsafeBufferPointer { rp in
+                        bias.withUnsafeBufferPointer { bp in
+                            epi.withUnsafeMutableBufferPointer { eb in
+                                PackedF32Weight.rowsBiasEpilogue(m: m, n: n, rows: rp.baseAddress!, bias: bp.baseAddress, relu: relu,
+                                                                 c: eb.baseAddress, ldc: n, output: epiOut)
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(epiOut.count, m * n)
+                for (r, i) in order.enumerated() {
+                    for j in 0..<n {
+                        XCTAssertEqual(epi[r * n + j].bitPattern, fused[i * n + j].bitPattern, "[\(m), \(n), \(k)] relu \(relu) row \(i) col \(j)")
+                        XCTAssertEqual(epiOut[r * n + j].bitPattern, fusedOut[i * n + j].bitPattern, "BF16 [\(m), \(n), \(k)] relu \(relu) row \(i) col \(j)")
+                    }
+                }
+            }
+        }
+    }
 }

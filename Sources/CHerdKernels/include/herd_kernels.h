@@ -52,6 +52,13 @@ void herd_f32_gemm_packed_sparse(int64_t m, int64_t n, int64_t k, const float *a
                                  const int32_t *row_start, const int32_t *sparse_cols, const float *sparse_vals,
                                  const float *wt, int64_t ldwt, const float *bias, int relu, float *c, int64_t ldc,
                                  uint16_t *out, int64_t ldo);
+/// The epilogue of `herd_f32_gemm_packed_sparse` on `m` rows of `n` accumulators computed without
+/// bias, row `i` read from `rows[i]`: `rows[i] + bias` (bias NULL: as it is), ReLU when `relu`,
+/// stored as FP32 to row `i` of `c` (row stride `ldc`; unless NULL) and rounded to BF16 into row
+/// `i` of `out` (row stride `ldo`; unless NULL) — the kernel's own operations, so the result equals
+/// the kernel's with that bias bit for bit. Serving's first-layer row cache.
+void herd_f32_rows_bias_epilogue(int64_t m, int64_t n, const float *const *rows, const float *bias, int relu, float *c,
+                                 int64_t ldc, uint16_t *out, int64_t ldo);
 
 /// FP32 GEMM through oneDNN's matmul primitive (oneDNN 2.x, `libdnnl.so.2` loaded on first use; the
 /// package does not link it), row-major: `C[M, N] = alpha · op(A) · op(B) + beta · C`, or
