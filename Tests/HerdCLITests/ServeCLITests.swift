@@ -95,6 +95,11 @@ final class ServeCLITests: XCTestCase {
         let batched = metrics.split(separator: "\n").first { $0.hasPrefix("herd_ranking_requests_total ") }
         XCTAssertGreaterThanOrEqual(Int(batched?.split(separator: " ").last ?? "") ?? -1, summary["requests"] as? Int ?? 0, metrics)
         XCTAssertTrue(metrics.contains("herd_ranking_forwards_total "), metrics)
+        // The first layer's row cache (on by default): the load ranked the same items again.
+        func counter(_ name: String) -> Int { Int(metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }?.split(separator: " ").last ?? "") ?? -1 }
+        XCTAssertGreaterThan(counter("herd_ranking_row_cache_misses_total"), 0, metrics)
+        XCTAssertGreaterThan(counter("herd_ranking_row_cache_hits_total"), 0, metrics)
+        XCTAssertGreaterThan(counter("herd_ranking_row_cache_entries"), 0, metrics)
 
         // TF-Serving REST: the inputs from the metadata, rows of the test table, predictions equal
         // to `herd predict` on the same export and rows.
