@@ -19,38 +19,26 @@ import HerdTensor
 /// rounding (`InferenceFreezeTests`: ≤ 1e-5 relative; seen: a few ulps). A batch of one distinct
 /// row runs two copies of it, so the first layer keeps its batch (hoisting) path.
 extension MLP {
-    /// Groups of equal rows of `x` (64-bit hash, then an exact compare with the group's first
-    /// row; a colliding unequal row stays its own group). Nil when every row is distinct.
-    static func distinctRows(_ x: Tensor) -> (distinct: [Int], map: [Int])? {
-        let b = x.rows, n = x.columns
-        var first = [UInt64: Int](minimumCapacity: b)
-        var distinct: [Int] = [], map = [Int](repeating: 0, count: b)
-        distinct.reserveCapacity(b)
-        x.data.withMemoryRebound(to: UInt32.self, capacity: b * n) { w in
-            for s in 0..<b {
+    /// Groups of equal rows of `x` (bit for bit, every column; `RowGroups`). Nil when every row
+    /// is distinct.
+    static func distinctRows(_ x: Tensor) -> RowGroups? {
+        let n = x.columns
+        return x.data.withMemoryRebound(to: UInt32.self, capacity: x.rows * n) { w in
+            RowGroups.of(count: x.rows, hash: { s in
                 let row = w + s * n
-                var h: UInt64 = 0x9E37_79B9_7F4A_7C15
-                var c = 0
+                var h = RowGroups.seed, c = 0
                 while c + 1 < n {
-                    h = (h ^ (UInt64(row[c]) | UInt64(row[c + 1]) << 32)) &* 0xFF51_AFD7_ED55_8CCD
-                    h ^= h >> 29
+                    h = RowGroups.mix(h, UInt64(row[c]) | UInt64(row[c + 1]) << 32)
                     c += 2
                 }
-                if c < n { h = (h ^ UInt64(row[c])) &* 0xFF51_AFD7_ED55_8CCD; h ^= h >> 29 }
-                if let g = first[h], memcmp(w + distinct[g] * n, row, n * 4) == 0 {
-                    map[s] = g
-                } else {
-                    if first[h] == nil { first[h] = distinct.count }
-                    map[s] = distinct.count
-                    distinct.append(s)
-                }
-            }
+                if c < n { h = RowGroups.mix(h, UInt64(row[c])) }
+                return h
+            }, equal: { r, s in memcmp(w + r * n, w + s * n, n * 4) == 0 })
         }
-        return distinct.count < b ? (distinct, map) : nil
     }
 
     /// `forward` through the distinct rows `d` only, the output scattered to every row.
-    func forwardDistinct(_ x: Tensor, _ d: (distinct: [Int], map: [Int])) -> Tensor {
+    func forwardDistinct(_ x: Tensor, _ d: RowGroups) -> Tensor {
         let b = x.rows, n = x.columns
         // At least two rows (see above): the one distinct row twice.
         let rows = d.distinct.count >= 2 ? d.distinct : [d.distinct[0], d.distinct[0]]

@@ -193,16 +193,16 @@ public final class Tower: @unchecked Sendable {
     /// NOTE: a batch repeats users (and items): the same user's rows have the same user-tower
     /// input, so the tower runs on the distinct rows only (`deduplicatesRows`) and gathers.
     public func forward(_ batch: Batch) -> Tensor {
-        guard deduplicatesRows, let (distinct, map) = distinctRows(batch) else {
+        guard deduplicatesRows, let groups = distinctRows(batch) else {
             rowMap = nil
             return forwardRows(batch)
         }
-        let zc = forwardRows(batch.gather(rows: distinct))
+        let zc = forwardRows(batch.gather(rows: groups.distinct))
         let b = batch.count, e = zc.columns
         let z = Tensor.ensure(expanded, shape: [b, e])
         expanded = z
-        for s in 0..<b { (z.data + s * e).update(from: zc.data + map[s] * e, count: e) }
-        rowMap = map
+        for s in 0..<b { (z.data + s * e).update(from: zc.data + groups.map[s] * e, count: e) }
+        rowMap = groups.map
         return z
     }
 
