@@ -52,7 +52,7 @@ final class BlockingPool: TaskExecutor, @unchecked Sendable {
         }
         /// Task jobs (`TaskExecutor`: a task started or resumed on the threads).
         var tasks = Waits()
-        /// Closures (`submit`, `run` from off the threads).
+        /// Closures (`submit`, `run` from off the threads, a requeued request's turn).
         var closures = Waits()
         /// Most jobs queued at once.
         var maxQueued = 0
@@ -80,9 +80,6 @@ final class BlockingPool: TaskExecutor, @unchecked Sendable {
 
     /// Whether the calling thread is one of this pool's.
     var isCurrent: Bool { PoolThread.current?.pool === self }
-
-    /// Jobs waiting for a thread now.
-    var queuedCount: Int { condition.withLock { jobs.count - head } }
 
     private func loop(_ me: PoolThread) {
         while true {

@@ -95,7 +95,8 @@ public enum RecommenderRoutes {
 
     /// The request threads' queue (`BlockingPool.Stats`, since the server started) in Prometheus
     /// text: how long jobs waited for a thread, by kind (`task`: an HTTP connection task started or
-    /// resumed on the threads; `closure`: a pipeline handed over from elsewhere), and the longest queue.
+    /// resumed on the threads; `closure`: a pipeline handed over from elsewhere, or a requeued
+    /// request's turn), the longest queue and the requeues (`BlockingPool.beginRequest`).
     static func requestPoolMetrics(_ s: BlockingPool.Stats) -> String {
         let name = "herd_request_pool_wait_seconds"
         var out = "# HELP \(name) Time jobs waited for a request thread (queued to started).\n# TYPE \(name) histogram\n"

@@ -173,9 +173,18 @@ final class RequestThreadsTests: XCTestCase {
         let metrics = try http("GET", "\(pooled.base)/metrics").text
         let answered = metrics.split(separator: "\n").first { $0.hasPrefix("herd_http_requests_total{route=\"/recommender/recommend\",status=\"200\"}") }
         XCTAssertGreaterThanOrEqual(Int(answered?.split(separator: " ").last ?? "") ?? -1, requests + 12, metrics)
-        // The request threads' queue: every recommend request's task ran as at least one job on them.
-        let taskJobs = metrics.split(separator: "\n").first { $0.hasPrefix("herd_request_pool_wait_seconds_count{kind=\"task\"}") }
-        XCTAssertGreaterThanOrEqual(Int(taskJobs?.split(separator: " ").last ?? "") ?? -1, 12, metrics)
+        // The request threads' queue: with the HTTP tasks on them every recommend request's task ran
+        // there (task jobs); on the hand-off path only the pipelines did (closures), and without
+        // request threads there is no queue.
+        func poolJobs(_ text: String, _ kind: String) -> Int {
+            let line = text.split(separator: "\n").first { $0.hasPrefix("herd_request_pool_wait_seconds_count{kind=\"\(kind)\"}") }
+            return Int(line?.split(separator: " ").last ?? "") ?? -1
+        }
+        XCTAssertGreaterThanOrEqual(poolJobs(metrics, "task"), 12, metrics)
+        let handedOffMetrics = try http("GET", "\(handedOff.base)/metrics").text
+        XCTAssertEqual(poolJobs(handedOffMetrics, "task"), 0, handedOffMetrics)
+        XCTAssertGreaterThanOrEqual(poolJobs(handedOffMetrics, "closure"), 12, handedOffMetrics)
+        XCTAssertFalse(try http("GET", "\(dispatch.base)/metrics").text.contains("herd_request_pool"))
 
         // SIGTERM while requests are in flight: a clean exit within the drain.
         let inFlight = try HerdBinary.start(["loadtest", "--url", "\(pooled.base)/recommender/recommend/{id}?k=10&canK=50",
