@@ -46,6 +46,7 @@ public enum RecommenderRoutes {
             let t0 = ContinuousClock.now
             let response = await recommend(request, context, live, metrics, pool)
             metrics.request(route: "/recommender/recommend", status: Int(response.status.code), seconds: seconds(since: t0))
+            pool?.endRequest()
             return response
         }
         router.get("/healthz") { _, _ -> Response in
@@ -69,6 +70,7 @@ public enum RecommenderRoutes {
             if let batcher = (live.current.backends.ranking as? LocalRanking)?.batcher { text += rankingBatcherMetrics(batcher.statistics) }
             if let local = live.current.backends.ranking as? LocalRanking { text += local.rowCacheMetrics }
             if let cached = live.current.context?.store as? CachedFeatureStore { text += featureCacheMetrics(cached) }
+            if let pool { text += requestPoolMetrics(pool.statistics) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/") { _, _ -> Response in
@@ -90,6 +92,29 @@ public enum RecommenderRoutes {
                       ("herd_feature_cache_capacity", "Most rows the near cache holds.", store.cache.capacity)]
             .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) gauge\n\($0.0){kind=\"\(kind)\"} \($0.2)\n" }.joined()
         return counters + gauges
+    }
+
+    /// The request threads' queue (`BlockingPool.Stats`, since the server started) in Prometheus
+    /// text: how long jobs waited for a thread, by kind (`task`: an HTTP connection task started or
+    /// resumed on the threads; `closure`: a pipeline handed over from elsewhere, or a requeued
+    /// request's turn), the longest queue and the requeues (`BlockingPool.beginRequest`).
+    static func requestPoolMetrics(_ s: BlockingPool.Stats) -> String {
+        let name = "herd_request_pool_wait_seconds"
+        var out = "# HELP \(name) Time jobs waited for a request thread (queued to started).\n# TYPE \(name) histogram\n"
+        for (kind, w) in [("task", s.tasks), ("closure", s.closures)] {
+            var cumulative = 0
+            for (i, count) in w.buckets.enumerated() {
+                cumulative += count
+                let le = i < BlockingPool.waitBounds.count ? String(BlockingPool.waitBounds[i]) : "+Inf"
+                out += "\(name)_bucket{kind=\"\(kind)\",le=\"\(le)\"} \(cumulative)\n"
+            }
+            out += "\(name)_sum{kind=\"\(kind)\"} \(w.seconds)\n\(name)_count{kind=\"\(kind)\"} \(w.jobs)\n"
+        }
+        out += "# HELP herd_request_pool_wait_max_seconds Longest wait for a request thread, by kind.\n# TYPE herd_request_pool_wait_max_seconds gauge\n"
+        for (kind, w) in [("task", s.tasks), ("closure", s.closures)] { out += "herd_request_pool_wait_max_seconds{kind=\"\(kind)\"} \(w.max)\n" }
+        out += "# HELP herd_request_pool_requeued_total Requests whose connection task went on to them without waiting, queued again where they arrived.\n# TYPE herd_request_pool_requeued_total counter\nherd_request_pool_requeued_total \(s.requeued)\n"
+        out += "# HELP herd_request_pool_queued_max Most jobs queued for the request threads at once.\n# TYPE herd_request_pool_queued_max gauge\nherd_request_pool_queued_max \(s.maxQueued)\n"
+        return out
     }
 
     /// The ranking batcher's counters in Prometheus text (`RankingBatcher.Stats`, since the
@@ -153,7 +178,12 @@ public enum RecommenderRoutes {
                 return (a, rows)
             }
             let answer: Recommendation, rows: FeatureRows?
-            if let pool { (answer, rows) = try await pool.run(work) } else { (answer, rows) = try await offload(work) }
+            if let pool {
+                await pool.beginRequest()
+                (answer, rows) = try await pool.run(work)
+            } else {
+                (answer, rows) = try await offload(work)
+            }
             metrics.stages(answer.timings, source: answer.source.rawValue)
             let bytes = try RecommendResponse(answer).jsonBytes()
             guard userID.raw != nil || details else {

@@ -41,11 +41,14 @@ public struct RecommenderServer {
         /// answered and written on one of them: two thread hand-offs instead of four); false (the
         /// default): they run on Swift's cooperative pool and hand the pipeline to the request threads.
         ///
-        /// NOTE: opt-in because, measured quietly (benchmarks/README.md, 2026-12-06), it saved
-        /// ≈ 2.3 context switches per request but gained ≤ 4 % q/s, and under a closed-loop load at
-        /// saturation its p99 was 2–3× the hand-off path's (canK 200 FP32, 16 connections: 82 against
-        /// 33 ms): the pool's one FIFO queue puts a running request's continuations behind newly
-        /// accepted connections' work.
+        /// NOTE: opt-in. Measured quietly (benchmarks/README.md, 2026-12-06) it saved ≈ 2.3 context
+        /// switches per request but gained ≤ 4 % q/s, and its p99 at saturation was 2–3× the hand-off
+        /// path's (canK 200 FP32, 16 connections: 82 against 33 ms). That tail's cause: a connection
+        /// task that found its next request already read served it at once, ahead of the queued
+        /// requests (≈ 40 % of requests at saturation); `BlockingPool.beginRequest` now queues such
+        /// a request again where it arrived, and interleaved A/Bs (serve8, shared machine) then
+        /// measured the two paths' p99 alike, but canK 200 FP32 q/s 3–7 % lower on this path (the
+        /// requeues' extra jobs; CPU per request ≈ 3 % higher), canK 50 equal.
         public var httpOnRequestThreads = false
 
         public init(workspace: Workspace) { self.workspace = workspace }

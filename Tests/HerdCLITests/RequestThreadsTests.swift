@@ -72,6 +72,78 @@ final class RequestThreadsTests: XCTestCase {
         XCTAssertEqual(submitted.withLock { plain }, n)
     }
 
+    /// A connection task that goes on to its next request without waiting (`beginRequest` in the same
+    /// job as the previous request) is queued again where that request arrived: after the jobs
+    /// queued before the previous answer ended, ahead of the jobs queued after it. A plain FIFO
+    /// with in-place runs would serve it before both; a plain requeue at the back, after both.
+    func testARequestFoundAtOnceWaitsItsTurnFromWhenItArrived() async throws {
+        let pool = BlockingPool(threads: 1, name: "test-turns")
+        let order = OrderLog()
+        await withTaskExecutorPreference(pool) {
+            await pool.beginRequest()  // the job's first request: runs at once
+            order.append("A")
+            pool.submit { order.append("queued during A") }
+            usleep(2000)
+            pool.endRequest()
+            usleep(2000)
+            pool.submit { order.append("queued after A's answer") }
+            await pool.beginRequest()  // the next request, found without waiting: queued again
+            order.append("B")
+            pool.endRequest()
+            await pool.beginRequest()  // after B's answer: behind the job queued before it
+            order.append("C")
+            pool.endRequest()
+            await pool.beginRequest()  // nothing queued now: runs at once
+            order.append("D")
+        }
+        XCTAssertEqual(order.entries, ["A", "queued during A", "B", "queued after A's answer", "C", "D"])
+        XCTAssertEqual(pool.statistics.requeued, 2)
+        XCTAssertEqual(pool.statistics.closures.jobs, 4, "two submitted, and each requeued request's turn")
+        XCTAssertGreaterThanOrEqual(pool.statistics.tasks.jobs, 2, "the task's start and its requeue")
+
+        // Off the pool's threads: nothing to do.
+        await pool.beginRequest()
+        pool.endRequest()
+        XCTAssertEqual(pool.statistics.requeued, 2)
+    }
+
+    /// Many connection-like tasks on two threads, each serving several requests back to back
+    /// (`beginRequest`, blocking work in place, `endRequest`) while plain jobs are submitted:
+    /// every request and job runs exactly once, on the pool, and some requests were requeued.
+    func testRequeuedRequestsAreNeverLost() async throws {
+        let pool = BlockingPool(threads: 2, name: "test-requeue")
+        let tasks = 64, requestsPerTask = 6
+        let plainCount = OrderLog()
+        let served = try await withTaskExecutorPreference(pool) {
+            try await withThrowingTaskGroup(of: [Int].self) { group in
+                for t in 0..<tasks {
+                    group.addTask {
+                        var mine: [Int] = []
+                        for r in 0..<requestsPerTask {
+                            await pool.beginRequest()
+                            let v = try await pool.run { () -> Int in
+                                if (t + r) % 5 == 0 { usleep(100) }
+                                return t * 100 + r
+                            }
+                            XCTAssertTrue(pool.isCurrent)
+                            pool.submit { plainCount.append("x") }
+                            pool.endRequest()
+                            mine.append(v)
+                        }
+                        return mine
+                    }
+                }
+                var all: [Int] = []
+                for try await m in group { all += m }
+                return all
+            }
+        }
+        XCTAssertEqual(served.sorted(), (0..<tasks).flatMap { t in (0..<requestsPerTask).map { t * 100 + $0 } })
+        for _ in 0..<200 where plainCount.entries.count < tasks * requestsPerTask { usleep(10_000) }
+        XCTAssertEqual(plainCount.entries.count, tasks * requestsPerTask)
+        XCTAssertGreaterThan(pool.statistics.requeued, 0, "requests served back to back with jobs queued are requeued")
+    }
+
     /// `herd serve` with request threads (its HTTP tasks on them) answers exactly as with dispatch's
     /// queue, under concurrent keep-alive load without errors, and exits cleanly on SIGTERM.
     func testServeOnRequestThreadsAnswersAsOnDispatchAndDrains() throws {
@@ -101,6 +173,18 @@ final class RequestThreadsTests: XCTestCase {
         let metrics = try http("GET", "\(pooled.base)/metrics").text
         let answered = metrics.split(separator: "\n").first { $0.hasPrefix("herd_http_requests_total{route=\"/recommender/recommend\",status=\"200\"}") }
         XCTAssertGreaterThanOrEqual(Int(answered?.split(separator: " ").last ?? "") ?? -1, requests + 12, metrics)
+        // The request threads' queue: with the HTTP tasks on them every recommend request's task ran
+        // there (task jobs); on the hand-off path only the pipelines did (closures), and without
+        // request threads there is no queue.
+        func poolJobs(_ text: String, _ kind: String) -> Int {
+            let line = text.split(separator: "\n").first { $0.hasPrefix("herd_request_pool_wait_seconds_count{kind=\"\(kind)\"}") }
+            return Int(line?.split(separator: " ").last ?? "") ?? -1
+        }
+        XCTAssertGreaterThanOrEqual(poolJobs(metrics, "task"), 12, metrics)
+        let handedOffMetrics = try http("GET", "\(handedOff.base)/metrics").text
+        XCTAssertEqual(poolJobs(handedOffMetrics, "task"), 0, handedOffMetrics)
+        XCTAssertGreaterThanOrEqual(poolJobs(handedOffMetrics, "closure"), 12, handedOffMetrics)
+        XCTAssertFalse(try http("GET", "\(dispatch.base)/metrics").text.contains("herd_request_pool"))
 
         // SIGTERM while requests are in flight: a clean exit within the drain.
         let inFlight = try HerdBinary.start(["loadtest", "--url", "\(pooled.base)/recommender/recommend/{id}?k=10&canK=50",
@@ -111,4 +195,12 @@ final class RequestThreadsTests: XCTestCase {
         XCTAssertFalse(pooled.process.isRunning)
         _ = inFlight.wait(timeout: 20)
     }
+}
+
+/// Entries appended from any thread, in order.
+private final class OrderLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func append(_ s: String) { lock.withLock { list.append(s) } }
+    var entries: [String] { lock.withLock { list } }
 }
