@@ -156,6 +156,22 @@ def saturation(stacks: dict[str, str], ids: str) -> dict[str, dict]:
     return {s: {"best": best[s], "steps": steps[s]} for s in stacks}
 
 
+def model_work(base: str) -> tuple[float, float] | None:
+    """(rows, multiply-adds) the ranking model ran so far (herd_ranking_model_{rows,macs}_total)."""
+    try:
+        text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    except OSError:
+        return None
+    vals = {}
+    for line in text.splitlines():
+        for k in ("herd_ranking_model_rows_total", "herd_ranking_model_macs_total"):
+            if line.startswith(k + " "):
+                vals[k] = float(line.split()[-1])
+    if len(vals) < 2:
+        return None
+    return vals["herd_ranking_model_rows_total"], vals["herd_ranking_model_macs_total"]
+
+
 def metric_sum(base: str, name: str, stage: str) -> tuple[float, float]:
     text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
     s = c = 0.0
@@ -281,8 +297,10 @@ def main() -> int:
             urls = {s: b + q for s, b in stacks.items()}
             say(f"canK {cank}: saturation (closed loop, concurrency {LADDER}, stacks interleaved)")
             before = {s: metric_sum(b, "herd_recommend_stage_duration_seconds", "ranking") for s, b in stacks.items() if s.startswith("herd")}
+            work0 = {s: model_work(b) for s, b in stacks.items() if s.startswith("herd")}
             sat = saturation(urls, ids)
             after = {s: metric_sum(b, "herd_recommend_stage_duration_seconds", "ranking") for s, b in stacks.items() if s.startswith("herd")}
+            work1 = {s: model_work(b) for s, b in stacks.items() if s.startswith("herd")}
             hsat = sat["herd"]["best"]["qps"]
             rate = hsat / 2
             say(f"canK {cank}: p99 at half of Herd's saturation ({rate:.0f} requests/s, open loop)")
@@ -308,11 +326,18 @@ def main() -> int:
                 (s0, c0), (s1, c1) = before[s], after[s]
                 secs, calls = s1 - s0, c1 - c0
                 rows_s = sat[s]["best"]["qps"] * cank
-                ex = executed_row.get(cank)
+                # NOTE: what the server itself executed over the whole ladder (its /metrics:
+                # hoisting, the first-layer row cache and the row dedupe all counted); else what
+                # `herd bench ranking` executes on random candidates (no dedupe, cold cache).
+                served = None
+                if work0.get(s) and work1.get(s) and work1[s][0] > work0[s][0]:
+                    served = 2 * (work1[s][1] - work0[s][1]) / (work1[s][0] - work0[s][0])
+                ex = served or executed_row.get(cank)
                 rank[s] = {
                     "flops_per_row": flops_row,
                     "flops_per_row_meaning": "dense-equivalent",
                     "executed_flops_per_row": ex,
+                    "executed_flops_per_row_source": "herd /metrics (herd_ranking_model_macs_total / rows)" if served else "herd bench ranking",
                     "rows_per_s_at_saturation": rows_s,
                     "gflops_at_saturation": flops_row * rows_s / 1e9,
                     "fraction_of_roofline": flops_row * rows_s / 1e9 / roof if roof else None,

@@ -52,6 +52,11 @@ extension RankingModel {
         }
     }
 
+    /// Multiply–adds the MLPs executed in this instance's last forward (`MLP.lastForwardMACs`:
+    /// after hoisting, the row cache and the row dedupe; embeddings, interactions and the wide
+    /// part not counted), e.g. for serving's executed-FLOP counters.
+    public var lastForwardMLPMACs: Int { inferenceMLPs.reduce(0) { $0 + $1.lastForwardMACs } }
+
     /// The MLPs whose layers `freezeForInference` freezes.
     var inferenceMLPs: [MLP] {
         switch self {

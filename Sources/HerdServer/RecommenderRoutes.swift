@@ -68,7 +68,7 @@ public enum RecommenderRoutes {
         router.get("/metrics") { _, _ -> Response in
             var text = metrics.render()
             if let batcher = (live.current.backends.ranking as? LocalRanking)?.batcher { text += rankingBatcherMetrics(batcher.statistics) }
-            if let local = live.current.backends.ranking as? LocalRanking { text += local.rowCacheMetrics }
+            if let local = live.current.backends.ranking as? LocalRanking { text += local.modelMetrics }
             if let cached = live.current.context?.store as? CachedFeatureStore { text += featureCacheMetrics(cached) }
             if let pool { text += requestPoolMetrics(pool.statistics) }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: ResponseBody(byteBuffer: ByteBuffer(string: text)))

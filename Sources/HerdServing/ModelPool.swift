@@ -54,6 +54,31 @@ public final class ModelPool: @unchecked Sendable {
     /// Hits, misses and size of the first layer's row cache (nil: none).
     public var rowCacheStats: RowContributionCache.Stats? { model.rowCache?.stats }
 
+    /// Rows ranked and the MLP multiply–adds executed for them (`RankingModel.lastForwardMLPMACs`)
+    /// by `forward` since the pool was made: executed FLOPs per row = 2 · macs / rows.
+    public struct Work: Sendable, Equatable {
+        public var rows = 0
+        public var macs = 0
+        public init(rows: Int = 0, macs: Int = 0) {
+            self.rows = rows
+            self.macs = macs
+        }
+    }
+
+    public var work: Work { lock.withLock { counted } }
+    private var counted = Work()
+
+    /// `m.forward(batch)` (`m` borrowed from this pool), counted in `work`.
+    public func forward(_ m: any RankingModel, _ batch: Batch) -> Tensor {
+        let logits = m.forward(batch)
+        let macs = m.lastForwardMLPMACs
+        lock.withLock {
+            counted.rows += batch.count
+            counted.macs += macs
+        }
+        return logits
+    }
+
     /// Replicas made so far (for tests and logs).
     public var replicasCreated: Int { lock.withLock { created } }
 
@@ -83,7 +108,7 @@ public final class ModelPool: @unchecked Sendable {
                 let range = (c * step)..<min(n, (c + 1) * step)
                 let part = chunks == 1 ? batch : batch.slice(range)
                 withReplica { m in
-                    let logits = m.forward(part)
+                    let logits = forward(m, part)
                     Kernels.sigmoid(logits.data, into: out.value + range.lowerBound, count: range.count)
                 }
             }

@@ -158,7 +158,7 @@ public final class RankingBatcher: @unchecked Sendable {
             var probs = [Float](repeating: 0, count: joined.count)
             // NOTE: one forward on this thread: the other lanes keep the other cores busy.
             pool.withReplica { m in
-                let logits = m.forward(joined)
+                let logits = pool.forward(m, joined)
                 probs.withUnsafeMutableBufferPointer { Kernels.sigmoid(logits.data, into: $0.baseAddress!, count: joined.count) }
             }
             results = []

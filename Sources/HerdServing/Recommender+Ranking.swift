@@ -73,10 +73,15 @@ public struct RankingInput: Sendable {
 }
 
 extension LocalRanking {
-    /// The first-layer row cache's counters in Prometheus text (`RowContributionCache.Stats`, since
-    /// the model was loaded; empty without a cache), for `/metrics`.
-    public var rowCacheMetrics: String {
-        guard let s = rowCacheStats else { return "" }
+    /// The ranking model's work (`ModelPool.Work`) and its first-layer row cache's counters
+    /// (`RowContributionCache.Stats`; none without a cache) in Prometheus text, since the model
+    /// was loaded, for `/metrics`.
+    public var modelMetrics: String {
+        let w = pool.work
+        let work = [("herd_ranking_model_rows_total", "Candidate rows through the ranking model.", w.rows),
+                    ("herd_ranking_model_macs_total", "Multiply-adds the ranking model's MLPs executed for them (after hoisting, the row cache and the row dedupe).", w.macs)]
+            .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) counter\n\($0.0) \($0.2)\n" }.joined()
+        guard let s = rowCacheStats else { return work }
         let counters = [("herd_ranking_row_cache_hits_total", "Candidate rows whose first-layer share came from the row cache.", s.hits),
                         ("herd_ranking_row_cache_misses_total", "Candidate rows computed (and cached) by the first layer.", s.misses),
                         ("herd_ranking_row_cache_evictions_total", "Row cache entries dropped to stay within its budget.", s.evictions),
@@ -85,6 +90,6 @@ extension LocalRanking {
         let gauges = [("herd_ranking_row_cache_entries", "Rows held in the row cache.", s.entries),
                       ("herd_ranking_row_cache_bytes", "Bytes the row cache holds (as budgeted).", s.bytes)]
             .map { "# HELP \($0.0) \($0.1)\n# TYPE \($0.0) gauge\n\($0.0) \($0.2)\n" }.joined()
-        return counters + gauges
+        return work + counters + gauges
     }
 }

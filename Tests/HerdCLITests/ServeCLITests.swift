@@ -100,6 +100,9 @@ final class ServeCLITests: XCTestCase {
         XCTAssertGreaterThan(counter("herd_ranking_row_cache_misses_total"), 0, metrics)
         XCTAssertGreaterThan(counter("herd_ranking_row_cache_hits_total"), 0, metrics)
         XCTAssertGreaterThan(counter("herd_ranking_row_cache_entries"), 0, metrics)
+        // The model's executed work: every ranked candidate row counted, some multiply-adds per row.
+        XCTAssertGreaterThanOrEqual(counter("herd_ranking_model_rows_total"), counter("herd_ranking_rows_total"), metrics)
+        XCTAssertGreaterThan(counter("herd_ranking_model_macs_total"), counter("herd_ranking_model_rows_total"), metrics)
 
         // TF-Serving REST: the inputs from the metadata, rows of the test table, predictions equal
         // to `herd predict` on the same export and rows.

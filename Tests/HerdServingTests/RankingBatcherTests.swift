@@ -136,6 +136,21 @@ final class RankingBatcherTests: XCTestCase {
     }
 
     /// Idle: a request ranks at once on its own thread, alone; a request over the row cap too.
+    /// `ModelPool.work` counts every row ranked and the MLPs' multiply-adds for it (a plain DLRM:
+    /// Σ inputs·outputs of its Linears per row), through micro-batches and the batcher alike.
+    func testPoolCountsRowsAndMultiplyAdds() throws {
+        let pool = try pool()
+        let dlrm = try XCTUnwrap(pool.model as? DLRM)
+        let perRow = (dlrm.denseArch.layers + dlrm.overArch.layers).reduce(0) { $0 + $1.inputs * $1.outputs }
+        XCTAssertEqual(perRow, 3 * 16 + 16 * 4 + dlrm.overArch.layers[0].inputs * 16 + 16 * 1)
+        XCTAssertEqual(pool.work, ModelPool.Work())
+        _ = pool.probabilities(batch(rows: 40, seed: 3), microBatch: 8)
+        XCTAssertEqual(pool.work, ModelPool.Work(rows: 40, macs: 40 * perRow))
+        let batcher = RankingBatcher(pool: pool, maxRows: 16, lanes: 1, microBatch: 8)
+        _ = try batcher.probabilities(batch(rows: 5, seed: 4), deadline: farDeadline())
+        XCTAssertEqual(pool.work, ModelPool.Work(rows: 45, macs: 45 * perRow))
+    }
+
     func testIdleAndOversizedRequestsRankAlone() throws {
         let pool = try pool()
         let batcher = RankingBatcher(pool: pool, maxRows: 16, lanes: 2, microBatch: 8)
