@@ -1,4 +1,5 @@
 import Foundation
+import HerdTensor
 
 /// A bounded, thread-safe cache of first-layer row contributions (`Linear+RowCache.swift`):
 /// `key → r [O]` with `r = xg·Wgᵀ + Σ sparse terms` (FP32, before bias and activation), where the
@@ -157,20 +158,17 @@ public final class RowContributionCache: @unchecked Sendable {
         }
     }
 
-    /// FNV-1a–style 64-bit hash of a key, word by word with a multiply–rotate mix.
+    /// The 64-bit hash of a key: `RowGroups`' mix over word pairs, seeded with the length.
     @inline(__always)
     static func hash(_ key: UnsafeBufferPointer<UInt32>) -> UInt64 {
-        var h: UInt64 = 0xCBF2_9CE4_8422_2325 ^ UInt64(key.count)
+        var h = RowGroups.seed ^ UInt64(key.count)
         var i = 0
         let n = key.count
         while i + 1 < n {
-            let w = UInt64(key[i]) | (UInt64(key[i + 1]) << 32)
-            h = (h ^ w) &* 0x9E37_79B9_7F4A_7C15
-            h ^= h >> 29
+            h = RowGroups.mix(h, UInt64(key[i]) | (UInt64(key[i + 1]) << 32))
             i += 2
         }
-        if i < n { h = (h ^ UInt64(key[i])) &* 0x9E37_79B9_7F4A_7C15; h ^= h >> 29 }
-        h = (h ^ (h >> 32)) &* 0xD6E8_FEB8_6659_FD93
-        return h ^ (h >> 32)
+        if i < n { h = RowGroups.mix(h, UInt64(key[i])) }
+        return h
     }
 }
