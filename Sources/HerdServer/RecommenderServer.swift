@@ -48,7 +48,8 @@ public struct RecommenderServer {
         /// requests (≈ 40 % of requests at saturation); `BlockingPool.beginRequest` now queues such
         /// a request again where it arrived, and interleaved A/Bs (serve8, shared machine) then
         /// measured the two paths' p99 alike, but canK 200 FP32 q/s 3–7 % lower on this path (the
-        /// requeues' extra jobs; CPU per request ≈ 3 % higher), canK 50 equal.
+        /// requeues' extra jobs; CPU per request ≈ 3 % higher), canK 50 equal; a quiet A/B (lead,
+        /// Redis, 16 connections, 3 rounds) then measured canK 200 FP32 1–5 % higher: not clearly ahead.
         public var httpOnRequestThreads = false
 
         public init(workspace: Workspace) { self.workspace = workspace }
